@@ -1,0 +1,71 @@
+# lballoc: `make help` lists the targets.
+SHELL := /bin/bash
+JOBS ?= 2
+BUILD ?= build
+CMAKE_FLAGS ?=
+ifdef CI
+CMAKE_FLAGS += -DLBALLOC_WERROR=ON
+endif
+
+# Debian packages the build and tests need (Debian 12).
+DEB_PACKAGES := build-essential cmake pkg-config git libcpprest-dev rapidjson-dev libssl-dev \
+  libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev libbenchmark-dev \
+  clang-14 libclang-rt-14-dev openssl curl
+
+.PHONY: help deps configure build test test-unit test-tsan fuzz bench format tidy clean
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+deps: ## Install the Debian packages that are missing (apt-get when root)
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:" $$missing; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "missing packages; run: sudo apt-get install -y" $$missing; exit 1; \
+	  fi; \
+	fi
+	@command -v kubectl >/dev/null || echo "note: kubectl not found; the kubectl compatibility tests need it"
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+configure: $(BUILD)/CMakeCache.txt
+
+build: deps configure ## Build everything (JOBS=2)
+	cmake --build $(BUILD) -j$(JOBS)
+
+test-unit: build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) -LE 'slow'
+
+test: build ## Install deps, build, run every test (unit, integration, e2e, TSan, fuzz)
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+	$(MAKE) --no-print-directory test-tsan
+	$(MAKE) --no-print-directory fuzz
+
+test-tsan: deps ## Build and run the runtime's tests under ThreadSanitizer
+	cmake -S . -B build-tsan -DLBALLOC_SANITIZE=thread -DLBALLOC_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	cmake --build build-tsan -j$(JOBS) --target tsan_tests
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  ctest --output-on-failure -j$(JOBS) -L tsan
+
+fuzz: deps ## Build the libFuzzer targets with clang and run each briefly
+	CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -DLBALLOC_FUZZ=ON -DLBALLOC_BENCH=OFF >/dev/null
+	cmake --build build-fuzz -j$(JOBS) --target fuzzers
+	cd build-fuzz && ctest --output-on-failure -L fuzz
+
+bench: build ## Run the benchmarks (figures go to BENCHMARKS.md)
+	@for b in $$(find $(BUILD) -type f -perm -u+x -name '*_bench'); do echo "== $$b"; $$b; done
+
+format: ## clang-format every C++ file in place
+	git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+tidy: configure ## clang-tidy over the sources
+	git ls-files '*.cc' | xargs clang-tidy -p $(BUILD) --quiet
+
+clean: ## Remove build trees
+	rm -rf $(BUILD) build-tsan build-fuzz

@@ -1,0 +1,14 @@
+# lballoc_runtime_control: work queue, rate limiters, controller, leader election, manager,
+# metrics and the probe/metrics HTTP server. Included by CMakeLists.txt.
+lballoc_library(lballoc_runtime_control
+  SRCS
+    ${CMAKE_CURRENT_LIST_DIR}/rate_limiter.cc
+  DEPS lballoc_base Threads::Threads ${GLOG_LIBRARY})
+
+lballoc_test(runtime_control_test
+  SRCS
+    ${CMAKE_CURRENT_LIST_DIR}/workqueue_test.cc
+  DEPS lballoc_runtime_control
+  LABELS unit tsan
+  TIMEOUT 300)
+add_dependencies(tsan_tests runtime_control_test)

@@ -296,8 +296,7 @@ void Condition::ToJson(rapidjson::Value& out, JsonAllocator& alloc) const {
   AddString(out, "type", type, alloc);
   AddString(out, "status", status, alloc);
   if (observed_generation != 0) AddInt64(out, "observedGeneration", observed_generation, alloc);
-  // Required by the schema; the epoch stands in for "never set".
-  AddString(out, "lastTransitionTime", FormatTime(last_transition_time.value_or(Time())), alloc);
+  AddTimeIfSet(out, "lastTransitionTime", last_transition_time, alloc);
   AddString(out, "reason", reason, alloc);
   AddString(out, "message", message, alloc);
 }

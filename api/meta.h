@@ -213,8 +213,8 @@ struct Condition {
   std::string message;
 
   static StatusOr<Condition> FromJson(const rapidjson::Value& value, std::string path = "");
-  // Writes every field the API requires (type, status, lastTransitionTime,
-  // reason, message) even when empty, so the object passes CRD validation.
+  // Writes type, status, reason and message even when empty (the API requires
+  // them) and lastTransitionTime when set (SetCondition always sets it).
   void ToJson(rapidjson::Value& out, JsonAllocator& alloc) const;
 
   bool operator==(const Condition&) const = default;

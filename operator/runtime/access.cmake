@@ -1,0 +1,20 @@
+# operator/runtime part 1: cluster access (rest config, HTTP transport, client,
+# informers, store, event recorder, backoff). Included by CMakeLists.txt.
+set(LBALLOC_RUNTIME_ACCESS_SRCS
+  ${CMAKE_CURRENT_SOURCE_DIR}/rest_config.cc)
+foreach(src http_transport.cc backoff.cc client.cc informer.cc store.cc event_recorder.cc)
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${src})
+    list(APPEND LBALLOC_RUNTIME_ACCESS_SRCS ${CMAKE_CURRENT_SOURCE_DIR}/${src})
+  endif()
+endforeach()
+set(LBALLOC_RUNTIME_ACCESS_DEPS lballoc_base OpenSSL::SSL OpenSSL::Crypto ${GLOG_LIBRARY})
+if(TARGET lballoc_api)
+  list(APPEND LBALLOC_RUNTIME_ACCESS_DEPS lballoc_api)
+endif()
+if(TARGET cpprestsdk::cpprest)
+  list(APPEND LBALLOC_RUNTIME_ACCESS_DEPS cpprestsdk::cpprest)
+endif()
+lballoc_library(lballoc_runtime_access
+  SRCS ${LBALLOC_RUNTIME_ACCESS_SRCS}
+  DEPS ${LBALLOC_RUNTIME_ACCESS_DEPS})
+

@@ -1,0 +1,388 @@
+#include "operator/runtime/client.h"
+
+#include <cstdlib>
+#include <string>
+#include <utility>
+
+#include "api/json.h"
+#include "operator/runtime/http_transport.h"
+
+namespace lballoc::runtime {
+namespace {
+
+std::string QueryEscape(std::string_view s) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+class Query {
+ public:
+  void Add(std::string_view key, std::string_view value) {
+    if (value.empty()) return;
+    text_ += text_.empty() ? '?' : '&';
+    text_.append(key).append("=").append(QueryEscape(value));
+  }
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string text_;
+};
+
+bool Is2xx(int code) { return code >= 200 && code < 300; }
+
+Status ParseBody(std::string_view body, rapidjson::Document* doc) {
+  if (body.empty()) {
+    doc->SetObject();
+    return Status();
+  }
+  Status status = api::ParseJson(body, *doc);
+  if (!status.ok()) return status.WithContext("response body");
+  return Status();
+}
+
+// Splits a byte stream into top-level JSON documents (one watch event each),
+// whether the server writes one per line or not.
+class JsonSplitter {
+ public:
+  // Feeds text; complete documents are appended to `out`.
+  void Feed(std::string_view text, std::vector<std::string>* out) {
+    for (char c : text) {
+      if (depth_ == 0 && !in_string_) {
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
+      }
+      current_ += c;
+      if (in_string_) {
+        if (escape_) {
+          escape_ = false;
+        } else if (c == '\\') {
+          escape_ = true;
+        } else if (c == '"') {
+          in_string_ = false;
+        }
+        continue;
+      }
+      if (c == '"') {
+        in_string_ = true;
+      } else if (c == '{' || c == '[') {
+        ++depth_;
+      } else if (c == '}' || c == ']') {
+        if (--depth_ <= 0) {
+          depth_ = 0;
+          out->push_back(std::move(current_));
+          current_.clear();
+        }
+      } else if (depth_ == 0) {
+        // A scalar at top level: not an event. Hand it over so the parser names the problem.
+        out->push_back(std::move(current_));
+        current_.clear();
+      }
+    }
+  }
+  bool empty() const { return current_.empty(); }
+
+ private:
+  std::string current_;
+  int depth_ = 0;
+  bool in_string_ = false;
+  bool escape_ = false;
+};
+
+class StreamWatch final : public RawWatch {
+ public:
+  explicit StreamWatch(std::unique_ptr<ResponseStream> stream) : stream_(std::move(stream)) {}
+  ~StreamWatch() override { stream_->Cancel(); }
+
+  StatusOr<std::optional<RawWatchEvent>> Next() override {
+    while (pending_.empty()) {
+      StatusOr<std::optional<std::string>> line = stream_->ReadLine();
+      if (!line.ok()) return line.status();
+      if (!line->has_value()) {
+        if (!splitter_.empty()) return UnavailableError("watch stream ended inside an event");
+        return std::optional<RawWatchEvent>();
+      }
+      splitter_.Feed(**line, &pending_);
+      splitter_.Feed("\n", &pending_);
+    }
+    std::string text = std::move(pending_.front());
+    pending_.erase(pending_.begin());
+    return Decode(text);
+  }
+  void Cancel() override { stream_->Cancel(); }
+
+  static StatusOr<std::optional<RawWatchEvent>> Decode(std::string_view text) {
+    rapidjson::Document doc;
+    Status status = api::ParseJson(text, doc);
+    if (!status.ok()) return status.WithContext("watch event");
+    if (!doc.IsObject()) return InvalidArgumentError("watch event: expected an object");
+    auto type_it = doc.FindMember("type");
+    if (type_it == doc.MemberEnd() || !type_it->value.IsString()) {
+      return InvalidArgumentError("watch event: type: expected a string");
+    }
+    LB_ASSIGN_OR_RETURN(
+        api::WatchEventType type,
+        api::ParseWatchEventType(std::string_view(type_it->value.GetString(),
+                                                  type_it->value.GetStringLength())),
+        _.WithContext("watch event: type"));
+    auto obj_it = doc.FindMember("object");
+    if (obj_it == doc.MemberEnd() || !obj_it->value.IsObject()) {
+      return InvalidArgumentError("watch event: object: expected an object");
+    }
+    // Make the object the document's root without copying it: take the
+    // envelope's allocator, then swap the object into the root.
+    RawWatchEvent event{type, rapidjson::Document()};
+    event.object.Swap(doc);
+    rapidjson::Value object;
+    object.Swap(event.object["object"]);
+    static_cast<rapidjson::Value&>(event.object).Swap(object);
+    return std::optional<RawWatchEvent>(std::move(event));
+  }
+
+ private:
+  std::unique_ptr<ResponseStream> stream_;
+  JsonSplitter splitter_;
+  std::vector<std::string> pending_;
+};
+
+std::string DeleteBody(const DeleteOptions& o) {
+  rapidjson::Document doc;
+  doc.SetObject();
+  auto& a = doc.GetAllocator();
+  api::AddString(doc, "apiVersion", "v1", a);
+  api::AddString(doc, "kind", "DeleteOptions", a);
+  if (!o.precondition_uid.empty() || !o.precondition_resource_version.empty()) {
+    rapidjson::Value pre(rapidjson::kObjectType);
+    api::AddStringIfNotEmpty(pre, "uid", o.precondition_uid, a);
+    api::AddStringIfNotEmpty(pre, "resourceVersion", o.precondition_resource_version, a);
+    api::AddValue(doc, "preconditions", std::move(pre), a);
+  }
+  if (o.grace_period_seconds) api::AddInt64(doc, "gracePeriodSeconds", *o.grace_period_seconds, a);
+  api::AddStringIfNotEmpty(doc, "propagationPolicy", o.propagation_policy, a);
+  return api::JsonToString(doc);
+}
+
+}  // namespace
+
+std::string_view PatchContentType(PatchType type) {
+  switch (type) {
+    case PatchType::kMerge:
+      return "application/merge-patch+json";
+    case PatchType::kJsonPatch:
+      return "application/json-patch+json";
+    case PatchType::kStrategicMerge:
+      return "application/strategic-merge-patch+json";
+  }
+  return "application/merge-patch+json";
+}
+
+std::string ResourcePath(const api::ResourceInfo& resource, std::string_view ns,
+                         std::string_view name, std::string_view subresource) {
+  std::string path = resource.group.empty() ? "/api/" : "/apis/";
+  if (!resource.group.empty()) path.append(resource.group).append("/");
+  path.append(resource.version);
+  if (resource.namespaced && !ns.empty()) path.append("/namespaces/").append(QueryEscape(ns));
+  path.append("/").append(resource.resource);
+  if (!name.empty()) path.append("/").append(QueryEscape(name));
+  if (!subresource.empty()) path.append("/").append(subresource);
+  return path;
+}
+
+Status StatusFromResponse(int status_code, std::string_view body,
+                          std::string_view retry_after_header) {
+  Status status;
+  rapidjson::Document doc;
+  bool decoded = false;
+  if (!body.empty() && api::ParseJson(body, doc).ok() && doc.IsObject()) {
+    auto kind = doc.FindMember("kind");
+    if (kind != doc.MemberEnd() && kind->value.IsString() &&
+        std::string_view(kind->value.GetString()) == "Status") {
+      StatusOr<api::ApiStatus> api_status = api::ApiStatus::FromJson(doc);
+      if (api_status.ok()) {
+        if (api_status->code == 0) api_status->code = status_code;
+        status = api_status->ToStatus();
+        decoded = !status.ok();
+      }
+    }
+  }
+  if (!decoded) {
+    std::string text(body.substr(0, 200));
+    std::string msg = "HTTP " + std::to_string(status_code) + (text.empty() ? "" : ": " + text);
+    switch (status_code) {
+      case 400:
+      case 415:
+      case 422:
+        status = InvalidArgumentError(msg);
+        break;
+      case 401:
+        status = UnauthenticatedError(msg);
+        break;
+      case 403:
+        status = PermissionDeniedError(msg);
+        break;
+      case 404:
+        status = NotFoundError(msg);
+        break;
+      case 409:
+        status = ConflictError(msg);
+        break;
+      case 410:
+        status = GoneError(msg);
+        break;
+      case 429:
+        status = UnavailableError(msg);
+        break;
+      default:
+        status = status_code >= 500 ? UnavailableError(msg) : UnknownError(msg);
+    }
+  }
+  if (!retry_after_header.empty()) {
+    char* end = nullptr;
+    std::string header(retry_after_header);
+    long seconds = std::strtol(header.c_str(), &end, 10);
+    if (end != header.c_str() && seconds >= 0) {
+      status.set_retry_after(std::chrono::seconds(seconds));
+    }
+  }
+  return status;
+}
+
+RestClient::RestClient(std::shared_ptr<Transport> transport, Clock& clock,
+                       RestClientOptions options)
+    : transport_(std::move(transport)), clock_(clock), options_(options) {}
+
+StatusOr<rapidjson::Document> RestClient::Call(HttpRequest request) {
+  for (int attempt = 0;; ++attempt) {
+    LB_ASSIGN_OR_RETURN(HttpResponse response, transport_->Do(request),
+                        _.WithContext(request.method + " " + request.target));
+    if (Is2xx(response.status_code)) {
+      rapidjson::Document doc;
+      LB_RETURN_IF_ERROR(ParseBody(response.body, &doc));
+      return doc;
+    }
+    std::string retry_after = response.Header("retry-after");
+    Status status = StatusFromResponse(response.status_code, response.body, retry_after);
+    bool retryable = (response.status_code == 429 || response.status_code >= 500) &&
+                     status.retry_after().has_value();
+    if (!retryable || attempt >= options_.max_retries) return status;
+    Clock::Duration wait = std::min<Clock::Duration>(*status.retry_after(),
+                                                     options_.max_retry_after);
+    clock_.SleepFor(wait);
+  }
+}
+
+StatusOr<rapidjson::Document> RestClient::Get(const api::ResourceInfo& resource,
+                                              std::string_view ns, std::string_view name,
+                                              std::string_view subresource) {
+  if (name.empty()) return InvalidArgumentError("get " + std::string(resource.resource) + ": empty name");
+  HttpRequest req;
+  req.target = ResourcePath(resource, ns, name, subresource);
+  return Call(std::move(req));
+}
+
+StatusOr<rapidjson::Document> RestClient::List(const api::ResourceInfo& resource,
+                                               std::string_view ns, const ListOptions& options) {
+  Query q;
+  q.Add("labelSelector", options.label_selector);
+  q.Add("fieldSelector", options.field_selector);
+  if (options.limit > 0) q.Add("limit", std::to_string(options.limit));
+  q.Add("continue", options.continue_token);
+  q.Add("resourceVersion", options.resource_version);
+  q.Add("resourceVersionMatch", options.resource_version_match);
+  HttpRequest req;
+  req.target = ResourcePath(resource, ns) + q.text();
+  return Call(std::move(req));
+}
+
+StatusOr<rapidjson::Document> RestClient::Create(const api::ResourceInfo& resource,
+                                                 std::string_view ns, std::string_view body) {
+  HttpRequest req;
+  req.method = "POST";
+  req.target = ResourcePath(resource, ns);
+  req.body = std::string(body);
+  req.content_type = "application/json";
+  return Call(std::move(req));
+}
+
+StatusOr<rapidjson::Document> RestClient::Update(const api::ResourceInfo& resource,
+                                                 std::string_view ns, std::string_view name,
+                                                 std::string_view body,
+                                                 std::string_view subresource) {
+  if (name.empty()) return InvalidArgumentError("update " + std::string(resource.resource) + ": empty name");
+  HttpRequest req;
+  req.method = "PUT";
+  req.target = ResourcePath(resource, ns, name, subresource);
+  req.body = std::string(body);
+  req.content_type = "application/json";
+  return Call(std::move(req));
+}
+
+StatusOr<rapidjson::Document> RestClient::Patch(const api::ResourceInfo& resource,
+                                                std::string_view ns, std::string_view name,
+                                                PatchType type, std::string_view patch,
+                                                std::string_view subresource) {
+  if (name.empty()) return InvalidArgumentError("patch " + std::string(resource.resource) + ": empty name");
+  HttpRequest req;
+  req.method = "PATCH";
+  req.target = ResourcePath(resource, ns, name, subresource);
+  req.body = std::string(patch);
+  req.content_type = std::string(PatchContentType(type));
+  return Call(std::move(req));
+}
+
+Status RestClient::Delete(const api::ResourceInfo& resource, std::string_view ns,
+                          std::string_view name, const DeleteOptions& options) {
+  if (name.empty()) return InvalidArgumentError("delete " + std::string(resource.resource) + ": empty name");
+  HttpRequest req;
+  req.method = "DELETE";
+  req.target = ResourcePath(resource, ns, name);
+  req.body = DeleteBody(options);
+  req.content_type = "application/json";
+  return Call(std::move(req)).status();
+}
+
+StatusOr<std::unique_ptr<RawWatch>> RestClient::Watch(const api::ResourceInfo& resource,
+                                                      std::string_view ns,
+                                                      const WatchOptions& options) {
+  Query q;
+  q.Add("watch", "true");
+  q.Add("labelSelector", options.label_selector);
+  q.Add("fieldSelector", options.field_selector);
+  q.Add("resourceVersion", options.resource_version);
+  if (options.allow_watch_bookmarks) q.Add("allowWatchBookmarks", "true");
+  if (options.timeout.count() > 0) q.Add("timeoutSeconds", std::to_string(options.timeout.count()));
+  HttpRequest req;
+  req.target = ResourcePath(resource, ns) + q.text();
+  if (options.timeout.count() > 0) {
+    // The server ends the watch at `timeout`; give it a margin before giving up on our side.
+    req.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout) +
+                  std::chrono::seconds(30);
+  }
+  LB_ASSIGN_OR_RETURN(std::unique_ptr<ResponseStream> stream, transport_->Stream(req),
+                      _.WithContext("watch " + req.target));
+  if (!Is2xx(stream->status_code())) {
+    StatusOr<std::string> body = stream->ReadAll();
+    auto ra = stream->headers().find("retry-after");
+    return StatusFromResponse(stream->status_code(), body.ok() ? *body : "",
+                              ra == stream->headers().end() ? "" : ra->second)
+        .WithContext("watch " + req.target);
+  }
+  return std::unique_ptr<RawWatch>(new StreamWatch(std::move(stream)));
+}
+
+StatusOr<std::unique_ptr<Client>> NewClient(const RestConfig& config, Clock& clock) {
+  LB_ASSIGN_OR_RETURN(std::shared_ptr<HttpTransport> transport,
+                      HttpTransport::Create(config, clock));
+  return std::unique_ptr<Client>(new RestClient(std::move(transport), clock));
+}
+
+}  // namespace lballoc::runtime

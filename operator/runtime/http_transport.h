@@ -1,0 +1,79 @@
+// HttpTransport: the Transport over cpprestsdk's http_client, the only place
+// the client side touches cpprestsdk (its headers stay in http_transport.cc).
+//
+//   - TLS: the server certificate is verified against the RestConfig's CA
+//     (only that CA when one is given; the system store otherwise) and the
+//     server's host name (RFC 2818, IP SANs included), unless
+//     insecure_skip_tls_verify. Client certificate and key from PEM data.
+//     tls_server_name is not supported (cpprestsdk verifies the URL's host).
+//   - Auth: "Authorization: Bearer" from a TokenSource; a token file is
+//     re-read when the cached token is older than 50 s, and at once after a
+//     401 (the request is then retried once if the token changed).
+//   - One http_client per timeout value, reused, so connections are pooled
+//     per host; watches use their own clients (their timeout is the idle
+//     time allowed between two chunks).
+//   - Every cpprestsdk/std exception stops here and becomes Unavailable
+//     (Cancelled for a cancelled stream).
+//
+// Thread-safety: HttpTransport and TokenSource are safe for concurrent use.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "operator/base/clock.h"
+#include "operator/base/statusor.h"
+#include "operator/runtime/rest_config.h"
+#include "operator/runtime/transport.h"
+
+namespace lballoc::runtime {
+
+// A bearer token, static or read from a file that is re-read as it ages.
+class TokenSource {
+ public:
+  // `file` empty: the static token forever. Otherwise `initial` (may be
+  // empty) is used until it is `max_age` old, then the file is re-read.
+  TokenSource(std::string initial, std::string file, Clock& clock,
+              Clock::Duration max_age = std::chrono::seconds(50));
+
+  // The current token ("" = none). A failed re-read keeps the previous token.
+  std::string Token();
+  // Re-reads the file now (after a 401). True when the token changed.
+  bool Refresh();
+
+ private:
+  bool ReadLocked();
+
+  std::mutex mu_;
+  std::string token_;
+  const std::string file_;
+  Clock& clock_;
+  const Clock::Duration max_age_;
+  bool has_read_time_ = false;
+  Clock::TimePoint read_time_;
+};
+
+// Checks PEM data: CA bundle (at least one certificate), client certificate
+// and key (and that they belong together). InvalidArgument naming the piece.
+Status ValidateTlsMaterial(const RestConfig& config);
+
+class HttpTransport final : public Transport {
+ public:
+  static StatusOr<std::shared_ptr<HttpTransport>> Create(const RestConfig& config,
+                                                         Clock& clock = Clock::Real());
+  ~HttpTransport() override;
+
+  StatusOr<HttpResponse> Do(const HttpRequest& request) override;
+  StatusOr<std::unique_ptr<ResponseStream>> Stream(const HttpRequest& request) override;
+
+  struct Impl;
+
+ private:
+  explicit HttpTransport(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lballoc::runtime

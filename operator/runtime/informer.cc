@@ -1,0 +1,228 @@
+#include "operator/runtime/informer.h"
+
+#include <glog/logging.h>
+
+#include <utility>
+
+#include "operator/base/status_macros.h"
+
+namespace lballoc::runtime {
+
+void StripManagedFields(rapidjson::Value& object, rapidjson::Document::AllocatorType& /*alloc*/) {
+  if (!object.IsObject()) return;
+  auto meta = object.FindMember("metadata");
+  if (meta == object.MemberEnd() || !meta->value.IsObject()) return;
+  meta->value.RemoveMember("managedFields");
+}
+
+namespace internal {
+namespace {
+
+std::string ResourceVersionOf(const rapidjson::Value& object) {
+  if (!object.IsObject()) return "";
+  auto meta = object.FindMember("metadata");
+  if (meta == object.MemberEnd() || !meta->value.IsObject()) return "";
+  auto rv = meta->value.FindMember("resourceVersion");
+  if (rv == meta->value.MemberEnd() || !rv->value.IsString()) return "";
+  return std::string(rv->value.GetString(), rv->value.GetStringLength());
+}
+
+}  // namespace
+
+Reflector::Reflector(Client& client, const api::ResourceInfo& resource, InformerOptions options,
+                     Sink& sink)
+    : client_(client),
+      resource_(resource),
+      options_(std::move(options)),
+      sink_(sink),
+      clock_(options_.clock != nullptr ? *options_.clock : Clock::Real()),
+      backoff_(options_.backoff, clock_),
+      rng_(std::random_device{}()) {}
+
+Reflector::~Reflector() { Stop(); }
+
+void Reflector::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (thread_.joinable() || stopped_) return;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Reflector::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+    if (current_watch_ != nullptr) current_watch_->Cancel();
+    cv_.notify_all();
+  }
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+bool Reflector::stopped() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopped_;
+}
+
+Reflector::Counters Reflector::counters() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return counters_;
+}
+
+std::string Reflector::last_resource_version() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_rv_;
+}
+
+bool Reflector::Sleep(Clock::Duration d) {
+  std::unique_lock<std::mutex> lock(mu_);
+  clock_.WaitUntil(lock, cv_, clock_.Now() + d, [&] { return stopped_; });
+  return !stopped_;
+}
+
+void Reflector::Run() {
+  while (!stopped()) {
+    Status status = ListAndWatch();
+    if (stopped()) break;
+    Clock::Duration delay = backoff_.Next();
+    if (status.retry_after() && *status.retry_after() > delay) delay = *status.retry_after();
+    LOG(WARNING) << options_.name << ": list/watch ended (" << status << "); relisting in "
+                 << std::chrono::duration_cast<std::chrono::milliseconds>(delay).count() << " ms";
+    if (!Sleep(delay)) break;
+  }
+}
+
+Status Reflector::List() {
+  ListOptions opts;
+  opts.label_selector = options_.label_selector;
+  opts.field_selector = options_.field_selector;
+  opts.limit = options_.page_size;
+  std::vector<rapidjson::Document> pages;
+  std::string list_rv;
+  do {
+    LB_ASSIGN_OR_RETURN(rapidjson::Document page, client_.List(resource_, options_.namespace_, opts),
+                        _.WithContext(options_.name + ": list"));
+    if (!page.IsObject()) return InvalidArgumentError(options_.name + ": list: not an object");
+    std::string cont;
+    auto meta = page.FindMember("metadata");
+    if (meta != page.MemberEnd() && meta->value.IsObject()) {
+      auto c = meta->value.FindMember("continue");
+      if (c != meta->value.MemberEnd() && c->value.IsString()) cont = c->value.GetString();
+      if (pages.empty()) {
+        auto rv = meta->value.FindMember("resourceVersion");
+        if (rv != meta->value.MemberEnd() && rv->value.IsString()) list_rv = rv->value.GetString();
+      }
+    }
+    opts.continue_token = cont;
+    pages.push_back(std::move(page));
+  } while (!opts.continue_token.empty() && !stopped());
+  if (stopped()) return CancelledError("stopped");
+  std::vector<rapidjson::Value*> items;
+  for (rapidjson::Document& page : pages) {
+    auto it = page.FindMember("items");
+    if (it == page.MemberEnd() || it->value.IsNull()) continue;
+    if (!it->value.IsArray()) return InvalidArgumentError(options_.name + ": list: items: not an array");
+    for (rapidjson::Value& item : it->value.GetArray()) {
+      if (options_.transform) options_.transform(item, page.GetAllocator());
+      items.push_back(&item);
+    }
+  }
+  sink_.Replace(items);
+  std::lock_guard<std::mutex> lock(mu_);
+  last_rv_ = list_rv;
+  ++counters_.lists;
+  return Status();
+}
+
+Status Reflector::ListAndWatch() {
+  LB_RETURN_IF_ERROR(List());
+  while (!stopped()) {
+    bool progress = false;
+    Clock::TimePoint start = clock_.Now();
+    Status status = WatchOnce(&progress);
+    if (stopped()) return CancelledError("stopped");
+    if (status.IsGone()) return status;  // relist
+    if (status.ok()) {
+      // A watch that ended at once without an event would spin: back off.
+      if (!progress && clock_.Now() - start < std::chrono::seconds(1)) {
+        if (!Sleep(backoff_.Next())) break;
+      }
+      continue;
+    }
+    if (status.IsUnavailable() || status.code() == StatusCode::kCancelled) {
+      // Broken connection, 429, 5xx: reopen from the same version after a backoff.
+      Clock::Duration delay = backoff_.Next();
+      if (status.retry_after() && *status.retry_after() > delay) delay = *status.retry_after();
+      VLOG(1) << options_.name << ": watch: " << status << "; rewatching";
+      if (!Sleep(delay)) break;
+      continue;
+    }
+    return status;  // anything else: relist
+  }
+  return CancelledError("stopped");
+}
+
+Status Reflector::WatchOnce(bool* made_progress) {
+  WatchOptions opts;
+  opts.label_selector = options_.label_selector;
+  opts.field_selector = options_.field_selector;
+  opts.allow_watch_bookmarks = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    opts.resource_version = last_rv_;
+  }
+  int64_t min = options_.min_watch_timeout.count();
+  if (min > 0) {
+    std::uniform_int_distribution<int64_t> dist(min, 2 * min - 1);
+    opts.timeout = std::chrono::seconds(dist(rng_));
+  }
+  LB_ASSIGN_OR_RETURN(std::unique_ptr<RawWatch> watch,
+                      client_.Watch(resource_, options_.namespace_, opts));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return CancelledError("stopped");
+    current_watch_ = watch.get();
+    ++counters_.watches;
+  }
+  struct Clear {
+    Reflector* r;
+    ~Clear() {
+      std::lock_guard<std::mutex> lock(r->mu_);
+      r->current_watch_ = nullptr;
+    }
+  } clear{this};
+
+  while (true) {
+    StatusOr<std::optional<RawWatchEvent>> next = watch->Next();
+    if (!next.ok()) return next.status();
+    if (!next->has_value()) return Status();  // server closed the watch: reopen
+    RawWatchEvent& event = **next;
+    *made_progress = true;
+    switch (event.type) {
+      case api::WatchEventType::kError: {
+        StatusOr<api::ApiStatus> api_status = api::ApiStatus::FromJson(event.object);
+        Status status = api_status.ok() ? api_status->ToStatus() : api_status.status();
+        if (status.ok()) status = UnknownError("watch ERROR event without a failure status");
+        // Every ERROR relists; 410 is the common one (the version left the window).
+        if (!status.IsGone()) status = GoneError(status.ToString());
+        return status.WithContext(options_.name + ": watch ERROR event");
+      }
+      case api::WatchEventType::kBookmark: {
+        std::string rv = ResourceVersionOf(event.object);
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!rv.empty()) last_rv_ = rv;
+        ++counters_.bookmarks;
+        break;
+      }
+      default: {
+        std::string rv = ResourceVersionOf(event.object);
+        if (options_.transform) options_.transform(event.object, event.object.GetAllocator());
+        sink_.Apply(event.type, event.object);
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!rv.empty()) last_rv_ = rv;
+        ++counters_.events;
+      }
+    }
+  }
+}
+
+}  // namespace internal
+}  // namespace lballoc::runtime

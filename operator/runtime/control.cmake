@@ -3,12 +3,19 @@
 lballoc_library(lballoc_runtime_control
   SRCS
     ${CMAKE_CURRENT_LIST_DIR}/rate_limiter.cc
+    ${CMAKE_CURRENT_LIST_DIR}/metrics.cc
+    ${CMAKE_CURRENT_LIST_DIR}/http_server.cc
+    ${CMAKE_CURRENT_LIST_DIR}/probe_server.cc
+    ${CMAKE_CURRENT_LIST_DIR}/controller.cc
   DEPS lballoc_base Threads::Threads ${GLOG_LIBRARY})
 
 lballoc_test(runtime_control_test
   SRCS
     ${CMAKE_CURRENT_LIST_DIR}/workqueue_test.cc
-  DEPS lballoc_runtime_control
+    ${CMAKE_CURRENT_LIST_DIR}/metrics_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/http_server_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/controller_test.cc
+  DEPS lballoc_runtime_control lballoc_api
   LABELS unit tsan
   TIMEOUT 300)
 add_dependencies(tsan_tests runtime_control_test)

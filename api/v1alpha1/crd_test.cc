@@ -256,7 +256,9 @@ TEST_F(CrdTest, DefaultsEqualTheCppDefaults) {
   const rapidjson::Value& spec = Schema()["properties"]["spec"]["properties"];
   for (const char* field : {"autoAssign", "avoidBuggyIPs", "disabled", "priority", "addresses"}) {
     ASSERT_TRUE(spec.HasMember(field)) << field;
-    if (std::string(field) != "addresses") ASSERT_TRUE(spec[field].HasMember("default")) << field;
+    if (std::string(field) != "addresses") {
+      ASSERT_TRUE(spec[field].HasMember("default")) << field;
+    }
   }
   LoadBalancerPoolSpec defaults;
   EXPECT_EQ(spec["autoAssign"]["default"].GetBool(), defaults.auto_assign);

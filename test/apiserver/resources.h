@@ -1,0 +1,60 @@
+// The resource types the in-memory API server serves: the built-in ones and those a
+// CustomResourceDefinition declares, with what discovery, tables and the write path need.
+//
+// Plain values; not synchronised (the server guards its registry with its own mutex).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "operator/base/statusor.h"
+
+namespace lballoc::apiserver {
+
+struct PrinterColumn {
+  std::string name;
+  std::string type;  // string, integer, number, boolean, date
+  std::string format;
+  std::string description;
+  std::string json_path;  // ".spec.x" style
+  int priority = 0;
+};
+
+struct ResourceType {
+  std::string group;  // "" for core
+  std::string version;
+  std::string plural;
+  std::string singular;
+  std::string kind;
+  std::string list_kind;
+  bool namespaced = true;
+  bool has_status = false;  // a /status subresource
+  // generation is set and bumped on changes outside metadata (and outside status when
+  // has_status).
+  bool tracks_generation = false;
+  bool custom = false;           // served from a CRD (no strategic merge patch)
+  bool storage_version = true;   // the version objects are stored in
+  std::vector<std::string> short_names;
+  std::vector<std::string> categories;
+  std::vector<PrinterColumn> columns;  // Table columns after NAME
+  std::vector<std::string> selectable_fields;  // CRD selectableFields (".spec.x")
+  std::string crd_name;  // plural.group when custom
+
+  std::string group_version() const { return group.empty() ? version : group + "/" + version; }
+  // Storage key, independent of the version: "group/plural".
+  std::string key() const { return group + "/" + plural; }
+  // "plural" or "plural.group", as in error messages.
+  std::string qualified() const { return group.empty() ? plural : plural + "." + group; }
+};
+
+// core/v1 namespaces, services, events, configmaps; coordination.k8s.io/v1 leases;
+// events.k8s.io/v1 events; apiextensions.k8s.io/v1 customresourcedefinitions.
+std::vector<ResourceType> BuiltinResourceTypes();
+
+// The types one CRD serves, one per served version (first the storage version). Fails with
+// InvalidArgument naming the field when the CRD lacks what serving needs.
+StatusOr<std::vector<ResourceType>> ResourceTypesFromCrd(const rapidjson::Value& crd);
+
+}  // namespace lballoc::apiserver

@@ -18,3 +18,17 @@ lballoc_library(lballoc_runtime_access
   SRCS ${LBALLOC_RUNTIME_ACCESS_SRCS}
   DEPS ${LBALLOC_RUNTIME_ACCESS_DEPS})
 
+
+set(LBALLOC_ACCESS_TESTDATA ${CMAKE_CURRENT_SOURCE_DIR}/testdata/access)
+lballoc_test(rest_config_test
+  SRCS ${CMAKE_CURRENT_SOURCE_DIR}/rest_config_test.cc
+  DEPS lballoc_runtime_access
+  LABELS unit)
+target_compile_definitions(rest_config_test PRIVATE
+  LBALLOC_ACCESS_TESTDATA="${LBALLOC_ACCESS_TESTDATA}")
+
+lballoc_test(client_test
+  SRCS ${CMAKE_CURRENT_SOURCE_DIR}/client_test.cc
+  DEPS lballoc_runtime_access
+  LABELS unit tsan)
+add_dependencies(tsan_tests client_test)

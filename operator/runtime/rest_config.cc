@@ -175,6 +175,65 @@ StatusOr<std::string> ParseSingleQuoted(std::string_view s, int line) {
   return out;
 }
 
+StatusOr<YamlNode> ParseInlineValue(const std::string& s, int line);
+bool SplitKey(const std::string& s, std::string* key, std::string* rest, int line,
+              Status* error);
+
+// "{a: b, c: 'd'}" or "[x, y]": one level of scalars only.
+StatusOr<YamlNode> ParseFlatFlow(const std::string& s, int line) {
+  char open = s[0];
+  char close = open == '{' ? '}' : ']';
+  if (s.back() != close) return YamlError(line, "unterminated flow collection");
+  std::vector<std::string> parts;
+  std::string cur;
+  char quote = 0;
+  for (size_t i = 1; i + 1 < s.size(); ++i) {
+    char c = s[i];
+    if (quote != 0) {
+      if (quote == '"' && c == '\\' && i + 2 < s.size()) {
+        cur += c;
+        cur += s[++i];
+        continue;
+      }
+      if (c == quote) quote = 0;
+      cur += c;
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '{' || c == '[' || c == '}' || c == ']') {
+      return YamlError(line, "nested flow collections are not supported");
+    } else if (c == ',') {
+      parts.push_back(Trim(cur));
+      cur.clear();
+      continue;
+    }
+    cur += c;
+  }
+  if (quote != 0) return YamlError(line, "unterminated quoted scalar in flow collection");
+  if (!Trim(cur).empty() || !parts.empty()) parts.push_back(Trim(cur));
+  YamlNode node;
+  node.line = line;
+  node.kind = open == '{' ? YamlNode::Kind::kMap : YamlNode::Kind::kSeq;
+  for (const std::string& part : parts) {
+    if (part.empty()) return YamlError(line, "empty entry in flow collection");
+    if (open == '[') {
+      LB_ASSIGN_OR_RETURN(YamlNode item, ParseInlineValue(part, line));
+      node.seq.push_back(std::move(item));
+      continue;
+    }
+    std::string key, rest;
+    Status error;
+    if (!SplitKey(part, &key, &rest, line, &error)) {
+      if (!error.ok()) return error;
+      return YamlError(line, "expected \"key: value\" in flow mapping, got \"" + part + "\"");
+    }
+    LB_ASSIGN_OR_RETURN(YamlNode value, ParseInlineValue(rest, line));
+    node.map.emplace_back(std::move(key), std::move(value));
+  }
+  return node;
+}
+
 // A scalar value written after "key: " or "- ".
 StatusOr<YamlNode> ParseInlineValue(const std::string& s, int line) {
   YamlNode node;
@@ -194,7 +253,7 @@ StatusOr<YamlNode> ParseInlineValue(const std::string& s, int line) {
   } else if (c == '\'') {
     LB_ASSIGN_OR_RETURN(node.scalar, ParseSingleQuoted(s, line));
   } else if (c == '{' || c == '[') {
-    return YamlError(line, "flow collections other than {} and [] are not supported");
+    return ParseFlatFlow(s, line);
   } else if (c == '&' || c == '*' || c == '!') {
     return YamlError(line, "anchors, aliases and tags are not supported");
   } else if (c == '|' || c == '>') {

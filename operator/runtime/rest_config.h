@@ -11,10 +11,11 @@
 //   - block sequences ("- item", also at the same indentation as their key),
 //   - plain, 'single-quoted' and "double-quoted" scalars (with \ escapes),
 //   - comments ("# ..."), blank lines, "---" and "..." document markers,
-//   - empty flow collections "{}" and "[]", and null / ~.
+//   - flow collections of one level of scalars: {}, [], {a: b, c: "d"}, [x, y],
+//   - null / ~ / empty values.
 // Not supported (an error names the line): anchors/aliases, tags, block
-// scalars (| >), non-empty flow collections, multi-line plain scalars,
-// several documents.
+// scalars (| >), nested flow collections, multi-line plain or quoted
+// scalars, several documents.
 //
 // Relative file paths in a kubeconfig (certificate-authority, client-
 // certificate, client-key, tokenFile) are resolved against the folder of the

@@ -1282,6 +1282,13 @@ void ApiServer::Impl::HandleDiscovery(const HttpRequest& r, ResponseWriter& w) {
            R"({"major":"1","minor":"32","gitVersion":"v1.32.0-lballoc","gitCommit":"0000000000000000000000000000000000000000","gitTreeState":"clean","buildDate":"2026-01-01T00:00:00Z","goVersion":"go1.23.0","compiler":"gc","platform":"linux/amd64"})");
     return;
   }
+  if (r.path == "/openapi/v2") {
+    // An empty OpenAPI v2 document (zero bytes is a valid empty protobuf message): kubectl
+    // fetches it for client-side validation, which then skips types it has no schema for.
+    // The schemas are served as OpenAPI v3.
+    w.Send(200, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf", "");
+    return;
+  }
   if (!seg.empty() && seg[0] == "openapi") {
     std::string body;
     std::vector<ObjPtr> crds;
@@ -1507,6 +1514,17 @@ void ApiServer::Impl::HandleResource(const HttpRequest& r, ResponseWriter& w, Ro
       w.Send(200, kJson, Render(*o, t));
     }
     return;
+  }
+  if (verb == "create" || verb == "update") {
+    std::string ct = r.Header("content-type");
+    ct = ct.substr(0, ct.find(';'));
+    if (!ct.empty() && ct != "application/json") {
+      SendError(w, Err(415, "UnsupportedMediaType",
+                       "the body of the request was in an unknown format - accepted media types "
+                       "include: application/json (this test API server does not decode " +
+                           ct + ")"));
+      return;
+    }
   }
   Document body;
   if (!r.body.empty() || verb == "create" || verb == "update" || verb == "patch") {

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "test/apiserver/json_util.h"
+
 namespace lballoc::apiserver {
 namespace {
 
@@ -281,7 +283,9 @@ Value TableRow(const ResourceType& type, const Value& obj, std::string_view incl
       cells.PushBack(Value(), alloc);  // null: kubectl prints <none>
       continue;
     }
-    if (c.type == "date") {
+    if (c.type == "date" && c.format == "date-time") {
+      cells.PushBack(Value(Scalar(*vals[0]).c_str(), alloc), alloc);
+    } else if (c.type == "date") {
       int64_t t = vals[0]->IsString() ? ParseRfc3339(vals[0]->GetString()) : -1;
       std::string age = t < 0 ? "<unknown>" : HumanDuration(std::chrono::seconds(now_unix - t));
       cells.PushBack(Value(age.c_str(), alloc), alloc);
@@ -290,10 +294,12 @@ Value TableRow(const ResourceType& type, const Value& obj, std::string_view incl
                (vals[0]->IsNumber() || vals[0]->IsBool())) {
       cells.PushBack(Value(*vals[0], alloc), alloc);
     } else {
+      // Like jsonpath's PrintResults: compound values as JSON, results joined by a space.
       std::string joined;
-      for (const Value* v : vals) {
-        std::string s = v->IsObject() || v->IsArray() ? std::string("<object>") : Scalar(*v);
-        joined += (joined.empty() ? "" : ",") + s;
+      for (size_t k = 0; k < vals.size(); ++k) {
+        const Value* v = vals[k];
+        std::string s = v->IsObject() || v->IsArray() ? ToJson(*v) : Scalar(*v);
+        joined += (k == 0 ? "" : " ") + s;
       }
       cells.PushBack(Value(joined.c_str(), alloc), alloc);
     }

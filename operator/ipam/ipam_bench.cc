@@ -1,7 +1,7 @@
 // Benchmarks of the allocation engine (figures in BENCHMARKS.md, "## ipam").
 //
-//   build/operator/ipam/ipam_bench --benchmark_repetitions=5 \
-//       --benchmark_report_aggregates_only=true
+//   build/operator/ipam/ipam_bench --benchmark_repetitions=5
+//       --benchmark_report_aggregates_only=true   (one command line)
 //
 // - NextFree/*: the lowest free address of a 2^24 pool holding 10^6
 //   allocations (the index alone, and through Allocator::Allocate+Release).

@@ -1,0 +1,416 @@
+#include "operator/runtime/leader_election.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "operator/base/clock.h"
+#include "test/testing/status_matchers.h"
+
+namespace lballoc::runtime {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using ::lballoc::testing::StatusIs;
+using ::testing::HasSubstr;
+
+// One Lease in memory with the API server's optimistic concurrency: every write bumps the
+// resourceVersion; an update carrying an older one is a 409 Conflict.
+class FakeLeaseServer {
+ public:
+  StatusOr<api::Lease> Get() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!lease_.has_value()) return NotFoundError("leases \"lock\" not found");
+    return *lease_;
+  }
+  StatusOr<api::Lease> Create(const api::Lease& lease) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (lease_.has_value()) return AlreadyExistsError("leases \"lock\" already exists");
+    lease_ = lease;
+    lease_->metadata.resource_version = std::to_string(++rv_);
+    ++writes_;
+    return *lease_;
+  }
+  StatusOr<api::Lease> Update(const api::Lease& lease) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!lease_.has_value()) return NotFoundError("leases \"lock\" not found");
+    if (lease.metadata.resource_version != lease_->metadata.resource_version) {
+      return ConflictError("the object has been modified; please apply your changes to the "
+                           "latest version and try again");
+    }
+    lease_ = lease;
+    lease_->metadata.resource_version = std::to_string(++rv_);
+    ++writes_;
+    return *lease_;
+  }
+  // Direct edit, as another actor would make (bumps the resourceVersion).
+  void Edit(const std::function<void(api::LeaseSpec&)>& edit) {
+    std::lock_guard<std::mutex> lock(mu_);
+    edit(lease_->spec);
+    lease_->metadata.resource_version = std::to_string(++rv_);
+  }
+  api::LeaseSpec spec() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return lease_.has_value() ? lease_->spec : api::LeaseSpec{};
+  }
+
+ private:
+  std::mutex mu_;
+  std::optional<api::Lease> lease_;
+  int64_t rv_ = 0;
+  int writes_ = 0;
+};
+
+// One candidate's connection to the server; cut() makes every call fail as a dead network.
+class FakeLeaseLock final : public LeaseLock {
+ public:
+  explicit FakeLeaseLock(FakeLeaseServer& server) : server_(server) {}
+  StatusOr<api::Lease> Get() override {
+    if (cut_) return UnavailableError("connection refused");
+    return server_.Get();
+  }
+  StatusOr<api::Lease> Create(const api::Lease& lease) override {
+    if (cut_) return UnavailableError("connection refused");
+    return server_.Create(lease);
+  }
+  StatusOr<api::Lease> Update(const api::Lease& lease) override {
+    if (cut_) return UnavailableError("connection refused");
+    if (fail_next_update_.exchange(false)) return ConflictError("injected conflict");
+    return server_.Update(lease);
+  }
+  std::string Describe() const override { return "default/lock"; }
+
+  void set_cut(bool cut) { cut_ = cut; }
+  void FailNextUpdate() { fail_next_update_ = true; }
+
+ private:
+  FakeLeaseServer& server_;
+  std::atomic<bool> cut_{false};
+  std::atomic<bool> fail_next_update_{false};
+};
+
+LeaderElectionConfig Config(const std::string& identity, Clock* clock,
+                            MetricsRegistry* metrics) {
+  LeaderElectionConfig config;
+  config.identity = identity;
+  config.clock = clock;
+  config.metrics = metrics;
+  config.name = identity;
+  config.jitter_factor = 0;
+  return config;
+}
+
+std::unique_ptr<LeaderElector> NewElector(LeaseLock& lock, LeaderElectionConfig config,
+                                          LeaderCallbacks callbacks = {}) {
+  auto elector = LeaderElector::Create(lock, std::move(config), std::move(callbacks));
+  EXPECT_TRUE(elector.ok()) << elector.status();
+  return std::move(elector).value();
+}
+
+TEST(LeaderElectionConfigTest, Validation) {
+  FakeLeaseServer server;
+  FakeLeaseLock lock(server);
+  MetricsRegistry metrics;
+  auto config = Config("", nullptr, &metrics);
+  EXPECT_THAT(LeaderElector::Create(lock, config, {}).status(),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("identity")));
+  config = Config("a", nullptr, &metrics);
+  config.renew_deadline = seconds(15);
+  EXPECT_THAT(LeaderElector::Create(lock, config, {}).status(),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("renew deadline")));
+  config = Config("a", nullptr, &metrics);
+  config.retry_period = seconds(9);
+  EXPECT_THAT(LeaderElector::Create(lock, config, {}).status(),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("retry period")));
+  EXPECT_TRUE(LeaderElector::Create(lock, Config("a", nullptr, &metrics), {}).ok());
+}
+
+TEST(LeaderElectionTest, CreatesTheLeaseWhenMissing) {
+  FakeClock clock;
+  MetricsRegistry metrics;
+  FakeLeaseServer server;
+  FakeLeaseLock lock(server);
+  std::vector<std::string> leaders;
+  LeaderCallbacks callbacks;
+  callbacks.on_new_leader = [&](const std::string& id) { leaders.push_back(id); };
+  auto a = NewElector(lock, Config("a", &clock, &metrics), callbacks);
+  EXPECT_TRUE(a->TryAcquireOrRenew());
+  api::LeaseSpec spec = server.spec();
+  EXPECT_EQ(spec.holder_identity, "a");
+  EXPECT_EQ(spec.lease_duration_seconds, 15);
+  EXPECT_EQ(spec.lease_transitions, 0);
+  EXPECT_EQ(spec.acquire_time, clock.WallNow());
+  EXPECT_EQ(spec.renew_time, clock.WallNow());
+  EXPECT_EQ(a->GetLeader(), "a");
+  EXPECT_THAT(leaders, ::testing::ElementsAre("a"));
+  // Renewal moves renewTime only.
+  clock.Advance(seconds(2));
+  EXPECT_TRUE(a->TryAcquireOrRenew());
+  EXPECT_EQ(server.spec().renew_time, clock.WallNow());
+  EXPECT_EQ(server.spec().acquire_time, spec.acquire_time);
+  EXPECT_EQ(server.spec().lease_transitions, 0);
+}
+
+// The other candidate's expiry runs on its own clock from when it saw the record change; the
+// Lease's timestamps, however skewed, are never compared with the local clock.
+void ExpectTimestampsIgnored(api::Time skewed) {
+  FakeClock clock;
+  MetricsRegistry metrics;
+  FakeLeaseServer server;
+  FakeLeaseLock lock_a(server), lock_b(server);
+  auto a = NewElector(lock_a, Config("a", &clock, &metrics));
+  auto b = NewElector(lock_b, Config("b", &clock, &metrics));
+  ASSERT_TRUE(a->TryAcquireOrRenew());
+  // a's host writes timestamps from a badly skewed clock.
+  server.Edit([&](api::LeaseSpec& spec) {
+    spec.renew_time = skewed;
+    spec.acquire_time = skewed;
+  });
+  EXPECT_FALSE(b->TryAcquireOrRenew());  // b first sees this record now
+  clock.Advance(seconds(14));
+  EXPECT_FALSE(b->TryAcquireOrRenew());
+  EXPECT_EQ(server.spec().holder_identity, "a");
+  clock.Advance(seconds(1));  // 15 s since b saw the record change
+  EXPECT_TRUE(b->TryAcquireOrRenew());
+  EXPECT_EQ(server.spec().holder_identity, "b");
+  EXPECT_EQ(server.spec().lease_transitions, 1);
+  EXPECT_EQ(server.spec().acquire_time, clock.WallNow());
+}
+
+TEST(LeaderElectionTest, RenewTimeInThePastDoesNotExpireTheLeaseEarly) {
+  ExpectTimestampsIgnored(api::Time(seconds(0)));  // 1970
+}
+
+TEST(LeaderElectionTest, RenewTimeInTheFutureDoesNotExtendTheLease) {
+  ExpectTimestampsIgnored(api::Time(seconds(4102444800)));  // 2100
+}
+
+TEST(LeaderElectionTest, WallClockJumpsDoNotMatter) {
+  FakeClock clock;
+  MetricsRegistry metrics;
+  FakeLeaseServer server;
+  FakeLeaseLock lock_a(server), lock_b(server);
+  auto a = NewElector(lock_a, Config("a", &clock, &metrics));
+  auto b = NewElector(lock_b, Config("b", &clock, &metrics));
+  ASSERT_TRUE(a->TryAcquireOrRenew());
+  EXPECT_FALSE(b->TryAcquireOrRenew());
+  clock.SetWallTime(clock.WallNow() + std::chrono::hours(24));  // b's wall clock leaps a day
+  EXPECT_FALSE(b->TryAcquireOrRenew());
+  EXPECT_EQ(server.spec().holder_identity, "a");
+}
+
+TEST(LeaderElectionTest, RenewalsKeepOthersOut) {
+  FakeClock clock;
+  MetricsRegistry metrics;
+  FakeLeaseServer server;
+  FakeLeaseLock lock_a(server), lock_b(server);
+  auto a = NewElector(lock_a, Config("a", &clock, &metrics));
+  auto b = NewElector(lock_b, Config("b", &clock, &metrics));
+  ASSERT_TRUE(a->TryAcquireOrRenew());
+  for (int i = 0; i < 30; ++i) {
+    clock.Advance(seconds(2));
+    ASSERT_TRUE(a->TryAcquireOrRenew()) << i;
+    ASSERT_FALSE(b->TryAcquireOrRenew()) << i;
+  }
+  EXPECT_EQ(server.spec().lease_transitions, 0);
+}
+
+TEST(LeaderElectionTest, ConcurrentWriterMakesTheRoundFailOnConflict) {
+  FakeClock clock;
+  MetricsRegistry metrics;
+  FakeLeaseServer server;
+  FakeLeaseLock lock_a(server), lock_b(server);
+  auto a = NewElector(lock_a, Config("a", &clock, &metrics));
+  auto b = NewElector(lock_b, Config("b", &clock, &metrics));
+  ASSERT_TRUE(a->TryAcquireOrRenew());
+  ASSERT_FALSE(b->TryAcquireOrRenew());
+  clock.Advance(seconds(16));  // a stopped renewing; b may take over...
+  lock_b.FailNextUpdate();     // ...but someone else wrote between b's GET and PUT
+  EXPECT_FALSE(b->TryAcquireOrRenew());
+  EXPECT_EQ(server.spec().holder_identity, "a");
+  // A stale resourceVersion is rejected by the server itself.
+  api::Lease stale = server.Get().value();
+  stale.metadata.resource_version = "0";
+  EXPECT_THAT(server.Update(stale), StatusIs(StatusCode::kAborted, HasSubstr("modified")));
+}
+
+TEST(LeaderElectionTest, ReleaseLetsAnotherCandidateTakeOverAtOnce) {
+  FakeClock clock;
+  MetricsRegistry metrics;
+  FakeLeaseServer server;
+  FakeLeaseLock lock_a(server), lock_b(server);
+  auto a = NewElector(lock_a, Config("a", &clock, &metrics));
+  auto b = NewElector(lock_b, Config("b", &clock, &metrics));
+  ASSERT_TRUE(a->TryAcquireOrRenew());
+  ASSERT_FALSE(b->TryAcquireOrRenew());
+  ASSERT_OK(a->Release());
+  api::LeaseSpec released = server.spec();
+  EXPECT_EQ(released.holder_identity, "");
+  EXPECT_EQ(released.lease_duration_seconds, 1);
+  EXPECT_EQ(released.lease_transitions, 0);
+  EXPECT_TRUE(b->TryAcquireOrRenew());  // no waiting: the holder is empty
+  EXPECT_EQ(server.spec().holder_identity, "b");
+  EXPECT_EQ(server.spec().lease_transitions, 1);
+  // Releasing a lease someone else holds does nothing.
+  ASSERT_OK(a->Release());
+  EXPECT_EQ(server.spec().holder_identity, "b");
+}
+
+// Counts leaders across candidates through the callbacks.
+struct LeaderTracker {
+  std::mutex mu;
+  int current = 0;
+  int max_concurrent = 0;
+  int starts = 0;
+  std::string leader;
+  std::chrono::steady_clock::time_point last_start, last_stop;
+
+  LeaderCallbacks For(const std::string& id) {
+    LeaderCallbacks callbacks;
+    callbacks.on_started_leading = [this, id] {
+      std::lock_guard<std::mutex> lock(mu);
+      ++current;
+      ++starts;
+      max_concurrent = std::max(max_concurrent, current);
+      leader = id;
+      last_start = std::chrono::steady_clock::now();
+    };
+    callbacks.on_stopped_leading = [this, id] {
+      std::lock_guard<std::mutex> lock(mu);
+      --current;
+      if (leader == id) leader.clear();
+      last_stop = std::chrono::steady_clock::now();
+    };
+    return callbacks;
+  }
+  std::string Leader() {
+    std::lock_guard<std::mutex> lock(mu);
+    return leader;
+  }
+};
+
+template <typename F>
+bool Eventually(F cond, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  return cond();
+}
+
+// Three candidates running for real (short durations on the real clock).
+TEST(LeaderElectionRunTest, ThreeCandidatesFailoverAndRelease) {
+  MetricsRegistry metrics;
+  FakeLeaseServer server;
+  LeaderTracker tracker;
+  const std::vector<std::string> ids = {"r0", "r1", "r2"};
+  std::vector<std::unique_ptr<FakeLeaseLock>> locks;
+  std::vector<std::unique_ptr<LeaderElector>> electors;
+  std::vector<std::thread> threads;
+  const auto retry = milliseconds(300);
+  for (const std::string& id : ids) {
+    locks.push_back(std::make_unique<FakeLeaseLock>(server));
+    LeaderElectionConfig config = Config(id, nullptr, &metrics);
+    config.lease_duration = seconds(2);
+    config.renew_deadline = seconds(1);
+    config.retry_period = retry;
+    electors.push_back(NewElector(*locks.back(), config, tracker.For(id)));
+  }
+  for (auto& e : electors) threads.emplace_back([&e] { e->Run(); });
+  auto index_of = [&](const std::string& id) {
+    return static_cast<size_t>(std::find(ids.begin(), ids.end(), id) - ids.begin());
+  };
+
+  ASSERT_TRUE(Eventually([&] { return !tracker.Leader().empty(); }));
+  const std::string first = tracker.Leader();
+  EXPECT_EQ(server.spec().holder_identity, first);
+  EXPECT_TRUE(electors[index_of(first)]->IsLeader());
+
+  // Cut the leader off the API server: it steps down (renew deadline) before the others may
+  // take the lease (lease duration after they last saw it renewed).
+  auto cut_at = std::chrono::steady_clock::now();
+  locks[index_of(first)]->set_cut(true);
+  ASSERT_TRUE(Eventually([&] {
+    std::string l = tracker.Leader();
+    return !l.empty() && l != first;
+  }));
+  const std::string second = tracker.Leader();
+  {
+    std::lock_guard<std::mutex> lock(tracker.mu);
+    EXPECT_LE(tracker.max_concurrent, 1);
+    EXPECT_LT(tracker.last_stop, tracker.last_start);
+    EXPECT_LT(tracker.last_stop - cut_at, milliseconds(1000) + retry);
+  }
+  EXPECT_FALSE(electors[index_of(first)]->IsLeader());
+  EXPECT_EQ(server.spec().holder_identity, second);
+  EXPECT_EQ(server.spec().lease_transitions, 1);
+
+  // The old leader reconnects and is a candidate again in the same process (its Run goes on).
+  locks[index_of(first)]->set_cut(false);
+
+  // Shutting the leader down releases the lease: someone takes over within a retry period,
+  // not a lease duration.
+  auto stop_at = std::chrono::steady_clock::now();
+  electors[index_of(second)]->Stop();
+  threads[index_of(second)].join();
+  ASSERT_TRUE(Eventually([&] {
+    std::string l = tracker.Leader();
+    return !l.empty() && l != second;
+  }));
+  auto takeover = std::chrono::steady_clock::now() - stop_at;
+  EXPECT_LT(takeover, retry + milliseconds(250));
+  const std::string third = tracker.Leader();
+  // first -> second -> "" (a release keeps the count) -> third.
+  EXPECT_EQ(server.spec().lease_transitions, 2);
+  {
+    std::lock_guard<std::mutex> lock(tracker.mu);
+    EXPECT_LE(tracker.max_concurrent, 1);
+    EXPECT_EQ(tracker.starts, 3);
+  }
+
+  // Stop the rest; whoever leads releases.
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] == second) continue;
+    electors[i]->Stop();
+    threads[i].join();
+  }
+  EXPECT_EQ(server.spec().holder_identity, "");
+  {
+    std::lock_guard<std::mutex> lock(tracker.mu);
+    EXPECT_EQ(tracker.current, 0);
+  }
+  auto samples = ParsePrometheusText(metrics.Render());
+  ASSERT_OK(samples.status());
+  EXPECT_THAT(FindSample(*samples, "leader_election_master_status", {{"name", third}}),
+              ::lballoc::testing::IsOkAndHolds(0.0));
+}
+
+TEST(LeaderElectionRunTest, StopBeforeLeadingReturnsWithoutCallbacks) {
+  MetricsRegistry metrics;
+  FakeLeaseServer server;
+  FakeLeaseLock lock(server);
+  lock.set_cut(true);
+  std::atomic<int> calls{0};
+  LeaderCallbacks callbacks;
+  callbacks.on_started_leading = [&] { ++calls; };
+  callbacks.on_stopped_leading = [&] { ++calls; };
+  LeaderElectionConfig config = Config("a", nullptr, &metrics);
+  auto a = NewElector(lock, config, callbacks);
+  std::thread t([&] { a->Run(); });
+  std::this_thread::sleep_for(milliseconds(20));
+  a->Stop();
+  t.join();
+  EXPECT_EQ(calls.load(), 0);
+}
+
+}  // namespace
+}  // namespace lballoc::runtime

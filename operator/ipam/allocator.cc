@@ -642,7 +642,9 @@ StatusOr<PoolsUpdate> Allocator::SetPools(std::vector<PoolSpec> specs,
 
   // Re-validate every held address; release what no longer fits.
   PoolsUpdate update;
-  for (auto& [key, s] : im.services) {
+  for (auto& kv : im.services) {
+    const std::string& key = kv.first;  // not a structured binding: lambdas capture it
+    Svc& s = kv.second;
     Selects one;
     if (selects) {
       one = [&selects, &key](std::string_view pool) { return selects(key, pool); };

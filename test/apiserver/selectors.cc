@@ -470,6 +470,8 @@ bool FieldSelector::Matches(const rapidjson::Value& object) const {
   return true;
 }
 
+bool IsQualifiedName(std::string_view s) { return ValidateKey(s).ok(); }
+
 std::vector<std::string> SupportedFieldLabels(std::string_view kind) {
   std::vector<std::string> out = {"metadata.name", "metadata.namespace"};
   if (kind == "Service") {

@@ -90,6 +90,10 @@ class FieldSelector {
   std::vector<FieldRequirement> requirements_;
 };
 
+// Whether `s` is a Kubernetes qualified name (a label key): an optional DNS-1123 subdomain prefix
+// and '/', then a name of at most 63 alphanumerics, '-', '_' or '.', alphanumeric at both ends.
+bool IsQualifiedName(std::string_view s);
+
 // The field labels the real server supports for `kind` (the core kinds the in-memory server
 // hosts): every kind has metadata.name and metadata.namespace; Service adds spec.clusterIP and
 // spec.type; Namespace status.phase; Event (core/v1) involvedObject.{kind,namespace,name,uid,

@@ -14,8 +14,8 @@ StatusOr<Lease> Lease::FromJson(const rapidjson::Value& value) {
     LeaseSpec& s = lease.spec;
     LB_RETURN_IF_ERROR(spec->GetString("holderIdentity", &s.holder_identity));
     LB_RETURN_IF_ERROR(spec->GetInt32("leaseDurationSeconds", &s.lease_duration_seconds));
-    LB_RETURN_IF_ERROR(spec->GetTime("acquireTime", &s.acquire_time));
-    LB_RETURN_IF_ERROR(spec->GetTime("renewTime", &s.renew_time));
+    LB_RETURN_IF_ERROR(spec->GetMicroTime("acquireTime", &s.acquire_time));
+    LB_RETURN_IF_ERROR(spec->GetMicroTime("renewTime", &s.renew_time));
     LB_RETURN_IF_ERROR(spec->GetInt32("leaseTransitions", &s.lease_transitions));
   }
   return lease;

@@ -243,7 +243,7 @@ StatusOr<Event> Event::FromJson(const rapidjson::Value& value) {
   LB_RETURN_IF_ERROR(obj.GetInt32("count", &ev.count));
   LB_RETURN_IF_ERROR(obj.GetTime("firstTimestamp", &ev.first_timestamp));
   LB_RETURN_IF_ERROR(obj.GetTime("lastTimestamp", &ev.last_timestamp));
-  LB_RETURN_IF_ERROR(obj.GetTime("eventTime", &ev.event_time));
+  LB_RETURN_IF_ERROR(obj.GetMicroTime("eventTime", &ev.event_time));
   LB_ASSIGN_OR_RETURN(std::optional<JsonObject> source, obj.GetObject("source"));
   if (source) {
     LB_RETURN_IF_ERROR(source->GetString("component", &ev.source_component));

@@ -194,6 +194,15 @@ TEST(LeaseTest, RoundTripKeepsMicroseconds) {
   EXPECT_EQ(FormatMicroTime(*lease.spec.acquire_time), "2024-05-14T08:30:00.000000Z");
 }
 
+TEST(LeaseTest, MicroTimeIsReadAtMicrosecondPrecision) {
+  rapidjson::Document doc;
+  ParseOrFail(R"({"spec":{"renewTime":"2024-05-14T09:30:12.734521999Z"}})", doc);
+  ASSERT_OK_AND_ASSIGN(Lease lease, Lease::FromJson(doc));
+  EXPECT_EQ(FormatTime(*lease.spec.renew_time), "2024-05-14T09:30:12.734521Z");
+  // So encode/decode is lossless.
+  EXPECT_THAT(DecodeJson<Lease>(lease.ToJsonString()), IsOkAndHolds(lease));
+}
+
 TEST(LeaseTest, WritesMicroTimeAndEmptyHolder) {
   Lease lease;
   lease.metadata.name = "lballoc";

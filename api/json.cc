@@ -275,6 +275,14 @@ Status JsonObject::GetTime(std::string_view name, std::optional<Time>* out) cons
   return Status();
 }
 
+Status JsonObject::GetMicroTime(std::string_view name, std::optional<Time>* out) const {
+  std::optional<Time> time;
+  Status status = GetTime(name, &time);
+  if (!status.ok()) return status;
+  if (time) *out = std::chrono::floor<std::chrono::microseconds>(*time);
+  return Status();
+}
+
 Status JsonObject::GetStringList(std::string_view name, std::vector<std::string>* out) const {
   const rapidjson::Value* v = Find(name);
   if (v == nullptr) return Status();

@@ -86,6 +86,9 @@ class JsonObject {
   Status GetOptionalBool(std::string_view name, std::optional<bool>* out) const;
   // RFC 3339 string; a bad timestamp is an error naming the field.
   Status GetTime(std::string_view name, std::optional<Time>* out) const;
+  // As GetTime, truncated to microseconds (metav1.MicroTime), so that what is
+  // read is exactly what FormatMicroTime writes back.
+  Status GetMicroTime(std::string_view name, std::optional<Time>* out) const;
 
   // Collections of strings.
   Status GetStringList(std::string_view name, std::vector<std::string>* out) const;

@@ -32,3 +32,13 @@ lballoc_test(client_test
   DEPS lballoc_runtime_access
   LABELS unit tsan)
 add_dependencies(tsan_tests client_test)
+
+# Tests against real sockets: TLS (openssl command), and the in-memory API server.
+if(EXISTS ${CMAKE_SOURCE_DIR}/test/apiserver/server.cmake)
+  lballoc_test(http_transport_test
+    SRCS ${CMAKE_CURRENT_SOURCE_DIR}/http_transport_test.cc
+    DEPS lballoc_runtime_access lballoc_apiserver
+    LABELS integration tsan
+    TIMEOUT 300)
+  add_dependencies(tsan_tests http_transport_test)
+endif()

@@ -1,6 +1,7 @@
 #include "test/apiserver/api_server.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <ctime>
@@ -408,6 +409,8 @@ class ApiServer::Impl {
     std::lock_guard<std::mutex> lock(mu_);
     return rv_;
   }
+
+  int active_watches() const { return active_watches_.load(); }
 
  private:
   struct Audit {
@@ -1116,6 +1119,7 @@ class ApiServer::Impl {
   std::vector<Audit> audits_;
   std::vector<AuditViolation> violations_;
   std::mt19937_64 rng_;
+  std::atomic<int> active_watches_{0};
   ServiceSemantics services_;
 };
 
@@ -1807,6 +1811,11 @@ void ApiServer::Impl::HandleWatch(const HttpRequest& r, ResponseWriter& w, const
   }
   const char* ctype = table ? "application/json;as=Table;v=v1;g=meta.k8s.io" : kJson;
   if (!w.StartStream(200, ctype)) return;
+  ++active_watches_;
+  struct Done {
+    std::atomic<int>& n;
+    ~Done() { --n; }
+  } done{active_watches_};
   auto error_event = [&](const std::string& msg) {
     ApiError e = Err(410, "Expired", msg);
     w.Write(WatchLine("ERROR", StatusJson(e)));
@@ -1927,5 +1936,6 @@ void ApiServer::AddAuditCheck(const std::string& name, AuditCheck check, bool re
 }
 std::vector<AuditViolation> ApiServer::violations() const { return impl_->violations(); }
 uint64_t ApiServer::resource_version() const { return impl_->resource_version(); }
+int ApiServer::active_watches() const { return impl_->active_watches(); }
 
 }  // namespace lballoc::apiserver

@@ -106,6 +106,8 @@ class ApiServer {
 
   // The current global resourceVersion.
   uint64_t resource_version() const;
+  // Watch streams open right now (tests wait on it instead of sleeping).
+  int active_watches() const;
 
   class Impl;
 

@@ -34,3 +34,12 @@ lballoc_test(apiserver_test
   DEPS lballoc_apiserver lballoc_apiserver_testclient
   LABELS integration
   TIMEOUT 300)
+
+# kubectl compatibility: drives /usr/bin/kubectl against an in-process server.
+lballoc_test(apiserver_kubectl_test
+  SRCS kubectl_test.cc
+  DEPS lballoc_apiserver lballoc_apiserver_testclient
+  LABELS integration
+  TIMEOUT 300)
+get_filename_component(_lballoc_root "${CMAKE_CURRENT_SOURCE_DIR}/../.." ABSOLUTE)
+target_compile_definitions(apiserver_kubectl_test PRIVATE LBALLOC_SOURCE_DIR="${_lballoc_root}")

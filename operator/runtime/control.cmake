@@ -8,6 +8,7 @@ lballoc_library(lballoc_runtime_control
     ${CMAKE_CURRENT_LIST_DIR}/probe_server.cc
     ${CMAKE_CURRENT_LIST_DIR}/controller.cc
     ${CMAKE_CURRENT_LIST_DIR}/leader_election.cc
+    ${CMAKE_CURRENT_LIST_DIR}/manager.cc
   DEPS lballoc_base lballoc_api lballoc_runtime_access Threads::Threads ${GLOG_LIBRARY})
 
 lballoc_test(runtime_control_test
@@ -17,6 +18,7 @@ lballoc_test(runtime_control_test
     ${CMAKE_CURRENT_LIST_DIR}/http_server_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/controller_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/leader_election_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/manager_test.cc
   DEPS lballoc_runtime_control lballoc_api
   LABELS unit tsan
   TIMEOUT 300)

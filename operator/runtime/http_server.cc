@@ -181,8 +181,8 @@ void HttpServer::HandleConnection(int fd) {
     if (n <= 0) return;
     head.append(buf, static_cast<size_t>(n));
   }
-  HttpResponse response;
-  HttpGet request;
+  ServedResponse response;
+  ServedRequest request;
   size_t line_end = head.find("\r\n");
   std::string line = head.substr(0, line_end);
   size_t sp1 = line.find(' ');

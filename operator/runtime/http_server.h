@@ -22,13 +22,13 @@
 
 namespace lballoc::runtime {
 
-struct HttpResponse {
+struct ServedResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
 };
 
-struct HttpGet {
+struct ServedRequest {
   std::string method;
   std::string path;                         // without the query
   std::multimap<std::string, std::string> query;  // decoded; "?verbose" maps to ""
@@ -36,7 +36,7 @@ struct HttpGet {
 
 class HttpServer {
  public:
-  using Handler = std::function<HttpResponse(const HttpGet& request)>;
+  using Handler = std::function<ServedResponse(const ServedRequest& request)>;
 
   // `address` is "host:port", ":port" (all interfaces) or "port"; port 0 picks a free port.
   HttpServer(std::string address, Handler handler);

@@ -16,10 +16,10 @@ using ::testing::_;
 using ::testing::HasSubstr;
 
 TEST(HttpServerTest, ServesGetsOnAPickedPortAndStops) {
-  HttpGet seen;
-  HttpServer server("127.0.0.1:0", [&](const HttpGet& request) {
+  ServedRequest seen;
+  HttpServer server("127.0.0.1:0", [&](const ServedRequest& request) {
     seen = request;
-    return HttpResponse{200, "text/plain", "hello " + request.path};
+    return ServedResponse{200, "text/plain", "hello " + request.path};
   });
   ASSERT_OK(server.Start());
   ASSERT_GT(server.port(), 0);
@@ -36,24 +36,24 @@ TEST(HttpServerTest, ServesGetsOnAPickedPortAndStops) {
 }
 
 TEST(HttpServerTest, RejectsBadAddressesAndBusyPorts) {
-  HttpServer bad("nonsense", [](const HttpGet&) { return HttpResponse{}; });
+  HttpServer bad("nonsense", [](const ServedRequest&) { return ServedResponse{}; });
   EXPECT_THAT(bad.Start(), StatusIs(StatusCode::kInvalidArgument, HasSubstr("nonsense")));
-  HttpServer first("127.0.0.1:0", [](const HttpGet&) { return HttpResponse{}; });
+  HttpServer first("127.0.0.1:0", [](const ServedRequest&) { return ServedResponse{}; });
   ASSERT_OK(first.Start());
   HttpServer second("127.0.0.1:" + std::to_string(first.port()),
-                    [](const HttpGet&) { return HttpResponse{}; });
+                    [](const ServedRequest&) { return ServedResponse{}; });
   EXPECT_THAT(second.Start(), StatusIs(StatusCode::kUnavailable, HasSubstr("cannot listen")));
 }
 
 TEST(HttpServerTest, MalformedRequestGets400) {
-  HttpServer server("127.0.0.1:0", [](const HttpGet&) { return HttpResponse{}; });
+  HttpServer server("127.0.0.1:0", [](const ServedRequest&) { return ServedResponse{}; });
   ASSERT_OK(server.Start());
   ASSERT_OK_AND_ASSIGN(HttpResult r, HttpGetForTest("127.0.0.1", server.port(), "/bad%zz"));
   EXPECT_EQ(r.status, 400);
 }
 
-HttpGet Get(const std::string& path, std::multimap<std::string, std::string> query = {}) {
-  return HttpGet{"GET", path, std::move(query)};
+ServedRequest Get(const std::string& path, std::multimap<std::string, std::string> query = {}) {
+  return ServedRequest{"GET", path, std::move(query)};
 }
 
 TEST(HealthChecksTest, AggregatesVerboseExcludeAndSubpaths) {
@@ -67,7 +67,7 @@ TEST(HealthChecksTest, AggregatesVerboseExcludeAndSubpaths) {
   EXPECT_TRUE(readyz.Serves("/readyz"));
   EXPECT_TRUE(readyz.Serves("/readyz/ping"));
   EXPECT_FALSE(readyz.Serves("/readyzz"));
-  HttpResponse r = readyz.Handle(Get("/readyz"));
+  ServedResponse r = readyz.Handle(Get("/readyz"));
   EXPECT_EQ(r.status, 500);
   EXPECT_THAT(r.body, HasSubstr("[-]informers failed: caches not synced"));
   EXPECT_THAT(r.body, HasSubstr("readyz check failed"));

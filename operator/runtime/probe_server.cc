@@ -14,7 +14,7 @@ bool HealthChecks::Serves(const std::string& path) const {
   return path == endpoint_ || path.rfind(endpoint_ + "/", 0) == 0;
 }
 
-HttpResponse HealthChecks::Handle(const HttpGet& request) const {
+ServedResponse HealthChecks::Handle(const ServedRequest& request) const {
   std::map<std::string, Check> checks;
   {
     std::lock_guard<std::mutex> lock(mu_);

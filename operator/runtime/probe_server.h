@@ -31,7 +31,7 @@ class HealthChecks {
 
   // Whether `path` is this endpoint or one of its sub-paths.
   bool Serves(const std::string& path) const;
-  HttpResponse Handle(const HttpGet& request) const;
+  ServedResponse Handle(const ServedRequest& request) const;
 
  private:
   const std::string endpoint_;

@@ -1,0 +1,94 @@
+// In-memory fakes for leader-election tests: one Lease with the API server's optimistic
+// concurrency (FakeLeaseServer) and per-candidate connections that a test can cut
+// (FakeLeaseLock). Test-only.
+//
+// Thread-safety: both are safe for concurrent use.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "api/coordination_v1.h"
+#include "operator/base/status.h"
+#include "operator/base/statusor.h"
+#include "operator/runtime/leader_election.h"
+
+namespace lballoc::runtime::fakes {
+
+// One Lease in memory with the API server's optimistic concurrency: every write bumps the
+// resourceVersion; an update carrying an older one is a 409 Conflict.
+class FakeLeaseServer {
+ public:
+  StatusOr<api::Lease> Get() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!lease_.has_value()) return NotFoundError("leases \"lock\" not found");
+    return *lease_;
+  }
+  StatusOr<api::Lease> Create(const api::Lease& lease) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (lease_.has_value()) return AlreadyExistsError("leases \"lock\" already exists");
+    lease_ = lease;
+    lease_->metadata.resource_version = std::to_string(++rv_);
+    return *lease_;
+  }
+  StatusOr<api::Lease> Update(const api::Lease& lease) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!lease_.has_value()) return NotFoundError("leases \"lock\" not found");
+    if (lease.metadata.resource_version != lease_->metadata.resource_version) {
+      return ConflictError("the object has been modified; please apply your changes to the "
+                           "latest version and try again");
+    }
+    lease_ = lease;
+    lease_->metadata.resource_version = std::to_string(++rv_);
+    return *lease_;
+  }
+  // Direct edit, as another actor would make (bumps the resourceVersion).
+  void Edit(const std::function<void(api::LeaseSpec&)>& edit) {
+    std::lock_guard<std::mutex> lock(mu_);
+    edit(lease_->spec);
+    lease_->metadata.resource_version = std::to_string(++rv_);
+  }
+  api::LeaseSpec spec() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return lease_.has_value() ? lease_->spec : api::LeaseSpec{};
+  }
+
+ private:
+  std::mutex mu_;
+  std::optional<api::Lease> lease_;
+  int64_t rv_ = 0;
+};
+
+// One candidate's connection to the server; cut() makes every call fail as a dead network.
+class FakeLeaseLock final : public LeaseLock {
+ public:
+  explicit FakeLeaseLock(FakeLeaseServer& server) : server_(server) {}
+  StatusOr<api::Lease> Get() override {
+    if (cut_) return UnavailableError("connection refused");
+    return server_.Get();
+  }
+  StatusOr<api::Lease> Create(const api::Lease& lease) override {
+    if (cut_) return UnavailableError("connection refused");
+    return server_.Create(lease);
+  }
+  StatusOr<api::Lease> Update(const api::Lease& lease) override {
+    if (cut_) return UnavailableError("connection refused");
+    if (fail_next_update_.exchange(false)) return ConflictError("injected conflict");
+    return server_.Update(lease);
+  }
+  std::string Describe() const override { return "default/lock"; }
+
+  void set_cut(bool cut) { cut_ = cut; }
+  void FailNextUpdate() { fail_next_update_ = true; }
+
+ private:
+  FakeLeaseServer& server_;
+  std::atomic<bool> cut_{false};
+  std::atomic<bool> fail_next_update_{false};
+};
+
+}  // namespace lballoc::runtime::fakes

@@ -80,8 +80,8 @@ std::string ParseV4(std::string_view s, uint32_t* out) {
 std::string ParseV6(std::string_view s, uint128* out) {
   if (s.find('%') != std::string_view::npos) return "IPv6 zones ('%') are not allowed";
   std::array<uint16_t, 8> groups{};
-  int count = 0;       // groups parsed
-  int gap = -1;        // index in groups where "::" stands
+  int count = 0;  // groups parsed
+  int gap = -1;   // index in groups where "::" stands
   size_t i = 0;
   if (s.size() >= 2 && s[0] == ':' && s[1] == ':') {
     gap = 0;
@@ -155,9 +155,7 @@ uint128 HostMask(Family family, int prefix) {
 
 }  // namespace
 
-std::string_view FamilyName(Family family) {
-  return family == Family::kIPv4 ? "IPv4" : "IPv6";
-}
+std::string_view FamilyName(Family family) { return family == Family::kIPv4 ? "IPv4" : "IPv6"; }
 
 std::string Address::ToString() const {
   if (is_v4()) {

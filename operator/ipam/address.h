@@ -64,9 +64,7 @@ class Address {
   bool is_v4() const { return family_ == Family::kIPv4; }
 
   // IPv4 addresses ending in .0 or .255 (avoidBuggyIPs); never true for IPv6.
-  bool IsBuggyV4() const {
-    return is_v4() && ((bits_ & 0xff) == 0 || (bits_ & 0xff) == 0xff);
-  }
+  bool IsBuggyV4() const { return is_v4() && ((bits_ & 0xff) == 0 || (bits_ & 0xff) == 0xff); }
 
   // Canonical text: "192.0.2.7", or RFC 5952 for IPv6 ("2001:db8::7",
   // "::ffff:192.0.2.7" for IPv4-mapped addresses).

@@ -147,8 +147,8 @@ std::string CheckRequest(const Request& r, std::vector<Family>* wanted) {
   for (size_t i = 0; i < r.requested.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
       if (r.requested[i].family() == r.requested[j].family()) {
-        return "requests two " + std::string(FamilyName(r.requested[i].family())) +
-               " addresses (" + r.requested[j].ToString() + ", " + r.requested[i].ToString() +
+        return "requests two " + std::string(FamilyName(r.requested[i].family())) + " addresses (" +
+               r.requested[j].ToString() + ", " + r.requested[i].ToString() +
                "); at most one per family";
       }
     }
@@ -162,7 +162,8 @@ std::string CheckRequest(const Request& r, std::vector<Family>* wanted) {
       *wanted = r.families;
       break;
     case IpFamilyPolicy::kRequireDualStack:
-      if (r.families.size() != 2) return "ipFamilyPolicy RequireDualStack needs two spec.ipFamilies";
+      if (r.families.size() != 2)
+        return "ipFamilyPolicy RequireDualStack needs two spec.ipFamilies";
       *wanted = r.families;
       break;
   }
@@ -399,7 +400,8 @@ struct Allocator::Impl {
     std::string fam(FamilyName(f));
     if (!has_family) {
       at.reason = Reason::kFamilyUnavailable;
-      at.message = "no eligible pool has " + fam + " addresses (eligible: " + Join(names, ", ") + ")";
+      at.message =
+          "no eligible pool has " + fam + " addresses (eligible: " + Join(names, ", ") + ")";
     } else {
       at.reason = Reason::kPoolExhausted;
       at.message = "no free " + fam + " address in the eligible pools (" + Join(names, ", ") + ")";
@@ -508,8 +510,8 @@ StatusOr<std::vector<Address>> ParseRequestedAddresses(std::string_view ips_anno
       std::string_view part = ips_annotation.substr(
           start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
       if (blank(part)) {
-        return InvalidArgumentError(std::string(kAnnotation) + ": " +
-                                    Quote(ips_annotation) + ": empty entry");
+        return InvalidArgumentError(std::string(kAnnotation) + ": " + Quote(ips_annotation) +
+                                    ": empty entry");
       }
       StatusOr<Address> a = ParseAddress(part);
       if (!a.ok()) return a.status().WithContext(kAnnotation);
@@ -544,8 +546,7 @@ Allocator::~Allocator() = default;
 Allocator::Allocator(Allocator&&) noexcept = default;
 Allocator& Allocator::operator=(Allocator&&) noexcept = default;
 
-StatusOr<PoolsUpdate> Allocator::SetPools(std::vector<PoolSpec> specs,
-                                          const PoolSelects& selects) {
+StatusOr<PoolsUpdate> Allocator::SetPools(std::vector<PoolSpec> specs, const PoolSelects& selects) {
   std::set<std::string, std::less<>> names;
   for (const PoolSpec& spec : specs) {
     if (spec.name.empty()) return InvalidArgumentError("a pool has an empty name");
@@ -701,8 +702,7 @@ Result Allocator::Allocate(const Request& request) {
       missing.push_back({f, at.reason, std::move(at.message)});
     }
   }
-  if (!missing.empty() &&
-      (s.policy == IpFamilyPolicy::kRequireDualStack || s.held.empty())) {
+  if (!missing.empty() && (s.policy == IpFamilyPolicy::kRequireDualStack || s.held.empty())) {
     im.ReleaseAll(s);
     res.reason = missing[0].reason;
     res.status = ReasonStatus(res.reason, missing[0].message);
@@ -730,8 +730,7 @@ std::vector<Address> Allocator::Release(std::string_view service) {
   return out;
 }
 
-std::vector<Dropped> Allocator::Restore(std::vector<Holding> holdings,
-                                        const PoolSelects& selects) {
+std::vector<Dropped> Allocator::Restore(std::vector<Holding> holdings, const PoolSelects& selects) {
   Impl& im = *impl_;
   im.services.clear();
   im.holders.clear();

@@ -54,9 +54,9 @@ struct PoolSpec {
   std::vector<std::string> addresses;          // CIDR, "first-last" or one address
   std::vector<std::string> exclude_addresses;  // same forms; must lie inside addresses
   bool avoid_buggy_ips = false;                // skip IPv4 *.0 and *.255
-  bool auto_assign = true;                     // false: only for Services naming it or its addresses
-  bool disabled = false;                       // no new allocations; given addresses stay
-  int32_t priority = 0;                        // lower is tried first, then by name
+  bool auto_assign = true;  // false: only for Services naming it or its addresses
+  bool disabled = false;    // no new allocations; given addresses stay
+  int32_t priority = 0;     // lower is tried first, then by name
   // Age for the overlap rule, smaller = older (e.g. creationTimestamp in
   // seconds); ties are broken by name.
   int64_t creation_order = 0;

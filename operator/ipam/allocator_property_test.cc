@@ -259,7 +259,7 @@ class Harness {
         }
       }
     }
-    *reason = !eligible     ? Reason::kNoEligiblePool
+    *reason = !eligible    ? Reason::kNoEligiblePool
               : has_family ? Reason::kPoolExhausted
                            : Reason::kFamilyUnavailable;
   }
@@ -332,8 +332,8 @@ class Harness {
   static inline const std::vector<Address> kNone = {};
   std::mt19937 rng_;
   Allocator alloc_;
-  std::vector<ModelPool> pools_;              // in (priority, name) order
-  std::map<std::string, Request> requests_;   // last request of Services that hold something
+  std::vector<ModelPool> pools_;             // in (priority, name) order
+  std::map<std::string, Request> requests_;  // last request of Services that hold something
 };
 
 TEST(AllocatorPropertyTest, RandomSequencesMatchTheModelAndReplayIdentically) {

@@ -179,20 +179,29 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, RequestedAddressTest,
     ::testing::Values(
         RequestedCase{"free", "10.0.0.9", {}, Reason::kAllocated, ""},
-        RequestedCase{"inUse", "10.0.0.0", {}, Reason::kAddressInUse,
-                      "10.0.0.0 is in use by ns/holder"},
-        RequestedCase{"outside", "192.0.2.1", {}, Reason::kAddressNotInPool,
-                      "192.0.2.1 is not in any pool"},
-        RequestedCase{"excluded", "10.0.0.100", {}, Reason::kAddressNotInPool,
+        RequestedCase{
+            "inUse", "10.0.0.0", {}, Reason::kAddressInUse, "10.0.0.0 is in use by ns/holder"},
+        RequestedCase{
+            "outside", "192.0.2.1", {}, Reason::kAddressNotInPool, "192.0.2.1 is not in any pool"},
+        RequestedCase{"excluded",
+                      "10.0.0.100",
+                      {},
+                      Reason::kAddressNotInPool,
                       "10.0.0.100 is excluded from pool \"open\""},
-        RequestedCase{"disabled", "10.0.2.5", {}, Reason::kAddressNotInPool,
-                      "pool \"off\" is disabled"},
-        RequestedCase{"nonMatching", "10.0.3.5", {}, Reason::kAddressNotInPool,
+        RequestedCase{
+            "disabled", "10.0.2.5", {}, Reason::kAddressNotInPool, "pool \"off\" is disabled"},
+        RequestedCase{"nonMatching",
+                      "10.0.3.5",
+                      {},
+                      Reason::kAddressNotInPool,
                       "pool \"picky\", whose selectors do not match"},
         RequestedCase{"buggy", "10.0.4.255", {}, Reason::kAddressNotInPool, "avoidBuggyIPs"},
         RequestedCase{"autoAssignFalsePoolByAddress", "10.0.1.7", {}, Reason::kAllocated, ""},
         RequestedCase{"inNamedPool", "10.0.1.7", {"manual"}, Reason::kAllocated, ""},
-        RequestedCase{"notInNamedPool", "10.0.0.7", {"manual"}, Reason::kAddressNotInPool,
+        RequestedCase{"notInNamedPool",
+                      "10.0.0.7",
+                      {"manual"},
+                      Reason::kAddressNotInPool,
                       "not one of the requested pools (manual)"}),
     [](const auto& info) { return info.param.name; });
 
@@ -402,8 +411,7 @@ struct FamilyCase {
 
 void PrintTo(const FamilyCase& c, std::ostream* os) { *os << c.name; }
 
-class FamilyPolicyTest : public AllocatorTest,
-                         public ::testing::WithParamInterface<FamilyCase> {};
+class FamilyPolicyTest : public AllocatorTest, public ::testing::WithParamInterface<FamilyCase> {};
 
 TEST_P(FamilyPolicyTest, Allocates) {
   const FamilyCase& c = GetParam();
@@ -444,15 +452,14 @@ INSTANTIATE_TEST_SUITE_P(
         FamilyCase{"singleFirstOfTwo", {kV6, kV4}, kSingle, "dual", kOk, {"2001:db8::"}, {}},
         FamilyCase{"prefer_v4", {kV4, kV6}, kPrefer, "v4", kOk, {"10.0.0.0"}, {kV6}},
         FamilyCase{"prefer_v6", {kV4, kV6}, kPrefer, "v6", kOk, {"2001:db8::"}, {kV4}},
-        FamilyCase{"prefer_dual", {kV4, kV6}, kPrefer, "dual", kOk,
-                   {"10.0.0.0", "2001:db8::"}, {}},
-        FamilyCase{"prefer6first_dual", {kV6, kV4}, kPrefer, "dual", kOk,
-                   {"2001:db8::", "10.0.0.0"}, {}},
+        FamilyCase{"prefer_dual", {kV4, kV6}, kPrefer, "dual", kOk, {"10.0.0.0", "2001:db8::"}, {}},
+        FamilyCase{
+            "prefer6first_dual", {kV6, kV4}, kPrefer, "dual", kOk, {"2001:db8::", "10.0.0.0"}, {}},
         FamilyCase{"preferOneFamily_v4", {kV4}, kPrefer, "v4", kOk, {"10.0.0.0"}, {}},
         FamilyCase{"require_v4", {kV4, kV6}, kRequire, "v4", kNoFamily, {}, {}},
         FamilyCase{"require_v6", {kV4, kV6}, kRequire, "v6", kNoFamily, {}, {}},
-        FamilyCase{"require_dual", {kV4, kV6}, kRequire, "dual", kOk,
-                   {"10.0.0.0", "2001:db8::"}, {}}),
+        FamilyCase{
+            "require_dual", {kV4, kV6}, kRequire, "dual", kOk, {"10.0.0.0", "2001:db8::"}, {}}),
     [](const auto& info) { return info.param.name; });
 
 TEST_F(AllocatorTest, PreferDualStackAddsTheMissingFamilyLater) {
@@ -762,9 +769,9 @@ TEST_F(AllocatorTest, SelectorChangeInvalidates) {
   SetPools({Pool("a", {"10.0.0.0/24"})});
   EXPECT_EQ(One(Svc("ns/x")), "10.0.0.0");
   EXPECT_EQ(One(Svc("ns/y")), "10.0.0.1");
-  StatusOr<PoolsUpdate> update = alloc_.SetPools(
-      {Pool("a", {"10.0.0.0/24"})},
-      [](std::string_view service, std::string_view) { return service != "ns/x"; });
+  StatusOr<PoolsUpdate> update =
+      alloc_.SetPools({Pool("a", {"10.0.0.0/24"})},
+                      [](std::string_view service, std::string_view) { return service != "ns/x"; });
   ASSERT_THAT(update, IsOk());
   EXPECT_THAT(update->invalidated, ElementsAre("ns/x"));
 }
@@ -792,12 +799,11 @@ TEST_F(AllocatorTest, RestoreOlderServiceKeepsAConflictingAddress) {
   old.creation_order = 10;
   Request outside = Svc("ns/outside");
   Request twice = Svc("ns/twice");
-  std::vector<Dropped> dropped =
-      alloc_.Restore({{young, {A("10.0.0.5")}},
-                      {old, {A("10.0.0.5")}},
-                      {outside, {A("192.0.2.1")}},
-                      {twice, {A("10.0.0.7"), A("10.0.0.8")}}},
-                     nullptr);
+  std::vector<Dropped> dropped = alloc_.Restore({{young, {A("10.0.0.5")}},
+                                                 {old, {A("10.0.0.5")}},
+                                                 {outside, {A("192.0.2.1")}},
+                                                 {twice, {A("10.0.0.7"), A("10.0.0.8")}}},
+                                                nullptr);
   ASSERT_EQ(dropped.size(), 3u);
   EXPECT_EQ(dropped[0].service, "ns/outside");
   EXPECT_EQ(dropped[0].reason, Reason::kAddressNotInPool);
@@ -845,7 +851,9 @@ TEST_F(AllocatorTest, RestoreChecksSelectorsAndAutoAssign) {
   Request asked = Svc("ns/asked");
   asked.requested = {A("10.0.1.5")};
   std::vector<Dropped> dropped = alloc_.Restore(
-      {{Svc("ns/plain"), {A("10.0.1.9")}}, {asked, {A("10.0.1.5")}}, {Svc("ns/sel"), {A("10.0.0.1")}}},
+      {{Svc("ns/plain"), {A("10.0.1.9")}},
+       {asked, {A("10.0.1.5")}},
+       {Svc("ns/sel"), {A("10.0.0.1")}}},
       [](std::string_view service, std::string_view) { return service != "ns/sel"; });
   ASSERT_EQ(dropped.size(), 2u);
   EXPECT_EQ(dropped[0].service, "ns/plain");

@@ -1,7 +1,9 @@
 // Benchmarks of the allocation engine (figures in BENCHMARKS.md, "## ipam").
 //
-//   build/operator/ipam/ipam_bench --benchmark_repetitions=5
-//       --benchmark_report_aggregates_only=true   (one command line)
+//   build/operator/ipam/ipam_bench
+//
+// Timing benchmarks run 9 repetitions and report mean/median/stddev/cv
+// (set in code, so `make bench` gets the same); memory ones run once.
 //
 // - NextFree/*: the lowest free address of a 2^24 pool holding 10^6
 //   allocations (the index alone, and through Allocator::Allocate+Release).
@@ -82,7 +84,7 @@ void BM_NextFree_Fragmented2to24(benchmark::State& state) {
     benchmark::DoNotOptimize(a);
   }
 }
-BENCHMARK(BM_NextFree_Fragmented2to24);
+BENCHMARK(BM_NextFree_Fragmented2to24)->Repetitions(9)->ReportAggregatesOnly(true);
 
 // Next free, take it, give it back: what an allocation costs in the index.
 void BM_NextFreeTakeFree_Fragmented2to24(benchmark::State& state) {
@@ -94,7 +96,7 @@ void BM_NextFreeTakeFree_Fragmented2to24(benchmark::State& state) {
     benchmark::DoNotOptimize(a);
   }
 }
-BENCHMARK(BM_NextFreeTakeFree_Fragmented2to24);
+BENCHMARK(BM_NextFreeTakeFree_Fragmented2to24)->Repetitions(9)->ReportAggregatesOnly(true);
 
 // Through the public API: Allocate a new Service (lowest free address of the
 // pool) and Release it, with 10^6 Services already allocated.
@@ -108,7 +110,7 @@ void BM_AllocateRelease_Engine1M(benchmark::State& state) {
   }
   state.counters["services"] = static_cast<double>(alloc.service_count());
 }
-BENCHMARK(BM_AllocateRelease_Engine1M);
+BENCHMARK(BM_AllocateRelease_Engine1M)->Repetitions(9)->ReportAggregatesOnly(true);
 
 // ------------------------------------------------------------------ memory
 
@@ -123,7 +125,10 @@ void BM_Memory_Engine1MAllocations(benchmark::State& state) {
     state.counters["bytes_per_allocation"] = static_cast<double>(after - before) / kMillion;
   }
 }
-BENCHMARK(BM_Memory_Engine1MAllocations)->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Memory_Engine1MAllocations)
+    ->Iterations(1)
+    ->Repetitions(1)
+    ->Unit(benchmark::kMillisecond);
 
 void BM_Memory_Index1MRandomAllocations(benchmark::State& state) {
   for (auto _ : state) {
@@ -139,7 +144,10 @@ void BM_Memory_Index1MRandomAllocations(benchmark::State& state) {
     state.counters["intervals"] = static_cast<double>(p->segments()[0].used.interval_count());
   }
 }
-BENCHMARK(BM_Memory_Index1MRandomAllocations)->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Memory_Index1MRandomAllocations)
+    ->Iterations(1)
+    ->Repetitions(1)
+    ->Unit(benchmark::kMillisecond);
 
 void BM_Memory_EmptySlash64(benchmark::State& state) {
   for (auto _ : state) {
@@ -155,7 +163,7 @@ void BM_Memory_EmptySlash64(benchmark::State& state) {
     state.counters["available"] = static_cast<double>(alloc->Pool("p")->ipv6.available);
   }
 }
-BENCHMARK(BM_Memory_EmptySlash64)->Iterations(1);
+BENCHMARK(BM_Memory_EmptySlash64)->Iterations(1)->Repetitions(1);
 
 // ------------------------------------------------------------ /16 vs baseline
 
@@ -213,7 +221,10 @@ void BM_Slash16_Baseline_LinearScan(benchmark::State& state) {
     benchmark::DoNotOptimize(a);
   }
 }
-BENCHMARK(BM_Slash16_Baseline_LinearScan)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Slash16_Baseline_LinearScan)
+    ->Unit(benchmark::kMicrosecond)
+    ->Repetitions(9)
+    ->ReportAggregatesOnly(true);
 
 void BM_Slash16_Index_NextFree(benchmark::State& state) {
   const PoolLayout& p = Slash16();
@@ -222,7 +233,10 @@ void BM_Slash16_Index_NextFree(benchmark::State& state) {
     benchmark::DoNotOptimize(a);
   }
 }
-BENCHMARK(BM_Slash16_Index_NextFree)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Slash16_Index_NextFree)
+    ->Unit(benchmark::kMicrosecond)
+    ->Repetitions(9)
+    ->ReportAggregatesOnly(true);
 
 void BM_Slash16_Engine_AllocateRelease(benchmark::State& state) {
   Allocator& alloc = Slash16Engine();
@@ -233,7 +247,10 @@ void BM_Slash16_Engine_AllocateRelease(benchmark::State& state) {
     alloc.Release(r.service);
   }
 }
-BENCHMARK(BM_Slash16_Engine_AllocateRelease)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Slash16_Engine_AllocateRelease)
+    ->Unit(benchmark::kMicrosecond)
+    ->Repetitions(9)
+    ->ReportAggregatesOnly(true);
 
 }  // namespace
 }  // namespace lballoc::ipam

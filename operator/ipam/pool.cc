@@ -15,15 +15,14 @@ std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 // Sorted, merged copy of `ranges` (adjacent ranges of one family merge).
 std::vector<AddressRange> Union(std::vector<AddressRange> ranges) {
-  std::sort(ranges.begin(), ranges.end(), [](const AddressRange& a, const AddressRange& b) {
-    return a.first < b.first;
-  });
+  std::sort(ranges.begin(), ranges.end(),
+            [](const AddressRange& a, const AddressRange& b) { return a.first < b.first; });
   std::vector<AddressRange> out;
   for (const AddressRange& r : ranges) {
     if (!out.empty() && out.back().family() == r.family()) {
       AddressRange& last = out.back();
-      bool touches = last.last.bits() == FamilyMax(last.family()) ||
-                     last.last.bits() + 1 >= r.first.bits();
+      bool touches =
+          last.last.bits() == FamilyMax(last.family()) || last.last.bits() + 1 >= r.first.bits();
       if (touches) {
         if (last.last < r.last) last.last = r.last;
         continue;

@@ -81,8 +81,7 @@ TEST(PoolLayoutTest, ExclusionSpanningTwoEntriesAndOverlappingExclusions) {
 }
 
 TEST(PoolLayoutTest, ExcludingEverythingLeavesAnEmptyValidPool) {
-  ASSERT_OK_AND_ASSIGN(PoolLayout p,
-                       PoolLayout::Compile(Spec({"10.0.0.0/30"}, {"10.0.0.0/30"})));
+  ASSERT_OK_AND_ASSIGN(PoolLayout p, PoolLayout::Compile(Spec({"10.0.0.0/30"}, {"10.0.0.0/30"})));
   EXPECT_EQ(p.Counts(Family::kIPv4).total, 0);
   EXPECT_EQ(p.LowestFree(Family::kIPv4), std::nullopt);
   EXPECT_FALSE(p.HasFamily(Family::kIPv4));
@@ -106,20 +105,19 @@ TEST_P(AvoidBuggyTest, SkipsDotZeroAndDot255) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Boundaries, AvoidBuggyTest,
-    ::testing::Values(BuggyCase{"10.0.0.0/24", 254, "10.0.0.1"},
-                      BuggyCase{"10.0.0.0/23", 508, "10.0.0.1"},
-                      BuggyCase{"10.0.0.255-10.0.1.0", 0, ""},
-                      BuggyCase{"10.0.0.254-10.0.1.1", 2, "10.0.0.254"},
-                      BuggyCase{"10.0.0.255-10.0.1.5", 5, "10.0.1.1"},
-                      BuggyCase{"10.0.0.0/32", 0, ""}, BuggyCase{"0.0.0.0/30", 3, "0.0.0.1"},
-                      BuggyCase{"255.255.255.0/24", 254, "255.255.255.1"},
-                      BuggyCase{"10.0.0.0/16", 256 * 254, "10.0.0.1"}));
+INSTANTIATE_TEST_SUITE_P(Boundaries, AvoidBuggyTest,
+                         ::testing::Values(BuggyCase{"10.0.0.0/24", 254, "10.0.0.1"},
+                                           BuggyCase{"10.0.0.0/23", 508, "10.0.0.1"},
+                                           BuggyCase{"10.0.0.255-10.0.1.0", 0, ""},
+                                           BuggyCase{"10.0.0.254-10.0.1.1", 2, "10.0.0.254"},
+                                           BuggyCase{"10.0.0.255-10.0.1.5", 5, "10.0.1.1"},
+                                           BuggyCase{"10.0.0.0/32", 0, ""},
+                                           BuggyCase{"0.0.0.0/30", 3, "0.0.0.1"},
+                                           BuggyCase{"255.255.255.0/24", 254, "255.255.255.1"},
+                                           BuggyCase{"10.0.0.0/16", 256 * 254, "10.0.0.1"}));
 
 TEST(AvoidBuggyTest, WalksAcrossSlash24Boundaries) {
-  ASSERT_OK_AND_ASSIGN(PoolLayout p,
-                       PoolLayout::Compile(Spec({"10.0.0.250-10.0.2.3"}, {}, true)));
+  ASSERT_OK_AND_ASSIGN(PoolLayout p, PoolLayout::Compile(Spec({"10.0.0.250-10.0.2.3"}, {}, true)));
   std::vector<std::string> got;
   while (auto a = p.LowestFree(Family::kIPv4)) {
     ASSERT_TRUE(p.Mark(*a));
@@ -146,8 +144,9 @@ TEST(AvoidBuggyTest, DoesNotApplyToIPv6) {
 }
 
 TEST(PoolLayoutTest, CountsPerFamilySaturate) {
-  ASSERT_OK_AND_ASSIGN(PoolLayout p, PoolLayout::Compile(Spec(
-                                         {"192.0.2.0/24", "2001:db8:1::/64", "2001:db8:2::/48"})));
+  ASSERT_OK_AND_ASSIGN(
+      PoolLayout p,
+      PoolLayout::Compile(Spec({"192.0.2.0/24", "2001:db8:1::/64", "2001:db8:2::/48"})));
   EXPECT_EQ(p.Counts(Family::kIPv4), (FamilyCounts{256, 0, 256}));
   EXPECT_EQ(p.Counts(Family::kIPv6), (FamilyCounts{kMax, 0, kMax}));
   ASSERT_TRUE(p.Mark(A("2001:db8:1::5")));
@@ -157,16 +156,15 @@ TEST(PoolLayoutTest, CountsPerFamilySaturate) {
   // 2^63 - 1 addresses exactly, and 2^63.
   ASSERT_OK_AND_ASSIGN(PoolLayout big, PoolLayout::Compile(Spec({"::/65"})));
   EXPECT_EQ(big.Counts(Family::kIPv6).total, kMax);
-  ASSERT_OK_AND_ASSIGN(PoolLayout fits,
-                       PoolLayout::Compile(Spec({"::1-::7fff:ffff:ffff:ffff"})));
+  ASSERT_OK_AND_ASSIGN(PoolLayout fits, PoolLayout::Compile(Spec({"::1-::7fff:ffff:ffff:ffff"})));
   EXPECT_EQ(fits.Counts(Family::kIPv6).total, kMax);
-  ASSERT_OK_AND_ASSIGN(PoolLayout below,
-                       PoolLayout::Compile(Spec({"::2-::7fff:ffff:ffff:ffff"})));
+  ASSERT_OK_AND_ASSIGN(PoolLayout below, PoolLayout::Compile(Spec({"::2-::7fff:ffff:ffff:ffff"})));
   EXPECT_EQ(below.Counts(Family::kIPv6).total, kMax - 1);
 }
 
 TEST(PoolLayoutTest, Slash32AndSlash128) {
-  ASSERT_OK_AND_ASSIGN(PoolLayout p, PoolLayout::Compile(Spec({"192.0.2.7/32", "2001:db8::7/128"})));
+  ASSERT_OK_AND_ASSIGN(PoolLayout p,
+                       PoolLayout::Compile(Spec({"192.0.2.7/32", "2001:db8::7/128"})));
   EXPECT_EQ(p.LowestFree(Family::kIPv4), A("192.0.2.7"));
   EXPECT_EQ(p.LowestFree(Family::kIPv6), A("2001:db8::7"));
   EXPECT_TRUE(p.Mark(A("192.0.2.7")));
@@ -175,9 +173,10 @@ TEST(PoolLayoutTest, Slash32AndSlash128) {
 }
 
 TEST(PoolLayoutTest, TopOfTheAddressSpace) {
-  ASSERT_OK_AND_ASSIGN(PoolLayout p, PoolLayout::Compile(Spec(
-                                         {"255.255.255.254/31", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127"},
-                                         {"255.255.255.254", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe"})));
+  ASSERT_OK_AND_ASSIGN(
+      PoolLayout p, PoolLayout::Compile(
+                        Spec({"255.255.255.254/31", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127"},
+                             {"255.255.255.254", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe"})));
   EXPECT_EQ(p.LowestFree(Family::kIPv4), A("255.255.255.255"));
   EXPECT_EQ(p.LowestFree(Family::kIPv6), A("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"));
   EXPECT_TRUE(p.Mark(A("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")));

@@ -43,3 +43,10 @@ lballoc_test(apiserver_kubectl_test
   TIMEOUT 300)
 get_filename_component(_lballoc_root "${CMAKE_CURRENT_SOURCE_DIR}/../.." ABSOLUTE)
 target_compile_definitions(apiserver_kubectl_test PRIVATE LBALLOC_SOURCE_DIR="${_lballoc_root}")
+
+# Ceiling benchmark (not a test): Service status writes per second.
+if(LBALLOC_BENCH AND TARGET benchmark::benchmark)
+  add_executable(apiserver_bench apiserver_bench.cc)
+  target_link_libraries(apiserver_bench PRIVATE lballoc_apiserver lballoc_apiserver_testclient
+                        benchmark::benchmark)
+endif()

@@ -209,6 +209,10 @@ const SmpCase kSmpCases[] = {
                  "ports":[{"port":81},{"$patch":"delete","port":80}]}})",
      R"({"spec":{"ports":[{"port":81,"protocol":"TCP","targetPort":81}],"type":"ClusterIP"}})",
      nullptr},
+    {"kubectl_reapply_wire_form", "Service",  // exactly what kubectl 1.32 sent
+     R"({"spec":{"ports":[{"port":80,"targetPort":8080,"protocol":"TCP"},{"port":81,"protocol":"TCP"}]}})",
+     R"({"spec":{"$setElementOrder/ports":[{"port":81}],"ports":[{"$patch":"delete","port":80}]}})",
+     R"({"spec":{"ports":[{"port":81,"protocol":"TCP"}]}})", nullptr},
     {"new_port_appended", "Service", R"({"spec":{"ports":[{"port":80,"protocol":"TCP"}]}})",
      R"({"spec":{"ports":[{"port":443,"name":"https"}]}})",
      R"({"spec":{"ports":[{"port":80,"protocol":"TCP"},{"port":443,"name":"https"}]}})", nullptr},

@@ -9,6 +9,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "test/apiserver/patch.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::apiserver {
@@ -655,6 +656,36 @@ TEST_F(ServiceUpdateTest, FailedUpdateAllocatesNothing) {
   EXPECT_THAT(Update(old, put), StatusIs(StatusCode::kInvalidArgument, HasSubstr("spec.ports[1].nodePort")));
   EXPECT_EQ(alloc_.allocated_ip_count(), 1u);
   EXPECT_EQ(alloc_.allocated_node_port_count(), 0u);
+}
+
+// A patch real kubectl 1.32 sent on `kubectl apply` (captured against a fake server serving the
+// OpenAPI documents of openapi.h), applied with strategic merge and then the update semantics: the
+// result is what a real cluster stores.
+TEST_F(ServiceUpdateTest, KubectlReapplyThroughPatchAndUpdate) {
+  rapidjson::Document old = Create(R"({"apiVersion":"v1","kind":"Service",
+      "metadata":{"name":"multi","namespace":"default","labels":{"team":"x"},
+                  "annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{}"}},
+      "spec":{"type":"LoadBalancer","loadBalancerClass":"foo","selector":{"app":"x","tier":"web"},
+              "ports":[{"name":"a","port":80},{"name":"b","port":81,"protocol":"UDP"}]}})");
+  ASSERT_EQ(alloc_.allocated_node_port_count(), 2u);
+  rapidjson::Document patch = Parse(R"({"metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"new\":1}\n"},"labels":null},
+      "spec":{"$setElementOrder/ports":[{"port":81},{"port":82}],"loadBalancerClass":null,
+              "ports":[{"port":81,"targetPort":9000},{"name":"c","port":82},{"$patch":"delete","port":80}],
+              "selector":{"tier":null},"type":"ClusterIP"}})");
+  rapidjson::Document updated;
+  updated.CopyFrom(old, updated.GetAllocator());
+  ASSERT_OK(ApplyStrategicMergePatch(updated, patch, "Service"));
+  ASSERT_OK(Update(old, updated));
+  ExpectSubset(updated, R"({"metadata":{"labels":"<absent>",
+                                        "annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"new\":1}\n"}},
+      "spec":{"type":"ClusterIP","loadBalancerClass":"<absent>","selector":{"app":"x","tier":"<absent>"},
+              "allocateLoadBalancerNodePorts":"<absent>","externalTrafficPolicy":"<absent>",
+              "clusterIP":"10.96.1.0",
+              "ports":[{"name":"b","port":81,"protocol":"UDP","targetPort":9000,"nodePort":"<absent>"},
+                       {"name":"c","port":82,"protocol":"TCP","targetPort":82,"nodePort":"<absent>"}]},
+      "status":{"loadBalancer":{}}})");
+  EXPECT_EQ(alloc_.allocated_node_port_count(), 0u);
+  EXPECT_EQ(alloc_.allocated_ip_count(), 1u);
 }
 
 }  // namespace

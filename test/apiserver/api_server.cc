@@ -1303,9 +1303,17 @@ void ApiServer::Impl::HandleDiscovery(const HttpRequest& r, ResponseWriter& w) {
         for (const auto& [k, o] : it->second) crds.push_back(o);
       }
     }
+    std::vector<std::pair<std::string, std::string>> gvs;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const ResourceType& t : types_) {
+        std::pair<std::string, std::string> gv(t.group, t.version);
+        if (std::find(gvs.begin(), gvs.end(), gv) == gvs.end()) gvs.push_back(gv);
+      }
+    }
     std::vector<const Value*> crd_docs;
     for (const ObjPtr& o : crds) crd_docs.push_back(&o->doc);
-    Status s = OpenApiDocument(r.path, crd_docs, body);
+    Status s = OpenApiDocument(r.path, gvs, crd_docs, body);
     if (!s.ok()) {
       SendError(w, s.code() == StatusCode::kNotFound ? NotFoundPath() : Internal(s.message()));
       return;

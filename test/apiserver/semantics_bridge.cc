@@ -4,6 +4,9 @@
 #ifdef LBALLOC_HAVE_SERVICE_DEFAULTS
 #include "test/apiserver/service_defaults.h"
 #endif
+#ifdef LBALLOC_HAVE_OPENAPI
+#include "test/apiserver/openapi.h"
+#endif
 
 namespace lballoc::apiserver {
 
@@ -74,11 +77,46 @@ void ServiceSemantics::Release(const rapidjson::Value&) {}
 
 #endif
 
-Status OpenApiDocument(const std::string& path, const std::vector<const rapidjson::Value*>& crds,
-                       std::string& out) {
-  (void)crds;
-  (void)out;
+#ifdef LBALLOC_HAVE_OPENAPI
+
+Status OpenApiDocument(const std::string& path,
+                       const std::vector<std::pair<std::string, std::string>>& group_versions,
+                       const std::vector<const rapidjson::Value*>& crds, std::string& out) {
+  auto doc = [&](const std::string& group, const std::string& version) {
+    return OpenApiGroupVersionDoc(group, version, BuiltinOpenApiKinds(group, version), crds);
+  };
+  if (path == "/openapi/v3" || path == "/openapi/v3/") {
+    std::vector<GroupVersion> index;
+    for (const auto& [g, v] : group_versions) {
+      auto d = doc(g, v);
+      if (!d.ok()) continue;  // a CRD the document builder rejects is left out of the index
+      index.push_back(GroupVersion{g, v, OpenApiHash(*d)});
+    }
+    out = OpenApiIndex(index);
+    return Status();
+  }
+  const std::string prefix = "/openapi/v3/";
+  if (path.rfind(prefix, 0) == 0) {
+    std::string key = path.substr(prefix.size());
+    for (const auto& [g, v] : group_versions) {
+      if (OpenApiPathKey(g, v) != key) continue;
+      auto d = doc(g, v);
+      if (!d.ok()) return d.status();
+      out = std::move(*d);
+      return Status();
+    }
+  }
   return NotFoundError("no OpenAPI document at " + path);
 }
+
+#else  // The semantics library has no OpenAPI builder: serve none.
+
+Status OpenApiDocument(const std::string& path,
+                       const std::vector<std::pair<std::string, std::string>>&,
+                       const std::vector<const rapidjson::Value*>&, std::string&) {
+  return NotFoundError("no OpenAPI document at " + path);
+}
+
+#endif
 
 }  // namespace lballoc::apiserver

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <rapidjson/document.h>
@@ -52,9 +53,11 @@ class ServiceSemantics {
   std::unique_ptr<Rep> rep_;
 };
 
-// The OpenAPI v3 document served at `path` (/openapi/v3 or /openapi/v3/apis/G/V...), for the
-// built-in types and the given CRDs. NotFound for paths it does not serve.
-Status OpenApiDocument(const std::string& path, const std::vector<const rapidjson::Value*>& crds,
-                       std::string& out);
+// The OpenAPI v3 document served at `path` (/openapi/v3 or /openapi/v3/api/v1 or
+// /openapi/v3/apis/G/V), given the group-versions served (group "" for core) and the CRD
+// objects. NotFound for paths it does not serve.
+Status OpenApiDocument(const std::string& path,
+                       const std::vector<std::pair<std::string, std::string>>& group_versions,
+                       const std::vector<const rapidjson::Value*>& crds, std::string& out);
 
 }  // namespace lballoc::apiserver

@@ -43,7 +43,8 @@ using Time = std::chrono::system_clock::time_point;
 // Parsing is iterative, so deep nesting cannot overflow the stack.
 Status ParseJson(std::string_view text, rapidjson::Document& doc);
 
-// Compact serialisation of `value`.
+// Compact serialisation of `value`. Recursive: meant for documents of
+// bounded depth (what the codecs build), not for arbitrary parsed input.
 std::string JsonToString(const rapidjson::Value& value);
 
 // "string", "integer", "number", "boolean", "object", "array" or "null".

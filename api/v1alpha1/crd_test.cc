@@ -33,10 +33,9 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-// Runs kubectl to turn a YAML manifest into JSON, without a cluster.
-std::string KubectlToJson(const std::string& path) {
-  std::string command = std::string(LBALLOC_KUBECTL) + " patch --local --type merge -p '{}' -o json -f '" +
-                        path + "' 2>&1";
+// Runs `command` and returns its standard output and error; fails the test
+// when it exits non-zero.
+std::string RunCommand(const std::string& command) {
   std::string output;
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) {
@@ -49,6 +48,12 @@ std::string KubectlToJson(const std::string& path) {
   int rc = pclose(pipe);
   EXPECT_EQ(rc, 0) << command << ":\n" << output;
   return output;
+}
+
+// Runs kubectl to turn a YAML manifest into JSON, without a cluster.
+std::string KubectlToJson(const std::string& path) {
+  return RunCommand(std::string(LBALLOC_KUBECTL) + " patch --local --type merge -p '{}' -o json -f '" +
+             path + "' 2>&1");
 }
 
 // A subset of OpenAPI v3 / structural-schema validation: type, properties
@@ -214,6 +219,14 @@ TEST_F(CrdTest, NamesScopeAndSubresources) {
   EXPECT_TRUE(Version()["served"].GetBool());
   EXPECT_TRUE(Version()["storage"].GetBool());
   EXPECT_EQ(JsonToString(Version()["subresources"]), R"({"status":{}})");
+}
+
+TEST(CrdKustomizationTest, Renders) {
+  std::string crd_dir(LBALLOC_CRD_FILE);
+  crd_dir = crd_dir.substr(0, crd_dir.rfind('/'));
+  std::string rendered = RunCommand(std::string(LBALLOC_KUBECTL) + " kustomize '" + crd_dir + "' 2>&1");
+  EXPECT_THAT(rendered, HasSubstr("kind: CustomResourceDefinition"));
+  EXPECT_THAT(rendered, HasSubstr("name: loadbalancerpools.lballoc.io"));
 }
 
 TEST_F(CrdTest, PrinterColumns) {

@@ -1,6 +1,7 @@
 #include "operator/ipam/allocator.h"
 
 #include <algorithm>
+#include <array>
 #include <limits>
 #include <map>
 #include <set>
@@ -25,12 +26,26 @@ std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
   return out;
 }
 
+// At most two families, in order, stored inline (one per Service held).
+class Families {
+ public:
+  void push_back(Family f) { f_[n_++] = f; }
+  void clear() { n_ = 0; }
+  size_t size() const { return n_; }
+  Family operator[](size_t i) const { return f_[i]; }
+  const Family* begin() const { return f_.data(); }
+  const Family* end() const { return f_.data() + n_; }
+
+ private:
+  std::array<Family, 2> f_{};
+  uint8_t n_ = 0;
+};
+
 // One Service holding addresses: its last request and what it holds.
 struct Svc {
   std::string key;
-  std::string ns;
   int64_t creation_order = 0;
-  std::vector<Family> wanted;  // families it should hold, in spec.ipFamilies order
+  Families wanted;  // families it should hold, in spec.ipFamilies order
   IpFamilyPolicy policy = IpFamilyPolicy::kSingleStack;
   std::vector<Address> requested;
   std::vector<std::string> pools;  // sorted
@@ -52,6 +67,7 @@ struct Svc {
   bool Names(std::string_view pool) const {
     return std::binary_search(pools.begin(), pools.end(), pool, std::less<>());
   }
+  std::string_view ns() const { return std::string_view(key).substr(0, key.find('/')); }
   bool Wants(Family f) const { return std::find(wanted.begin(), wanted.end(), f) != wanted.end(); }
   std::optional<Address> HeldOf(Family f) const {
     for (const Address& a : held) {
@@ -98,7 +114,7 @@ std::string NotServingWhy(const PoolEntry& p) {
 std::string Incompatible(const Svc& s, const Svc& m) {
   if (s.sharing_key.empty()) return "this Service has no sharing key";
   if (m.sharing_key.empty()) return m.key + " has no sharing key";
-  if (s.ns != m.ns) return m.key + " is in another namespace";
+  if (s.ns() != m.ns()) return m.key + " is in another namespace";
   if (s.sharing_key != m.sharing_key) {
     return m.key + " has sharing key " + Quote(m.sharing_key) + ", not " + Quote(s.sharing_key);
   }
@@ -134,7 +150,7 @@ Status ReasonStatus(Reason reason, std::string_view message) {
 
 // Checks a request; fills the families it should hold. Returns why it is
 // invalid, or "".
-std::string CheckRequest(const Request& r, std::vector<Family>* wanted) {
+std::string CheckRequest(const Request& r, Families* wanted) {
   size_t slash = r.service.find('/');
   if (slash == std::string::npos || slash == 0 || slash + 1 == r.service.size() ||
       r.service.find('/', slash + 1) != std::string::npos) {
@@ -159,12 +175,12 @@ std::string CheckRequest(const Request& r, std::vector<Family>* wanted) {
       wanted->push_back(r.families[0]);
       break;
     case IpFamilyPolicy::kPreferDualStack:
-      *wanted = r.families;
+      for (Family f : r.families) wanted->push_back(f);
       break;
     case IpFamilyPolicy::kRequireDualStack:
       if (r.families.size() != 2)
         return "ipFamilyPolicy RequireDualStack needs two spec.ipFamilies";
-      *wanted = r.families;
+      for (Family f : r.families) wanted->push_back(f);
       break;
   }
   for (const Address& a : r.requested) {
@@ -178,7 +194,7 @@ std::string CheckRequest(const Request& r, std::vector<Family>* wanted) {
     if (r.policy == IpFamilyPolicy::kRequireDualStack && r.requested.size() != 2) {
       return "ipFamilyPolicy RequireDualStack with requested addresses needs one per family";
     }
-    std::vector<Family> only;
+    Families only;
     for (Family f : *wanted) {
       for (const Address& a : r.requested) {
         if (a.family() == f) only.push_back(f);
@@ -203,7 +219,9 @@ struct Attempt {
 struct Allocator::Impl {
   std::vector<std::unique_ptr<PoolEntry>> pools;  // in (priority, name) order
   std::map<std::string, Svc, std::less<>> services;
-  std::map<Address, std::vector<Svc*>> holders;
+  // Address -> the Services holding it (several only when shared).
+  std::multimap<Address, Svc*> holders;
+  size_t distinct_addresses = 0;
   // (namespace, sharing key) -> address -> number of holders with that key.
   std::map<std::pair<std::string, std::string>, std::map<Address, int>> sharing;
 
@@ -216,7 +234,7 @@ struct Allocator::Impl {
 
   void IndexSharing(const Svc& s, const Address& a, int delta) {
     if (s.sharing_key.empty()) return;
-    auto key = std::make_pair(s.ns, s.sharing_key);
+    auto key = std::make_pair(std::string(s.ns()), s.sharing_key);
     auto& addrs = sharing[key];
     int& n = addrs[a];
     n += delta;
@@ -225,27 +243,31 @@ struct Allocator::Impl {
   }
 
   void Take(Svc& s, const Address& a) {
-    std::vector<Svc*>& h = holders[a];
-    if (h.empty()) {
+    auto at = holders.lower_bound(a);
+    if (at == holders.end() || at->first != a) {
+      ++distinct_addresses;
       for (auto& p : pools) {
         if (p->has_layout) p->layout.Mark(a);
       }
     }
-    h.push_back(&s);
+    holders.emplace_hint(at, a, &s);
     s.held.push_back(a);
     IndexSharing(s, a, +1);
   }
 
   void Drop(Svc& s, const Address& a) {
-    auto it = holders.find(a);
-    if (it != holders.end()) {
-      std::erase(it->second, &s);
-      if (it->second.empty()) {
-        holders.erase(it);
+    auto [first, last] = holders.equal_range(a);
+    for (auto it = first; it != last; ++it) {
+      if (it->second != &s) continue;
+      bool alone = std::next(first) == last;
+      holders.erase(it);
+      if (alone) {
+        --distinct_addresses;
         for (auto& p : pools) {
           if (p->has_layout) p->layout.Unmark(a);
         }
       }
+      break;
     }
     std::erase(s.held, a);
     IndexSharing(s, a, -1);
@@ -279,9 +301,9 @@ struct Allocator::Impl {
 
   // Why `s` may not hold `a` next to its other holders; "" when it may.
   std::string SharingConflict(const Svc& s, const Address& a) const {
-    auto it = holders.find(a);
-    if (it == holders.end()) return "";
-    for (const Svc* m : it->second) {
+    auto [first, last] = holders.equal_range(a);
+    for (auto it = first; it != last; ++it) {
+      const Svc* m = it->second;
       if (m == &s) continue;
       std::string why = Incompatible(s, *m);
       if (!why.empty()) return a.ToString() + " is in use by " + m->key + ": " + why;
@@ -363,7 +385,7 @@ struct Allocator::Impl {
 
     // An address already shared under the Service's key, if one fits.
     if (!s.sharing_key.empty()) {
-      auto it = sharing.find(std::make_pair(s.ns, s.sharing_key));
+      auto it = sharing.find(std::make_pair(std::string(s.ns()), s.sharing_key));
       if (it != sharing.end()) {
         const PoolEntry* best_pool = nullptr;
         Address best;
@@ -410,12 +432,11 @@ struct Allocator::Impl {
   }
 
   // Replaces the request of `s` (re-indexing its shared addresses).
-  void Update(Svc& s, const Request& r, std::vector<Family> wanted) {
+  void Update(Svc& s, const Request& r, Families wanted) {
     for (const Address& a : s.held) IndexSharing(s, a, -1);
     s.key = r.service;
-    s.ns = r.service.substr(0, r.service.find('/'));
     s.creation_order = r.creation_order;
-    s.wanted = std::move(wanted);
+    s.wanted = wanted;
     s.policy = r.policy;
     s.requested = r.requested;
     s.pools = r.pools;
@@ -636,8 +657,8 @@ StatusOr<PoolsUpdate> Allocator::SetPools(std::vector<PoolSpec> specs, const Poo
   for (size_t i = 0; i < im.pools.size(); ++i) im.pools[i]->order = i;
 
   if (!rebuild.empty()) {
-    for (const auto& [a, h] : im.holders) {
-      for (PoolEntry* p : rebuild) p->layout.Mark(a);
+    for (const auto& [a, holder] : im.holders) {
+      for (PoolEntry* p : rebuild) p->layout.Mark(a);  // false for the 2nd holder
     }
   }
 
@@ -668,7 +689,7 @@ StatusOr<PoolsUpdate> Allocator::SetPools(std::vector<PoolSpec> specs, const Poo
 Result Allocator::Allocate(const Request& request) {
   Impl& im = *impl_;
   Result res;
-  std::vector<Family> wanted;
+  Families wanted;
   std::string invalid = CheckRequest(request, &wanted);
   auto existing = im.services.find(request.service);
   if (!invalid.empty()) {
@@ -682,7 +703,7 @@ Result Allocator::Allocate(const Request& request) {
   }
   Svc& s = existing != im.services.end() ? existing->second : im.services[request.service];
   std::vector<Address> before = s.held;
-  im.Update(s, request, std::move(wanted));
+  im.Update(s, request, wanted);
   const Selects& selects = request.selects;
 
   for (const Address& a : std::vector<Address>(s.held)) {
@@ -734,6 +755,7 @@ std::vector<Dropped> Allocator::Restore(std::vector<Holding> holdings, const Poo
   Impl& im = *impl_;
   im.services.clear();
   im.holders.clear();
+  im.distinct_addresses = 0;
   im.sharing.clear();
   for (auto& p : im.pools) {
     if (p->has_layout) p->layout.ClearUsage();
@@ -750,7 +772,7 @@ std::vector<Dropped> Allocator::Restore(std::vector<Holding> holdings, const Poo
   };
   for (const Holding& h : holdings) {
     const std::string& key = h.request.service;
-    std::vector<Family> wanted;
+    Families wanted;
     std::string invalid = CheckRequest(h.request, &wanted);
     if (invalid.empty() && im.services.count(key)) invalid = "the Service is listed twice";
     if (!invalid.empty()) {
@@ -758,7 +780,7 @@ std::vector<Dropped> Allocator::Restore(std::vector<Holding> holdings, const Poo
       continue;
     }
     Svc& s = im.services[key];
-    im.Update(s, h.request, std::move(wanted));
+    im.Update(s, h.request, wanted);
     Selects one;
     if (selects) {
       one = [&selects, &key](std::string_view pool) { return selects(key, pool); };
@@ -813,14 +835,13 @@ std::vector<Address> Allocator::AddressesOf(std::string_view service) const {
 
 std::vector<std::string> Allocator::HoldersOf(const Address& address) const {
   std::vector<std::string> out;
-  auto it = impl_->holders.find(address);
-  if (it == impl_->holders.end()) return out;
-  for (const Svc* s : it->second) out.push_back(s->key);
+  auto [first, last] = impl_->holders.equal_range(address);
+  for (auto it = first; it != last; ++it) out.push_back(it->second->key);
   std::sort(out.begin(), out.end());
   return out;
 }
 
 size_t Allocator::service_count() const { return impl_->services.size(); }
-size_t Allocator::address_count() const { return impl_->holders.size(); }
+size_t Allocator::address_count() const { return impl_->distinct_addresses; }
 
 }  // namespace lballoc::ipam

@@ -51,3 +51,12 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/test/apiserver/server.cmake)
     TIMEOUT 300)
   add_dependencies(tsan_tests informer_test)
 endif()
+
+if(EXISTS ${CMAKE_SOURCE_DIR}/test/apiserver/server.cmake)
+  lballoc_test(event_recorder_test
+    SRCS ${CMAKE_CURRENT_SOURCE_DIR}/event_recorder_test.cc
+    DEPS lballoc_runtime_access lballoc_apiserver
+    LABELS integration tsan
+    TIMEOUT 300)
+  add_dependencies(tsan_tests event_recorder_test)
+endif()

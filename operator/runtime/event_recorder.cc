@@ -1,0 +1,162 @@
+#include "operator/runtime/event_recorder.h"
+
+#include <glog/logging.h>
+
+#include <cstdio>
+#include <utility>
+
+#include "api/json.h"
+
+namespace lballoc::runtime {
+
+ClientEventRecorder::ClientEventRecorder(Client& client, EventRecorderOptions options,
+                                         Clock& clock)
+    : client_(client), events_(client), options_(std::move(options)), clock_(clock) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+ClientEventRecorder::~ClientEventRecorder() { Shutdown(); }
+
+void ClientEventRecorder::Record(const api::ObjectReference& object, std::string_view type,
+                                 std::string_view reason, std::string_view message) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_ || queue_.size() >= options_.queue_size) {
+    ++counters_.dropped;
+    LOG(WARNING) << "event dropped (" << (stopping_ ? "recorder stopped" : "queue full") << "): "
+                 << object.kind << " " << object.namespace_ << "/" << object.name << " " << reason
+                 << ": " << message;
+    return;
+  }
+  queue_.push_back(Pending{object, std::string(type), std::string(reason), std::string(message),
+                           clock_.WallNow()});
+  cv_.notify_all();
+}
+
+void ClientEventRecorder::Flush() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return (queue_.empty() && in_flight_ == 0) || finished_; });
+}
+
+void ClientEventRecorder::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    cv_.notify_all();
+  }
+  std::lock_guard<std::mutex> join_lock(join_mu_);
+  if (thread_.joinable()) thread_.join();
+}
+
+ClientEventRecorder::Counters ClientEventRecorder::counters() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return counters_;
+}
+
+void ClientEventRecorder::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) break;  // stopping and drained
+    Pending p = std::move(queue_.front());
+    queue_.pop_front();
+    ++in_flight_;
+    lock.unlock();
+    Write(p);
+    lock.lock();
+    --in_flight_;
+    cv_.notify_all();
+  }
+  finished_ = true;
+  cv_.notify_all();
+}
+
+Status ClientEventRecorder::WithRetries(const std::function<Status()>& fn) {
+  Status status;
+  for (int attempt = 0; attempt < std::max(1, options_.max_attempts); ++attempt) {
+    if (attempt > 0) clock_.SleepFor(options_.retry_delay);
+    status = fn();
+    if (!status.IsUnavailable()) return status;
+  }
+  return status;
+}
+
+Status ClientEventRecorder::Create(const Pending& p, const std::string& key) {
+  api::Event event;
+  char suffix[32];
+  auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(p.when.time_since_epoch());
+  std::snprintf(suffix, sizeof(suffix), ".%llx",
+                static_cast<unsigned long long>(nanos.count()) + sequence_++);
+  event.metadata.name = p.object.name + suffix;
+  event.metadata.namespace_ = p.object.namespace_.empty() ? "default" : p.object.namespace_;
+  event.involved_object = p.object;
+  event.reason = p.reason;
+  event.message = p.message;
+  event.type = p.type;
+  event.count = 1;
+  event.first_timestamp = p.when;
+  event.last_timestamp = p.when;
+  event.source_component = options_.component;
+  event.source_host = options_.host;
+  event.reporting_component = options_.component;
+  event.reporting_instance = options_.host;
+  Status status = WithRetries([&] { return events_.Create(event).status(); });
+  if (!status.ok()) return status;
+  // Remember it for aggregation (LRU bounded).
+  auto it = seen_.find(key);
+  if (it != seen_.end()) {
+    lru_.erase(it->second.lru);
+    seen_.erase(it);
+  }
+  lru_.push_front(key);
+  Seen s{event.metadata.name, event.metadata.namespace_, 1, p.when, clock_.Now(), lru_.begin()};
+  seen_.emplace(key, std::move(s));
+  while (seen_.size() > options_.cache_size && !lru_.empty()) {
+    seen_.erase(lru_.back());
+    lru_.pop_back();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  ++counters_.created;
+  return Status();
+}
+
+void ClientEventRecorder::Write(const Pending& p) {
+  std::string key = p.object.api_version + "\x1f" + p.object.kind + "\x1f" + p.object.namespace_ +
+                    "\x1f" + p.object.name + "\x1f" + p.object.uid + "\x1f" + p.type + "\x1f" +
+                    p.reason + "\x1f" + p.message;
+  Status status;
+  auto it = seen_.find(key);
+  if (it != seen_.end() && clock_.Now() - it->second.last_seen <= options_.window) {
+    Seen& s = it->second;
+    rapidjson::Document patch;
+    patch.SetObject();
+    api::AddInt64(patch, "count", s.count + 1, patch.GetAllocator());
+    api::AddString(patch, "lastTimestamp", api::FormatTime(p.when), patch.GetAllocator());
+    std::string body = api::JsonToString(patch);
+    status = WithRetries(
+        [&] { return events_.Patch(s.namespace_, s.name, PatchType::kMerge, body).status(); });
+    if (status.ok()) {
+      ++s.count;
+      s.last_seen = clock_.Now();
+      lru_.splice(lru_.begin(), lru_, s.lru);
+      std::lock_guard<std::mutex> lock(mu_);
+      ++counters_.patched;
+      return;
+    }
+    if (!status.IsNotFound()) {
+      LOG(WARNING) << "event " << s.namespace_ << "/" << s.name << ": patch failed: " << status;
+      std::lock_guard<std::mutex> lock(mu_);
+      ++counters_.failed;
+      return;
+    }
+    // The Event expired or was deleted on the server: start a new one.
+  }
+  status = Create(p, key);
+  if (!status.ok()) {
+    LOG(WARNING) << "event " << p.reason << " on " << p.object.kind << " " << p.object.namespace_
+                 << "/" << p.object.name << ": create failed: " << status;
+    std::lock_guard<std::mutex> lock(mu_);
+    ++counters_.failed;
+  }
+}
+
+}  // namespace lballoc::runtime

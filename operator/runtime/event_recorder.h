@@ -1,0 +1,175 @@
+// EventRecorder: records core/v1 Events about objects ("kubectl describe"
+// shows them), with client-side aggregation of repeats.
+//
+// An event is (involved object, type, reason, message). The same event again
+// within `window` (10 min) is not created anew: the existing Event's count
+// and lastTimestamp are patched (merge patch), as client-go's correlator
+// does. Name: "<object name>.<hex unix nanos>"; namespace: the object's, or
+// "default" for cluster-scoped objects.
+//
+// ClientEventRecorder writes asynchronously on its own thread so a
+// reconciler never waits for the API server: Record() queues (a bounded
+// queue; when full the event is dropped and logged) and returns. Failed
+// writes that may succeed later (Unavailable) are retried a few times.
+// FakeEventRecorder keeps what it was given, for tests.
+//
+// Thread-safety: both recorders are safe for concurrent use.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "api/core_v1.h"
+#include "operator/base/clock.h"
+#include "operator/runtime/client.h"
+
+namespace lballoc::runtime {
+
+inline constexpr char kEventTypeNormal[] = "Normal";
+inline constexpr char kEventTypeWarning[] = "Warning";
+
+// A reference to any object following the api/ contract.
+template <typename T>
+api::ObjectReference ReferenceTo(const T& obj) {
+  api::ObjectReference ref;
+  ref.api_version = T::kResource.ApiVersion();
+  ref.kind = std::string(T::kResource.kind);
+  ref.namespace_ = obj.metadata.namespace_;
+  ref.name = obj.metadata.name;
+  ref.uid = obj.metadata.uid;
+  ref.resource_version = obj.metadata.resource_version;
+  return ref;
+}
+
+class EventRecorder {
+ public:
+  virtual ~EventRecorder() = default;
+  // `type` is kEventTypeNormal or kEventTypeWarning; `reason` CamelCase.
+  virtual void Record(const api::ObjectReference& object, std::string_view type,
+                      std::string_view reason, std::string_view message) = 0;
+
+  template <typename T>
+  void Event(const T& obj, std::string_view type, std::string_view reason,
+             std::string_view message) {
+    Record(ReferenceTo(obj), type, reason, message);
+  }
+};
+
+struct EventRecorderOptions {
+  std::string component;  // source.component and reportingComponent, e.g. "lballoc-operator"
+  std::string host;       // source.host / reportingInstance
+  Clock::Duration window = std::chrono::minutes(10);
+  size_t cache_size = 4096;  // remembered distinct events (LRU)
+  size_t queue_size = 1000;
+  int max_attempts = 3;
+  Clock::Duration retry_delay = std::chrono::seconds(1);
+};
+
+class ClientEventRecorder final : public EventRecorder {
+ public:
+  ClientEventRecorder(Client& client, EventRecorderOptions options, Clock& clock = Clock::Real());
+  ~ClientEventRecorder() override;
+
+  void Record(const api::ObjectReference& object, std::string_view type, std::string_view reason,
+              std::string_view message) override;
+
+  // Blocks until everything queued so far was written (or given up on).
+  void Flush();
+  // Writes what is queued, then stops the thread. Idempotent; Record() after
+  // Shutdown() drops the event.
+  void Shutdown();
+
+  struct Counters {
+    int created = 0;
+    int patched = 0;
+    int dropped = 0;
+    int failed = 0;
+  };
+  Counters counters() const;
+
+ private:
+  struct Pending {
+    api::ObjectReference object;
+    std::string type, reason, message;
+    api::Time when;
+  };
+  struct Seen {
+    std::string name;
+    std::string namespace_;
+    int32_t count = 0;
+    api::Time first;
+    Clock::TimePoint last_seen;
+    std::list<std::string>::iterator lru;
+  };
+
+  void Run();
+  void Write(const Pending& p);
+  Status Create(const Pending& p, const std::string& key);
+  Status WithRetries(const std::function<Status()>& fn);
+
+  Client& client_;
+  TypedClient<api::Event> events_;
+  EventRecorderOptions options_;
+  Clock& clock_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;
+  bool stopping_ = false;
+  bool finished_ = false;  // the writer thread has exited
+  int in_flight_ = 0;
+  uint64_t sequence_ = 0;  // writer thread only: keeps names unique within one nanosecond
+  Counters counters_;
+  std::unordered_map<std::string, Seen> seen_;  // used by the writer thread only
+  std::list<std::string> lru_;                  // most recent first
+  std::mutex join_mu_;  // Shutdown() from two threads joins once
+  std::thread thread_;
+};
+
+class FakeEventRecorder final : public EventRecorder {
+ public:
+  struct Recorded {
+    api::ObjectReference object;
+    std::string type, reason, message;
+  };
+  void Record(const api::ObjectReference& object, std::string_view type, std::string_view reason,
+              std::string_view message) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    events_.push_back({object, std::string(type), std::string(reason), std::string(message)});
+  }
+  std::vector<Recorded> events() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return events_;
+  }
+  // "Normal AddressAllocated ns/name: message" lines, in order.
+  std::vector<std::string> lines() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> out;
+    for (const Recorded& e : events_) {
+      out.push_back(e.type + " " + e.reason + " " +
+                    (e.object.namespace_.empty() ? "" : e.object.namespace_ + "/") +
+                    e.object.name + ": " + e.message);
+    }
+    return out;
+  }
+  void Clear() {
+    std::lock_guard<std::mutex> lock(mu_);
+    events_.clear();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<Recorded> events_;
+};
+
+}  // namespace lballoc::runtime

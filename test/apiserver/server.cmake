@@ -42,7 +42,9 @@ lballoc_test(apiserver_kubectl_test
   LABELS integration
   TIMEOUT 300)
 get_filename_component(_lballoc_root "${CMAKE_CURRENT_SOURCE_DIR}/../.." ABSOLUTE)
-target_compile_definitions(apiserver_kubectl_test PRIVATE LBALLOC_SOURCE_DIR="${_lballoc_root}")
+target_compile_definitions(apiserver_kubectl_test PRIVATE LBALLOC_SOURCE_DIR="${_lballoc_root}"
+  LBALLOC_APISERVER_BINARY="$<TARGET_FILE:lballoc-apiserver>")
+add_dependencies(apiserver_kubectl_test lballoc-apiserver)
 
 # Ceiling benchmark (not a test): Service status writes per second.
 if(LBALLOC_BENCH AND TARGET benchmark::benchmark)

@@ -651,5 +651,37 @@ TEST_F(ApiServerTest, AuditChecksRecordAndReject) {
   EXPECT_THAT(ToJson(b), Not(HasSubstr("1.1.1.1")));
 }
 
+TEST_F(ApiServerTest, LeasesAndEventsBehaveLikeOtherObjects) {
+  const std::string leases = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases";
+  auto c = Do("POST", leases,
+              R"({"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"lballoc-leader"},"spec":{"holderIdentity":"a","leaseDurationSeconds":15,"acquireTime":"2026-01-02T03:04:05.123456Z","renewTime":"2026-01-02T03:04:05.123456Z"}})");
+  ASSERT_EQ(c.code, 201) << c.body;
+  EXPECT_FALSE(c.Json()["metadata"].HasMember("generation"));
+  EXPECT_EQ(Str(c.Json(), "spec.renewTime"), "2026-01-02T03:04:05.123456Z");
+  // Unconditional update (no resourceVersion) is allowed for built-ins; a stale one is not.
+  auto u = Do("PUT", leases + "/lballoc-leader",
+              R"({"metadata":{"name":"lballoc-leader"},"spec":{"holderIdentity":"b"}})");
+  EXPECT_EQ(u.code, 200) << u.body;
+  auto stale = Do("PUT", leases + "/lballoc-leader",
+                  R"({"metadata":{"name":"lballoc-leader","resourceVersion":")" +
+                      Str(c.Json(), "metadata.resourceVersion") + R"("},"spec":{"holderIdentity":"c"}})");
+  EXPECT_EQ(stale.code, 409);
+  EXPECT_EQ(Str(Do("GET", leases + "/lballoc-leader").Json(), "spec.holderIdentity"), "b");
+
+  // core/v1 Events: the recorder's create, then a strategic merge patch of count/lastTimestamp.
+  const std::string events = "/api/v1/namespaces/default/events";
+  auto e = Do("POST", events,
+              R"({"metadata":{"name":"web.17a"},"involvedObject":{"kind":"Service","name":"web","namespace":"default"},"reason":"IPAllocated","message":"allocated 192.0.2.1","type":"Normal","count":1,"firstTimestamp":"2026-01-01T00:00:00Z","lastTimestamp":"2026-01-01T00:00:00Z","source":{"component":"lballoc"}})");
+  ASSERT_EQ(e.code, 201) << e.body;
+  auto p = Do("PATCH", events + "/web.17a", R"({"count":2,"lastTimestamp":"2026-01-01T00:01:00Z"})",
+              "application/strategic-merge-patch+json");
+  ASSERT_EQ(p.code, 200) << p.body;
+  EXPECT_EQ(p.Json()["count"].GetInt(), 2);
+  EXPECT_EQ(Str(p.Json(), "reason"), "IPAllocated");
+  auto ev2 = Do("POST", "/apis/events.k8s.io/v1/namespaces/default/events",
+                R"({"apiVersion":"events.k8s.io/v1","kind":"Event","metadata":{"generateName":"web."},"eventTime":"2026-01-01T00:00:00.000000Z","reportingController":"lballoc.io/controller","reportingInstance":"lballoc-x","action":"Allocate","reason":"IPAllocated","regarding":{"kind":"Service","name":"web"},"type":"Normal","note":"n"})");
+  EXPECT_EQ(ev2.code, 201) << ev2.body;
+}
+
 }  // namespace
 }  // namespace lballoc::apiserver

@@ -149,6 +149,9 @@ class Connection final : public ResponseWriter {
     std::string conn = Lower(req.Header("connection"));
     close_after_ = http10_ ? conn.find("keep-alive") == std::string::npos
                            : conn.find("close") != std::string::npos;
+    if (Lower(req.Header("expect")) == "100-continue" && !WriteAll("HTTP/1.1 100 Continue\r\n\r\n")) {
+      return false;
+    }
     if (Lower(req.Header("transfer-encoding")).find("chunked") != std::string::npos) {
       while (true) {
         size_t e;

@@ -60,3 +60,8 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/test/apiserver/server.cmake)
     TIMEOUT 300)
   add_dependencies(tsan_tests event_recorder_test)
 endif()
+
+lballoc_test(informer_memory_test
+  SRCS ${CMAKE_CURRENT_SOURCE_DIR}/informer_memory_test.cc
+  DEPS lballoc_runtime_access
+  LABELS unit)

@@ -23,3 +23,14 @@ lballoc_test(runtime_control_test
   LABELS unit tsan
   TIMEOUT 300)
 add_dependencies(tsan_tests runtime_control_test)
+
+# Against the in-process API server (test/apiserver), when it is part of the tree.
+if(EXISTS ${CMAKE_SOURCE_DIR}/test/apiserver/server.cmake)
+  lballoc_test(runtime_control_integration_test
+    SRCS
+      ${CMAKE_CURRENT_LIST_DIR}/leader_election_integration_test.cc
+    DEPS lballoc_runtime_control lballoc_apiserver
+    LABELS integration tsan
+    TIMEOUT 300)
+  add_dependencies(tsan_tests runtime_control_integration_test)
+endif()

@@ -1,6 +1,8 @@
 #include "test/apiserver/patch.h"
 
+#include <random>
 #include <string>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -353,6 +355,127 @@ TEST(StrategicMergePatchTest, TargetMustBeObject) {
   rapidjson::Document patch = Parse("{}");
   EXPECT_THAT(ApplyStrategicMergePatch(target, patch, "Service"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("target")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Robustness: random patches from a vocabulary full of directives, merge keys and pointer
+// escapes. No call may crash (RapidJSON asserts on wrong-type access in debug builds), and a
+// failed patch must leave the target untouched.
+
+class RandomJson {
+ public:
+  explicit RandomJson(uint32_t seed) : rng_(seed) {}
+
+  int Pick(int n) { return static_cast<int>(rng_() % static_cast<uint32_t>(n)); }
+
+  std::string Key() {
+    static const char* kKeys[] = {"spec", "ports", "port", "protocol", "metadata", "finalizers",
+                                  "$patch", "$setElementOrder/ports", "$retainKeys",
+                                  "$deleteFromPrimitiveList/finalizers", "status", "conditions",
+                                  "type", "ownerReferences", "uid", "a", "", "~1", "/", "-", "0"};
+    return kKeys[Pick(sizeof(kKeys) / sizeof(kKeys[0]))];
+  }
+
+  void Fill(rapidjson::Value& v, rapidjson::Document::AllocatorType& a, int depth) {
+    static const char* kStrings[] = {"delete", "replace", "merge", "TCP", "UDP", "x", "port"};
+    int kind = depth <= 0 ? Pick(4) : Pick(7);
+    switch (kind) {
+      case 0: v.SetNull(); break;
+      case 1: v.SetBool(Pick(2) == 0); break;
+      case 2: v.SetInt(Pick(3) == 0 ? 80 : Pick(4)); break;
+      case 3: v.SetString(kStrings[Pick(7)], a); break;
+      case 4:
+      case 5: {
+        v.SetObject();
+        for (int i = Pick(4); i > 0; --i) {
+          rapidjson::Value child;
+          Fill(child, a, depth - 1);
+          std::string k = Key();
+          if (v.HasMember(k.c_str())) continue;
+          v.AddMember(rapidjson::Value(k.c_str(), a), child, a);
+        }
+        break;
+      }
+      default: {
+        v.SetArray();
+        for (int i = Pick(4); i > 0; --i) {
+          rapidjson::Value child;
+          Fill(child, a, depth - 1);
+          v.PushBack(child, a);
+        }
+      }
+    }
+  }
+
+  std::string Pointer() {
+    static const char* kTokens[] = {"spec", "ports", "0", "1", "-", "01", "~0", "~1", "~2", "~",
+                                    "a", "", "metadata", "finalizers"};
+    std::string p;
+    for (int i = Pick(4); i > 0; --i) p += std::string("/") + kTokens[Pick(14)];
+    if (Pick(10) == 0) p = "x" + p;
+    return p;
+  }
+
+  void Ops(rapidjson::Document& ops) {
+    static const char* kOps[] = {"add", "remove", "replace", "move", "copy", "test", "frob"};
+    auto& a = ops.GetAllocator();
+    ops.SetArray();
+    for (int i = Pick(4); i > 0; --i) {
+      rapidjson::Value op(rapidjson::kObjectType);
+      if (Pick(8) != 0) op.AddMember("op", rapidjson::Value(kOps[Pick(7)], a), a);
+      if (Pick(8) != 0) op.AddMember("path", rapidjson::Value(Pointer().c_str(), a), a);
+      if (Pick(2) == 0) op.AddMember("from", rapidjson::Value(Pointer().c_str(), a), a);
+      if (Pick(3) != 0) {
+        rapidjson::Value v;
+        Fill(v, a, 2);
+        op.AddMember("value", v, a);
+      }
+      if (Pick(10) == 0) op.SetInt(3);
+      ops.PushBack(op, a);
+    }
+  }
+
+ private:
+  std::mt19937 rng_;
+};
+
+TEST(PatchRobustnessTest, RandomPatchesNeverCrashAndFailuresChangeNothing) {
+  RandomJson gen(20261126);
+  const char* kinds[] = {"Service", "Namespace", "ConfigMap"};
+  int ok = 0;
+  int failed = 0;
+  for (int i = 0; i < 4000; ++i) {
+    rapidjson::Document target;
+    gen.Fill(target, target.GetAllocator(), 4);
+    rapidjson::Document before;
+    before.CopyFrom(target, before.GetAllocator());
+    rapidjson::Document patch;
+    Status s;
+    switch (i % 3) {
+      case 0:
+        gen.Fill(patch, patch.GetAllocator(), 4);
+        s = ApplyStrategicMergePatch(target, patch, kinds[gen.Pick(3)]);
+        break;
+      case 1:
+        gen.Ops(patch);
+        s = ApplyJsonPatch(target, patch);
+        break;
+      default:
+        gen.Fill(patch, patch.GetAllocator(), 4);
+        s = ApplyMergePatch(target, patch);
+        EXPECT_OK(s);
+    }
+    if (s.ok()) {
+      ++ok;
+    } else {
+      ++failed;
+      EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s;
+      EXPECT_TRUE(target == before) << "a failed patch changed the target: " << Dump(patch);
+    }
+  }
+  // The vocabulary exercises both outcomes.
+  EXPECT_GT(ok, 1000);
+  EXPECT_GT(failed, 300);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "test/apiserver/selectors.h"
 
 #include <map>
+#include <random>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -223,6 +224,39 @@ TEST(FieldSelectorTest, EventSourceAndNonStringValues) {
   arr.Parse("[1]");
   ASSERT_OK_AND_ASSIGN(FieldSelector name, FieldSelector::Parse("metadata.name=e"));
   EXPECT_FALSE(name.Matches(arr));
+}
+
+// Robustness: random strings over the selector alphabet parse or fail cleanly, and what parses
+// matches without crashing.
+TEST(SelectorRobustnessTest, RandomSelectors) {
+  static const char* kPieces[] = {"a", "b", "=", "==", "!=", "!", "(", ")", ",", " ", "in",
+                                  "notin", ">", "<", "1", "x.io/", "-", "_", ".", "\\", "\\,",
+                                  "metadata.name", "spec.type", "\t"};
+  std::mt19937 rng(7);
+  int parsed = 0;
+  Labels labels = {{"a", "1"}, {"b", "x"}, {"x.io/a", "2"}};
+  rapidjson::Document obj;
+  obj.Parse(R"({"metadata":{"name":"a","labels":{"a":"1","b":[]}},"spec":{"type":{"x":1}}})");
+  for (int i = 0; i < 5000; ++i) {
+    std::string text;
+    for (int n = static_cast<int>(rng() % 8); n > 0; --n) text += kPieces[rng() % 24];
+    auto sel = LabelSelector::Parse(text);
+    if (sel.ok()) {
+      ++parsed;
+      sel->Matches(labels);
+      sel->MatchesObject(obj);
+    } else {
+      EXPECT_EQ(sel.status().code(), StatusCode::kInvalidArgument);
+      EXPECT_THAT(sel.status().message(), ::testing::StartsWith("unable to parse requirement: "));
+    }
+    auto fields = FieldSelector::Parse(text);
+    if (fields.ok()) {
+      fields->Matches(obj);
+    } else {
+      EXPECT_EQ(fields.status().code(), StatusCode::kInvalidArgument);
+    }
+  }
+  EXPECT_GT(parsed, 100);
 }
 
 }  // namespace

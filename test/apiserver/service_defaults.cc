@@ -542,6 +542,13 @@ Status Process(const Value* old_svc, rapidjson::Document& svc, ServiceIpAllocato
   if (old_spec != nullptr && !old_spec->IsObject()) old_spec = nullptr;
   const bool update = old_svc != nullptr;
 
+  // Service names are DNS-1035 labels (they become DNS names). Empty: generateName, the server's.
+  if (!name.empty() && (!IsDnsLabel(name) || name[0] < 'a' || name[0] > 'z')) {
+    e.Invalid("metadata.name", Q(name),
+              "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start "
+              "with an alphabetic character, and end with an alphanumeric character");
+  }
+
   auto spec_it = Find(svc, "spec");
   if (spec_it == svc.MemberEnd() || spec_it->value.IsNull()) {
     Set(svc, "spec", Value(rapidjson::kObjectType), a);

@@ -1,5 +1,8 @@
 #include "test/apiserver/service_defaults.h"
 
+#include <map>
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -361,6 +364,21 @@ TEST(ServiceValidationTest, CausesCarryFieldReasonAndMessage) {
   EXPECT_THAT(s.message(), HasSubstr("is invalid: [spec.ports[0].port: Invalid value: 0"));
 }
 
+TEST(ServiceValidationTest, NameMustBeADns1035Label) {
+  ServiceIpAllocator alloc;
+  for (const char* name : {"1abc", "Web", "a_b", "a-"}) {
+    rapidjson::Document svc = Parse(std::string(R"({"metadata":{"name":")") + name +
+                                    R"("},"spec":{"ports":[{"port":80}]}})");
+    EXPECT_THAT(DefaultAndValidateServiceCreate(svc, alloc),
+                StatusIs(StatusCode::kInvalidArgument,
+                         HasSubstr(std::string("metadata.name: Invalid value: \"") + name +
+                                   "\": a DNS-1035 label")))
+        << name;
+  }
+  rapidjson::Document svc = Parse(R"({"metadata":{"generateName":"web-"},"spec":{"ports":[{"port":80}]}})");
+  EXPECT_OK(DefaultAndValidateServiceCreate(svc, alloc));
+}
+
 TEST(ServiceValidationTest, NotAnObject) {
   ServiceIpAllocator alloc;
   rapidjson::Document svc = Parse("[1]");
@@ -686,6 +704,120 @@ TEST_F(ServiceUpdateTest, KubectlReapplyThroughPatchAndUpdate) {
       "status":{"loadBalancer":{}}})");
   EXPECT_EQ(alloc_.allocated_node_port_count(), 0u);
   EXPECT_EQ(alloc_.allocated_ip_count(), 1u);
+}
+
+// Robustness and bookkeeping: random Services (valid ones mutated with values of random shapes)
+// are created, updated and deleted. Nothing crashes; a failed call allocates and releases nothing;
+// after deleting every stored Service the allocator is empty again.
+TEST(ServiceRobustnessTest, RandomCreatesUpdatesAndDeletesKeepTheBooksBalanced) {
+  ServiceIpAllocator alloc = Tiny({"10.0.0.0/26", "fd00::/122"}, 30000, 30040);
+  std::mt19937 rng(42);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint32_t>(n)); };
+  const char* kBases[] = {
+      R"({"metadata":{"name":"s"},"spec":{"type":"LoadBalancer","ports":[{"name":"a","port":80},{"name":"b","port":81,"protocol":"UDP"}]}})",
+      R"({"metadata":{"name":"s"},"spec":{"type":"NodePort","ipFamilyPolicy":"PreferDualStack","ports":[{"port":53,"nodePort":30005}]}})",
+      R"({"metadata":{"name":"s"},"spec":{"clusterIP":"None","selector":{"a":"b"}}})",
+      R"({"metadata":{"name":"s"},"spec":{"type":"ExternalName","externalName":"x.example"}})",
+      R"({"metadata":{"name":"s"},"spec":{"type":"LoadBalancer","externalTrafficPolicy":"Local","ports":[{"port":443}]}})",
+  };
+  const char* kFields[] = {"type", "clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy",
+                           "externalTrafficPolicy", "loadBalancerClass", "healthCheckNodePort",
+                           "allocateLoadBalancerNodePorts", "ports", "sessionAffinity",
+                           "externalName", "internalTrafficPolicy"};
+  const char* kValues[] = {
+      R"("ClusterIP")", R"("LoadBalancer")", R"("NodePort")", R"("ExternalName")", R"("None")",
+      R"("10.0.0.5")", R"("fd00::5")", R"(["10.0.0.7","fd00::7"])", R"(["fd00::8"])",
+      R"(["IPv6","IPv4"])", R"(["IPv4"])", R"("RequireDualStack")", R"("SingleStack")",
+      R"("Local")", R"("a/b")", "30010", "0", "true", "false", "null", R"([{"port":80,"nodePort":30001}])",
+      R"([{"port":1},{"port":1}])", R"([])", R"({})", "[1]", R"("ClientIP")", R"("y.example")", "-1"};
+  std::map<int, rapidjson::Document> stored;  // id -> stored object
+  auto mutate = [&](rapidjson::Document& d) {
+    auto& a = d.GetAllocator();
+    for (int n = pick(3); n > 0; --n) {
+      rapidjson::Document v;
+      v.Parse(kValues[pick(sizeof(kValues) / sizeof(kValues[0]))]);
+      rapidjson::Value copy(v, a);
+      const char* field = kFields[pick(sizeof(kFields) / sizeof(kFields[0]))];
+      if (d["spec"].HasMember(field)) d["spec"].RemoveMember(field);
+      d["spec"].AddMember(rapidjson::Value(field, a), copy, a);
+    }
+  };
+  int created = 0;
+  int updated = 0;
+  for (int i = 0; i < 3000; ++i) {
+    size_t ips = alloc.allocated_ip_count();
+    size_t ports = alloc.allocated_node_port_count();
+    int id = pick(12);
+    auto it = stored.find(id);
+    if (it == stored.end()) {
+      rapidjson::Document d = Parse(kBases[pick(5)]);
+      mutate(d);
+      Status s = DefaultAndValidateServiceCreate(d, alloc);
+      if (s.ok()) {
+        ++created;
+        stored.emplace(id, std::move(d));
+      } else {
+        EXPECT_TRUE(s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kInternal) << s;
+        EXPECT_EQ(alloc.allocated_ip_count(), ips) << s;
+        EXPECT_EQ(alloc.allocated_node_port_count(), ports) << s;
+      }
+    } else if (pick(4) == 0) {
+      ReleaseServiceResources(it->second, alloc);
+      stored.erase(it);
+    } else {
+      rapidjson::Document d;
+      if (pick(2) == 0) {
+        d.CopyFrom(it->second, d.GetAllocator());
+      } else {
+        d = Parse(kBases[pick(5)]);
+      }
+      mutate(d);
+      Status s = ValidateServiceUpdate(it->second, d, alloc);
+      if (s.ok()) {
+        ++updated;
+        it->second = std::move(d);
+      } else {
+        EXPECT_TRUE(s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kInternal) << s;
+        EXPECT_EQ(alloc.allocated_ip_count(), ips) << s;
+        EXPECT_EQ(alloc.allocated_node_port_count(), ports) << s;
+      }
+    }
+  }
+  // Every stored object's resources are held, nothing else is, and no two objects share one.
+  std::set<std::string> held_ips;
+  std::set<int> held_ports;
+  size_t ip_refs = 0;
+  size_t port_refs = 0;
+  for (auto& [id, d] : stored) {
+    const auto& spec = d["spec"];
+    if (spec.HasMember("clusterIPs")) {
+      for (const auto& ip : spec["clusterIPs"].GetArray()) {
+        if (std::string(ip.GetString()) == "None") continue;
+        EXPECT_TRUE(alloc.IsIpAllocated(ip.GetString())) << Dump(d);
+        held_ips.insert(ip.GetString());
+        ++ip_refs;
+      }
+    }
+    std::set<int> own;  // a nodePort may serve two protocols of one port number
+    for (const auto& p : spec["ports"].GetArray()) {
+      if (p.HasMember("nodePort")) own.insert(p["nodePort"].GetInt());
+    }
+    if (spec.HasMember("healthCheckNodePort")) own.insert(spec["healthCheckNodePort"].GetInt());
+    for (int p : own) {
+      EXPECT_TRUE(alloc.IsNodePortAllocated(p)) << Dump(d);
+      held_ports.insert(p);
+      ++port_refs;
+    }
+  }
+  EXPECT_EQ(held_ips.size(), ip_refs);
+  EXPECT_EQ(held_ports.size(), port_refs);
+  EXPECT_EQ(alloc.allocated_ip_count(), held_ips.size());
+  EXPECT_EQ(alloc.allocated_node_port_count(), held_ports.size());
+  for (auto& [id, d] : stored) ReleaseServiceResources(d, alloc);
+  EXPECT_EQ(alloc.allocated_ip_count(), 0u);
+  EXPECT_EQ(alloc.allocated_node_port_count(), 0u);
+  EXPECT_GT(created, 100);
+  EXPECT_GT(updated, 100);
 }
 
 }  // namespace

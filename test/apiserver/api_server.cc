@@ -19,6 +19,7 @@
 #include "test/apiserver/http_server.h"
 #include "test/apiserver/json_util.h"
 #include "test/apiserver/resources.h"
+#include "test/apiserver/schema.h"
 #include "test/apiserver/semantics_bridge.h"
 #include "test/apiserver/table.h"
 #include "test/apiserver/patch.h"
@@ -308,6 +309,13 @@ std::set<std::string> Finalizers(const Value& obj) {
   return out;
 }
 
+// Per-request write options.
+struct WriteOpts {
+  bool dry_run = false;
+  std::string field_validation;  // Strict, Warn, Ignore ("" = Warn)
+  std::vector<std::string> warnings;  // for Warning: response headers
+};
+
 // A parsed resource URL.
 struct Route {
   std::string group;
@@ -350,7 +358,8 @@ class ApiServer::Impl {
       std::lock_guard<std::mutex> lock(mu_);
       ApiError err;
       ObjPtr out;
-      if (!CreateLocked(*FindTypeLocked("", "v1", "namespaces"), "", std::move(d), false, err,
+      WriteOpts wo;
+      if (!CreateLocked(*FindTypeLocked("", "v1", "namespaces"), "", std::move(d), wo, err,
                         out)) {
         return InternalError("bootstrap namespace " + std::string(ns) + ": " + err.message);
       }
@@ -726,8 +735,26 @@ class ApiServer::Impl {
   }
 
   // Creates an object. `d` is the request body. Returns false with `err` on failure.
-  bool CreateLocked(const ResourceType& t, const std::string& ns, Document&& d, bool dry_run,
+  // Prunes and defaults a custom resource against its schema; with fieldValidation=Strict an
+  // unknown field fails the write, with Warn (the default) it becomes a warning.
+  bool ApplySchemaLocked(const ResourceType& t, Document& d, WriteOpts& wo, ApiError& err) {
+    if (!t.custom || !t.schema) return true;
+    std::vector<std::string> pruned = PruneAndDefault(d, *t.schema, d.GetAllocator());
+    if (pruned.empty() || wo.field_validation == "Ignore") return true;
+    if (wo.field_validation == "Strict") {
+      std::string list;
+      for (const auto& p : pruned) list += (list.empty() ? "" : ", ") + ("unknown field \"" + p + "\"");
+      err = BadRequest(t.kind + " in version \"" + t.version + "\" cannot be handled as a " +
+                       t.kind + ": strict decoding error: " + list);
+      return false;
+    }
+    for (const auto& p : pruned) wo.warnings.push_back("unknown field \"" + p + "\"");
+    return true;
+  }
+
+  bool CreateLocked(const ResourceType& t, const std::string& ns, Document&& d, WriteOpts& wo,
                     ApiError& err, ObjPtr& out) {
+    bool dry_run = wo.dry_run;
     auto& a = d.GetAllocator();
     if (!d.IsObject()) {
       err = BadRequest("the body of the request must be a JSON object");
@@ -799,10 +826,12 @@ class ApiServer::Impl {
     SetString(md, "creationTimestamp", NowRfc3339(), a);
     if (t.tracks_generation) md.AddMember("generation", 1, a);
     if (!PrepareCreateLocked(t, name, d, err)) return false;
+    if (!ApplySchemaLocked(t, d, wo, err)) return false;
     if (!CommitLocked("create", t, ns, name, nullptr, &d, dry_run, err, out)) {
       if (!dry_run && t.plural == "services" && t.group.empty()) ServiceRelease(d);
       return false;
     }
+    if (dry_run && t.plural == "services" && t.group.empty()) ServiceRelease(out->doc);
     if (!dry_run && t.group == "apiextensions.k8s.io") RegisterCrdLocked(out->doc);
     return true;
   }
@@ -812,8 +841,9 @@ class ApiServer::Impl {
   // stored version unless the patch set one).
   bool UpdateLocked(const std::string& verb, const ResourceType& t, const std::string& ns,
                     const std::string& name, bool status_sub, Document&& d, bool require_rv,
-                    bool dry_run, ApiError& err, ObjPtr& out, int& code) {
+                    WriteOpts& wo, ApiError& err, ObjPtr& out, int& code) {
     code = 200;
+    bool dry_run = wo.dry_run;
     if (!d.IsObject()) {
       err = BadRequest("the body of the request must be a JSON object");
       return false;
@@ -929,6 +959,15 @@ class ApiServer::Impl {
         if (!PrepareCrdLocked(t, name, next, &old->doc, err)) return false;
         if (st != nullptr) SetMember(next, "status", Value(*st, na), na);
       }
+    }
+    if (!ApplySchemaLocked(t, next, wo, err)) return false;
+    if (t.custom && t.tracks_generation && !status_sub) {
+      // Defaults may have been what changed; recompute generation on the final content.
+      Value& nmd = ObjectMember(next, "metadata", na);
+      const Value* g = Member(old_md, "generation");
+      int64_t gen = g != nullptr && g->IsInt64() ? g->GetInt64() : 0;
+      SetMember(nmd, "generation", Value(ContentChanged(old->doc, next, t.has_status) ? gen + 1 : gen),
+                na);
     }
     // A no-op writes nothing: same content apart from resourceVersion.
     {
@@ -1551,24 +1590,34 @@ void ApiServer::Impl::HandleResource(const HttpRequest& r, ResponseWriter& w, Ro
   }
   ApiError err;
   ObjPtr out;
+  WriteOpts wo;
+  wo.dry_run = dry_run;
+  wo.field_validation = r.Param("fieldValidation");
+  auto warning_headers = [&] {
+    HeaderList h;
+    for (const auto& warning : wo.warnings) {
+      h.emplace_back("Warning", "299 - " + Quote(warning));
+    }
+    return h;
+  };
   if (verb == "create") {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!CreateLocked(t, route.ns, std::move(body), dry_run, err, out)) {
+    if (!CreateLocked(t, route.ns, std::move(body), wo, err, out)) {
       SendError(w, err);
       return;
     }
-    w.Send(201, kJson, Render(*out, t));
+    w.Send(201, kJson, Render(*out, t), warning_headers());
     return;
   }
   if (verb == "update") {
     std::lock_guard<std::mutex> lock(mu_);
     int code;
     if (!UpdateLocked("update", t, route.ns, route.name, route.subresource == "status",
-                      std::move(body), true, dry_run, err, out, code)) {
+                      std::move(body), true, wo, err, out, code)) {
       SendError(w, err);
       return;
     }
-    w.Send(code, kJson, Render(*out, t));
+    w.Send(code, kJson, Render(*out, t), warning_headers());
     return;
   }
   if (verb == "patch") {
@@ -1624,11 +1673,11 @@ void ApiServer::Impl::HandleResource(const HttpRequest& r, ResponseWriter& w, Ro
     }
     int code;
     if (!UpdateLocked("patch", t, route.ns, route.name, route.subresource == "status",
-                      std::move(target), false, dry_run, err, out, code)) {
+                      std::move(target), false, wo, err, out, code)) {
       SendError(w, err);
       return;
     }
-    w.Send(200, kJson, Render(*out, t));
+    w.Send(200, kJson, Render(*out, t), warning_headers());
     return;
   }
   if (verb == "delete") {

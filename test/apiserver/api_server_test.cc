@@ -683,5 +683,45 @@ TEST_F(ApiServerTest, LeasesAndEventsBehaveLikeOtherObjects) {
   EXPECT_EQ(ev2.code, 201) << ev2.body;
 }
 
+TEST_F(ApiServerTest, CustomResourcesArePrunedAndDefaultedByTheirSchema) {
+  auto crd = Do("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", R"({
+    "apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
+    "metadata":{"name":"gadgets.example.com"},
+    "spec":{"group":"example.com","scope":"Cluster",
+      "names":{"plural":"gadgets","singular":"gadget","kind":"Gadget"},
+      "versions":[{"name":"v1","served":true,"storage":true,"subresources":{"status":{}},
+        "schema":{"openAPIV3Schema":{"type":"object","properties":{
+          "spec":{"type":"object","properties":{
+            "size":{"type":"integer","default":1},
+            "mode":{"type":"string","default":"fast"},
+            "items":{"type":"array","items":{"type":"object","properties":{"n":{"type":"string"}}}},
+            "free":{"type":"object","x-kubernetes-preserve-unknown-fields":true}}},
+          "status":{"type":"object","properties":{"phase":{"type":"string"}}}}}}}]}})");
+  ASSERT_EQ(crd.code, 201) << crd.body;
+  const std::string base = "/apis/example.com/v1/gadgets";
+  auto c = Do("POST", base,
+              R"({"apiVersion":"example.com/v1","kind":"Gadget","metadata":{"name":"g"},"spec":{"size":3,"bogus":1,"items":[{"n":"a","x":2}],"free":{"any":{"thing":1}}}})");
+  ASSERT_EQ(c.code, 201) << c.body;
+  auto cj = c.Json();
+  EXPECT_EQ(cj["spec"]["size"].GetInt(), 3);
+  EXPECT_EQ(Str(cj, "spec.mode"), "fast") << "default filled in";
+  EXPECT_FALSE(cj["spec"].HasMember("bogus")) << "unknown field pruned";
+  EXPECT_FALSE(cj["spec"]["items"][0].HasMember("x"));
+  EXPECT_TRUE(cj["spec"]["free"]["any"].HasMember("thing")) << "preserve-unknown-fields kept";
+  // One Warning header per pruned field (the test client keeps the last one).
+  EXPECT_THAT(c.headers["warning"], HasSubstr("299 - \"unknown field \\\"spec."));
+
+  auto strict = Do("PATCH", base + "/g?fieldValidation=Strict", R"({"spec":{"nope":true}})",
+                   "application/merge-patch+json");
+  EXPECT_EQ(strict.code, 400) << strict.body;
+  EXPECT_THAT(Str(strict.Json(), "message"),
+              HasSubstr("strict decoding error: unknown field \"spec.nope\""));
+  auto st = Do("PATCH", base + "/g/status", R"({"status":{"phase":"Ready","extra":1}})",
+               "application/merge-patch+json");
+  ASSERT_EQ(st.code, 200) << st.body;
+  EXPECT_EQ(Str(st.Json(), "status.phase"), "Ready");
+  EXPECT_FALSE(st.Json()["status"].HasMember("extra"));
+}
+
 }  // namespace
 }  // namespace lballoc::apiserver

@@ -196,6 +196,15 @@ StatusOr<std::vector<ResourceType>> ResourceTypesFromCrd(const rapidjson::Value&
     } else {
       t.columns.push_back(Col("Age", "date", ".metadata.creationTimestamp"));
     }
+    auto schema = v.FindMember("schema");
+    if (schema != v.MemberEnd() && schema->value.IsObject()) {
+      auto oa = schema->value.FindMember("openAPIV3Schema");
+      if (oa != schema->value.MemberEnd() && oa->value.IsObject()) {
+        auto d = std::make_shared<rapidjson::Document>();
+        d->CopyFrom(oa->value, d->GetAllocator());
+        t.schema = std::move(d);
+      }
+    }
     auto sel = v.FindMember("selectableFields");
     if (sel != v.MemberEnd() && sel->value.IsArray()) {
       for (const auto& s : sel->value.GetArray()) t.selectable_fields.push_back(Str(s, "jsonPath"));

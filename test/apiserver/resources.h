@@ -4,6 +4,7 @@
 // Plain values; not synchronised (the server guards its registry with its own mutex).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,8 @@ struct ResourceType {
   std::vector<PrinterColumn> columns;  // Table columns after NAME
   std::vector<std::string> selectable_fields;  // CRD selectableFields (".spec.x")
   std::string crd_name;  // plural.group when custom
+  // The version's openAPIV3Schema (custom resources only; null when the CRD has none).
+  std::shared_ptr<const rapidjson::Document> schema;
 
   std::string group_version() const { return group.empty() ? version : group + "/" + version; }
   // Storage key, independent of the version: "group/plural".

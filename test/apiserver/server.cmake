@@ -18,7 +18,7 @@ endif()
 
 lballoc_library(lballoc_apiserver
   SRCS api_server.cc http_server.cc resources.cc table.cc faults.cc json_util.cc
-       semantics_bridge.cc
+       semantics_bridge.cc schema.cc
   DEPS ${_lballoc_apiserver_deps})
 target_compile_definitions(lballoc_apiserver PRIVATE ${_lballoc_apiserver_defs})
 

@@ -472,8 +472,17 @@ bool FieldSelector::Matches(const rapidjson::Value& object) const {
 
 bool IsQualifiedName(std::string_view s) { return ValidateKey(s).ok(); }
 
-std::vector<std::string> SupportedFieldLabels(std::string_view kind) {
+std::vector<std::string> SupportedFieldLabels(std::string_view kind, std::string_view group) {
   std::vector<std::string> out = {"metadata.name", "metadata.namespace"};
+  if (group == "events.k8s.io") {
+    if (kind == "Event") {
+      out.insert(out.end(), {"regarding.kind", "regarding.namespace", "regarding.name",
+                             "regarding.uid", "regarding.apiVersion", "regarding.resourceVersion",
+                             "regarding.fieldPath", "reason", "reportingController", "type"});
+    }
+    return out;
+  }
+  if (!group.empty()) return out;
   if (kind == "Service") {
     out.insert(out.end(), {"spec.clusterIP", "spec.type"});
   } else if (kind == "Namespace") {
@@ -496,9 +505,10 @@ std::string FieldLabelPath(std::string_view field_label) {
 }
 
 StatusOr<FieldSelector> ParseFieldSelector(std::string_view text, std::string_view kind,
-                                           const std::vector<std::string>& extra_fields) {
+                                           const std::vector<std::string>& extra_fields,
+                                           std::string_view group) {
   LB_ASSIGN_OR_RETURN(FieldSelector sel, FieldSelector::Parse(text));
-  std::vector<std::string> supported = SupportedFieldLabels(kind);
+  std::vector<std::string> supported = SupportedFieldLabels(kind, group);
   supported.insert(supported.end(), extra_fields.begin(), extra_fields.end());
   LB_RETURN_IF_ERROR(sel.CheckSupported(supported));
   return sel;

@@ -94,19 +94,23 @@ class FieldSelector {
 // and '/', then a name of at most 63 alphanumerics, '-', '_' or '.', alphanumeric at both ends.
 bool IsQualifiedName(std::string_view s);
 
-// The field labels the real server supports for `kind` (the core kinds the in-memory server
-// hosts): every kind has metadata.name and metadata.namespace; Service adds spec.clusterIP and
-// spec.type; Namespace status.phase; Event (core/v1) involvedObject.{kind,namespace,name,uid,
-// apiVersion,resourceVersion,fieldPath}, reason, reportingComponent, source and type; Secret type.
-std::vector<std::string> SupportedFieldLabels(std::string_view kind);
+// The field labels the real server supports for `kind` in `group` (the kinds the in-memory server
+// hosts): every kind has metadata.name and metadata.namespace; core Service adds spec.clusterIP
+// and spec.type; Namespace status.phase; Secret type; core/v1 Event involvedObject.{kind,
+// namespace,name,uid,apiVersion,resourceVersion,fieldPath}, reason, reportingComponent, source and
+// type; events.k8s.io Event regarding.{kind,namespace,name,uid,apiVersion,resourceVersion,
+// fieldPath}, reason, reportingController and type (the real server maps these to the core names;
+// here they read the events.k8s.io object as stored).
+std::vector<std::string> SupportedFieldLabels(std::string_view kind, std::string_view group = "");
 
 // The JSON path (dotted) a field label reads. Identity except for Event's "source"
 // (source.component).
 std::string FieldLabelPath(std::string_view field_label);
 
-// Parse + CheckSupported against SupportedFieldLabels(kind) plus `extra_fields` (a CRD's
+// Parse + CheckSupported against SupportedFieldLabels(kind, group) plus `extra_fields` (a CRD's
 // selectableFields, as field labels like "spec.color").
 StatusOr<FieldSelector> ParseFieldSelector(std::string_view text, std::string_view kind,
-                                           const std::vector<std::string>& extra_fields = {});
+                                           const std::vector<std::string>& extra_fields = {},
+                                           std::string_view group = "");
 
 }  // namespace lballoc::apiserver

@@ -191,6 +191,12 @@ TEST(FieldSelectorTest, UnsupportedFieldsPerKind) {
               StatusIs(StatusCode::kInvalidArgument, "field label not supported: spec.foo"));
   EXPECT_OK(ParseFieldSelector("status.phase=Active", "Namespace").status());
   EXPECT_OK(ParseFieldSelector("involvedObject.name=x,reason=Y", "Event").status());
+  EXPECT_OK(ParseFieldSelector("regarding.name=x,reportingController=c", "Event", {},
+                               "events.k8s.io").status());
+  EXPECT_THAT(ParseFieldSelector("involvedObject.name=x", "Event", {}, "events.k8s.io"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("involvedObject.name")));
+  EXPECT_THAT(ParseFieldSelector("spec.type=x", "Service", {}, "example.com"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("spec.type")));
   // A CRD's selectableFields.
   EXPECT_OK(ParseFieldSelector("spec.color=red", "Widget", {"spec.color"}).status());
   EXPECT_THAT(ParseFieldSelector("spec.color=red", "Widget"),

@@ -1,15 +1,17 @@
 // OpenAPI v3 documents of the in-memory API server: GET /openapi/v3 (the index) and
 // GET /openapi/v3/api/v1, /openapi/v3/apis/GROUP/VERSION (one document per group-version).
 //
-// What kubectl 1.32 reads from them (facts from kubectl/client-go, see the tests):
+// What kubectl 1.32 reads from them (facts from kubectl/client-go source; checked end to end with
+// the real /usr/bin/kubectl by testdata/semantics/kubectl_check/run.sh):
 //   - Field validation. `kubectl apply/create` (default --validate=strict) looks, in the document
 //     of the object's group-version (for a custom resource whose group-version is missing, in the
 //     core/v1 document, for Namespace), for a path whose PATCH operation carries the extension
 //     x-kubernetes-group-version-kind = {group, version, kind} (one map) and checks that operation's
 //     parameters for a query parameter named "fieldValidation". Found: kubectl skips client-side
-//     validation and sends ?fieldValidation=Strict (the server validates). A group-version whose
-//     document lacks the PATCH path is an error ("Path not found for GVK"), so every kind served
-//     needs one.
+//     validation and sends ?fieldValidation=Strict (the server validates). Without it kubectl
+//     validates client-side against /openapi/v2 and fails when that is missing. A group-version
+//     whose document lacks the PATCH path is an error ("Path not found for GVK"), so every kind
+//     served needs one.
 //   - The apply patch. If that PATCH operation's requestBody lists
 //     application/strategic-merge-patch+json, kubectl computes the strategic merge patch from the
 //     component schema carrying x-kubernetes-group-version-kind = [{group, version, kind}] (a list).

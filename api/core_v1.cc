@@ -10,7 +10,7 @@ namespace {
 Status DecodeIntOrString(const rapidjson::Value& v, const std::string& path,
                          std::optional<IntOrString>* out) {
   if (v.IsString()) {
-    *out = IntOrString{std::string(v.GetString(), v.GetStringLength())};
+    *out = IntOrString(std::string(v.GetString(), v.GetStringLength()));
     return Status();
   }
   if (v.IsInt64()) {
@@ -19,7 +19,7 @@ Status DecodeIntOrString(const rapidjson::Value& v, const std::string& path,
       return InvalidArgumentError(path + ": integer " + std::to_string(n) +
                                   " out of range for int32");
     }
-    *out = IntOrString{static_cast<int32_t>(n)};
+    *out = IntOrString(static_cast<int32_t>(n));
     return Status();
   }
   return TypeError(path, "integer or string", v);
@@ -143,9 +143,9 @@ void Service::ToJson(rapidjson::Value& out, JsonAllocator& alloc) const {
       AddInt64(pv, "port", p.port, alloc);
       if (p.target_port) {
         if (p.target_port->is_string()) {
-          AddString(pv, "targetPort", std::get<std::string>(p.target_port->value), alloc);
+          AddString(pv, "targetPort", p.target_port->string_value(), alloc);
         } else {
-          AddInt64(pv, "targetPort", std::get<int32_t>(p.target_port->value), alloc);
+          AddInt64(pv, "targetPort", p.target_port->int_value(), alloc);
         }
       }
       if (p.node_port != 0) AddInt64(pv, "nodePort", p.node_port, alloc);

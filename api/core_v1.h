@@ -14,7 +14,6 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "api/json.h"
@@ -23,11 +22,22 @@
 namespace lballoc::api {
 
 // intstr.IntOrString: a port number or a named port ("http").
-struct IntOrString {
-  std::variant<int32_t, std::string> value;
+class IntOrString {
+ public:
+  IntOrString(int32_t value) : int_value_(value) {}  // NOLINT: implicit like the JSON
+  IntOrString(std::string value) : is_string_(true), string_value_(std::move(value)) {}  // NOLINT
+  IntOrString(const char* value) : IntOrString(std::string(value)) {}  // NOLINT
 
-  bool is_string() const { return std::holds_alternative<std::string>(value); }
+  bool is_string() const { return is_string_; }
+  int32_t int_value() const { return int_value_; }          // 0 when is_string()
+  const std::string& string_value() const { return string_value_; }  // "" unless is_string()
+
   bool operator==(const IntOrString&) const = default;
+
+ private:
+  bool is_string_ = false;
+  int32_t int_value_ = 0;
+  std::string string_value_;
 };
 
 struct ServicePort {

@@ -310,9 +310,8 @@ struct Allocator::Impl {
     for (const auto& p : pools) {
       if (!p->has_layout || p->layout.Find(a) == nullptr) continue;
       if (selects && !selects(p->name())) continue;
-      if (!s.pools.empty() ? !s.Names(p->name()) : !(p->spec.auto_assign || s.Requests(a))) {
-        continue;
-      }
+      // autoAssign, like disabled, only governs new allocations.
+      if (!s.pools.empty() && !s.Names(p->name())) continue;
       return p.get();
     }
     *why = a.ToString() + " is not in a pool the Service may use";

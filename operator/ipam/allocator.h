@@ -18,8 +18,9 @@
 //   same non-empty sharing key, no common protocol/port, same
 //   externalTrafficPolicy and, under Local, equal selectors).
 // - Stability: an address stays with its Service while it is valid for it (in
-//   a pool the Service may use, even a disabled or now-invalid one, and
-//   matching what the Service requests). SetPools moves nothing else; it
+//   a pool whose selectors match and, if the Service names pools, one of
+//   those; even a disabled, autoAssign: false or now-invalid one; and
+//   matching the address the Service requests, if any). SetPools moves nothing else; it
 //   releases exactly the addresses that stopped being valid and reports whose.
 // - Cost: memory grows with allocations, never with the size of a range (an
 //   empty IPv6 /64 costs a few hundred bytes); finding the next free address

@@ -183,7 +183,7 @@ class Harness {
       if (same_family) return false;
     }
     for (const ModelPool& p : pools_) {
-      if (p.usable.count(a) && (p.spec.auto_assign || requested)) return true;
+      if (p.usable.count(a)) return true;  // autoAssign only governs new allocations
     }
     return false;
   }

@@ -844,7 +844,7 @@ TEST_F(AllocatorTest, RestoreReplacesEverything) {
   EXPECT_EQ(alloc_.service_count(), 1u);
 }
 
-TEST_F(AllocatorTest, RestoreChecksSelectorsAndAutoAssign) {
+TEST_F(AllocatorTest, RestoreChecksSelectorsNotAutoAssign) {
   PoolSpec manual = Pool("manual", {"10.0.1.0/24"});
   manual.auto_assign = false;
   SetPools({Pool("p", {"10.0.0.0/24"}), manual});
@@ -855,10 +855,26 @@ TEST_F(AllocatorTest, RestoreChecksSelectorsAndAutoAssign) {
        {asked, {A("10.0.1.5")}},
        {Svc("ns/sel"), {A("10.0.0.1")}}},
       [](std::string_view service, std::string_view) { return service != "ns/sel"; });
-  ASSERT_EQ(dropped.size(), 2u);
-  EXPECT_EQ(dropped[0].service, "ns/plain");
-  EXPECT_EQ(dropped[1].service, "ns/sel");
+  ASSERT_EQ(dropped.size(), 1u);
+  EXPECT_EQ(dropped[0].service, "ns/sel");
+  EXPECT_EQ(dropped[0].reason, Reason::kAddressNotInPool);
   EXPECT_THAT(alloc_.AddressesOf("ns/asked"), ElementsAre(A("10.0.1.5")));
+  EXPECT_THAT(alloc_.AddressesOf("ns/plain"), ElementsAre(A("10.0.1.9")));
+}
+
+TEST_F(AllocatorTest, AutoAssignOffKeepsGivenAddressesButGivesNoNewOnes) {
+  SetPools({Pool("p", {"10.0.0.0/24"})});
+  EXPECT_EQ(One(Svc("ns/a")), "10.0.0.0");
+  PoolSpec manual = Pool("p", {"10.0.0.0/24"});
+  manual.auto_assign = false;
+  EXPECT_THAT(SetPools({manual}).invalidated, IsEmpty());
+  EXPECT_EQ(One(Svc("ns/a")), "10.0.0.0");
+  EXPECT_EQ(alloc_.Allocate(Svc("ns/b")).reason, Reason::kNoEligiblePool);
+  // Naming the pool still works, and un-naming it keeps the address.
+  Request named = Svc("ns/b");
+  named.pools = {"p"};
+  EXPECT_EQ(One(named), "10.0.0.1");
+  EXPECT_EQ(One(Svc("ns/b")), "10.0.0.1");
 }
 
 // ------------------------------------------------------------ request parsing

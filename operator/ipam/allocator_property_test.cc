@@ -104,6 +104,8 @@ class Harness {
       int op = Pick(100);
       if (op < 8) {
         SetRandomPools(trace);
+      } else if (op < 11) {
+        RestoreSnapshot(trace);
       } else if (op < 20) {
         std::string svc = RandomService();
         std::vector<Address> released = alloc_.Release(svc);
@@ -172,6 +174,28 @@ class Harness {
       EXPECT_EQ(lost, invalidated.count(svc) == 1) << svc;
     }
     trace << "pools " << specs.size() << " invalidated " << update->invalidated.size() << "\n";
+  }
+
+  // Restore() from the current state (what a new leader does from the
+  // Services' ingress) must drop nothing and change nothing.
+  void RestoreSnapshot(std::ostringstream& trace) {
+    std::map<std::string, std::vector<Address>> before = Snapshot();
+    std::vector<PoolStatus> pools_before = alloc_.Pools();
+    std::vector<Holding> holdings;
+    for (const auto& [svc, held] : before) holdings.push_back({requests_.at(svc), held});
+    std::shuffle(holdings.begin(), holdings.end(), rng_);
+    std::vector<Dropped> dropped = alloc_.Restore(holdings, nullptr);
+    for (const Dropped& d : dropped) {
+      ADD_FAILURE() << "restore dropped " << d.address << " of " << d.service << ": " << d.message;
+    }
+    EXPECT_EQ(Snapshot(), before);
+    std::vector<PoolStatus> pools_after = alloc_.Pools();
+    ASSERT_EQ(pools_after.size(), pools_before.size());
+    for (size_t i = 0; i < pools_after.size(); ++i) {
+      EXPECT_EQ(pools_after[i].ipv4, pools_before[i].ipv4) << pools_after[i].name;
+      EXPECT_EQ(pools_after[i].ipv6, pools_before[i].ipv6) << pools_after[i].name;
+    }
+    trace << "restore " << holdings.size() << "\n";
   }
 
   // Whether a pool (in the model) makes `a` valid for `r`.

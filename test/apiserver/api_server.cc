@@ -1292,8 +1292,12 @@ void ApiServer::Impl::Handle(const HttpRequest& r, ResponseWriter& w) {
   if (auto f = faults_.Decide(verb, route.resource)) {
     ApiError e;
     if (f->code == 409) {
-      e = Err(409, "Conflict", "Operation cannot be fulfilled on " + route.resource + " \"" +
-                                   route.name + "\": injected conflict (fault injection)");
+      // Exactly what a lost optimistic-concurrency race looks like.
+      std::string gr = route.group.empty() ? route.resource : route.resource + "." + route.group;
+      e = Err(409, "Conflict",
+              "Operation cannot be fulfilled on " + gr + " \"" + route.name +
+                  "\": the object has been modified; please apply your changes to the latest "
+                  "version and try again");
       e.has_details = true;
       e.name = route.name;
       e.group = route.group;

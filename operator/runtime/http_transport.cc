@@ -52,6 +52,10 @@ std::unique_ptr<BIO, BioDeleter> MemBio(const std::string& data) {
   return std::unique_ptr<BIO, BioDeleter>(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
 }
 
+// The cpprestsdk timeout of streamed (watch) requests: above the longest
+// server-side watch timeout the informer asks for (2 x 5 min) plus a margin.
+constexpr std::chrono::milliseconds kStreamTimeout = std::chrono::minutes(11);
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -276,7 +280,10 @@ StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
 }
 
 StatusOr<std::unique_ptr<ResponseStream>> HttpTransport::Stream(const HttpRequest& request) {
-  std::shared_ptr<http_client> client = impl_->ClientFor(request.timeout);
+  // Watches ask for random server-side timeouts; one client for all of them
+  // (so their connections are pooled) with a limit above any of them.
+  std::shared_ptr<http_client> client =
+      impl_->ClientFor(std::max<std::chrono::milliseconds>(request.timeout, kStreamTimeout));
   for (int attempt = 0;; ++attempt) {
     try {
       pplx::cancellation_token_source cts;

@@ -10,8 +10,8 @@
 //     re-read when the cached token is older than 50 s, and at once after a
 //     401 (the request is then retried once if the token changed).
 //   - One http_client per timeout value, reused, so connections are pooled
-//     per host; watches use their own clients (their timeout is the idle
-//     time allowed between two chunks).
+//     per host; streams (watches) share one client whose timeout is 11 min or
+//     the request's, if longer (the server ends informer watches within 10).
 //   - Every cpprestsdk/std exception stops here and becomes Unavailable
 //     (Cancelled for a cancelled stream).
 //

@@ -1,8 +1,9 @@
 // Informer<T>: keeps a local cache (Store<T>) of one kind in step with the
 // API server and tells handlers what changed.
 //
-// How (client-go's reflector, reference §2): LIST every page, replace the
-// cache, then WATCH from the list's resourceVersion with bookmarks on.
+// How (client-go's reflector, reference §2): LIST every page (a consistent
+// read: resourceVersion unset, not "0"), replace the cache, then WATCH from
+// the list's resourceVersion with bookmarks on.
 //   - ADDED/MODIFIED/DELETED update the cache and call the handlers;
 //     BOOKMARK only advances the resourceVersion.
 //   - A watch the server closes is reopened from the last version (no relist).
@@ -10,7 +11,10 @@
 //     failed list: LIST again after a backoff (0.8 s doubling to 30 s, jitter).
 //   - Broken connections and 429/5xx on the watch: reopen after a backoff.
 //   - On every LIST, objects in the cache but not in the list are deleted and
-//     their last known state delivered to on_delete (missed deletions).
+//     their last known state delivered to on_delete (missed deletions); the
+//     listed objects already cached are delivered to on_update (old and new
+//     may be equal, as client-go's Replaced deltas are).
+//   - An undecodable object is skipped with a warning (it is not cached).
 // The optional transform edits each object's JSON before it is decoded (to
 // drop managedFields and whatever else nobody reads); StripManagedFields is
 // the usual one.

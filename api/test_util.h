@@ -37,19 +37,21 @@ inline void ApplyMergePatch(rapidjson::Value& target, const rapidjson::Value& pa
     return;
   }
   if (!target.IsObject()) target.SetObject();
-  for (auto it = patch.MemberBegin(); it != patch.MemberEnd(); ++it) {
-    auto existing = target.FindMember(it->name);
-    if (it->value.IsNull()) {
-      if (existing != target.MemberEnd()) target.RemoveMember(existing);
+  // (Member lookups go by name: comparing RapidJSON's mutable member
+  // iterators is ambiguous in C++20.)
+  for (const auto& member : patch.GetObject()) {
+    const bool present = target.HasMember(member.name);
+    if (member.value.IsNull()) {
+      if (present) target.RemoveMember(member.name);
       continue;
     }
-    if (existing == target.MemberEnd()) {
-      rapidjson::Value key(it->name, alloc);
+    if (!present) {
+      rapidjson::Value key(member.name, alloc);
       rapidjson::Value value(rapidjson::kNullType);
-      ApplyMergePatch(value, it->value, alloc);
+      ApplyMergePatch(value, member.value, alloc);
       target.AddMember(key, value, alloc);
     } else {
-      ApplyMergePatch(existing->value, it->value, alloc);
+      ApplyMergePatch(target[member.name], member.value, alloc);
     }
   }
 }

@@ -333,6 +333,9 @@ const Condition* FindCondition(const std::vector<Condition>& conditions, std::st
 }
 
 bool SetCondition(std::vector<Condition>& conditions, Condition condition, Time now) {
+  // metav1.Time is stored at second precision: keep exactly what a read-back
+  // will show, so the next reconcile sees no difference.
+  now = std::chrono::floor<std::chrono::seconds>(now);
   for (Condition& existing : conditions) {
     if (existing.type != condition.type) continue;
     if (existing.status != condition.status || !existing.last_transition_time) {

@@ -228,8 +228,9 @@ rapidjson::Value EncodeConditions(const std::vector<Condition>& conditions, Json
 const Condition* FindCondition(const std::vector<Condition>& conditions, std::string_view type);
 
 // Adds or replaces the condition of `condition.type`. lastTransitionTime
-// becomes `now` when the status changes (or the condition is new) and is
-// kept otherwise, as metav1 prescribes. Returns whether anything changed.
+// becomes `now` (truncated to whole seconds, as the API server stores
+// metav1.Time) when the status changes or the condition is new, and is kept
+// otherwise, as metav1 prescribes. Returns whether anything changed.
 bool SetCondition(std::vector<Condition>& conditions, Condition condition, Time now);
 
 // Removes the condition of `type`; returns whether there was one.

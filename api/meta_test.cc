@@ -235,9 +235,9 @@ TEST(ConditionTest, SetConditionKeepsTransitionTimeUnlessStatusChanges) {
   EXPECT_FALSE(
       SetCondition(conditions, {"Ready", "True", 2, std::nullopt, "Serving", "ok2"}, t0 + 20s));
 
-  // Status flips: new transition time.
+  // Status flips: new transition time, at second precision like the server.
   EXPECT_TRUE(SetCondition(conditions, {"Ready", "False", 2, std::nullopt, "Overlap", "x"},
-                           t0 + 30s));
+                           t0 + 30s + 750ms));
   EXPECT_EQ(conditions[0].last_transition_time, t0 + 30s);
 
   EXPECT_TRUE(SetCondition(conditions, {"Exhausted", "False", 2, std::nullopt, "A", ""}, t0));

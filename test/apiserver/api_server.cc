@@ -1895,6 +1895,7 @@ void ApiServer::Impl::HandleWatch(const HttpRequest& r, ResponseWriter& w, const
     std::vector<Event> batch;
     bool gone = false;
     uint64_t gone_rv = 0;
+    uint64_t gone_horizon = 0;
     {
       std::unique_lock<std::mutex> lock(mu_);
       auto wake = std::min({deadline, drop_at, SteadyClock::now() + std::chrono::milliseconds(500)});
@@ -1905,6 +1906,7 @@ void ApiServer::Impl::HandleWatch(const HttpRequest& r, ResponseWriter& w, const
         if (pos < horizon_) {
           gone = true;
           gone_rv = pos;
+          gone_horizon = horizon_;
         } else {
           size_t idx = events_.empty() ? 0 : static_cast<size_t>(pos + 1 - events_.front().rv);
           for (; idx < events_.size(); ++idx) {
@@ -1917,7 +1919,7 @@ void ApiServer::Impl::HandleWatch(const HttpRequest& r, ResponseWriter& w, const
     }
     if (gone) {
       error_event("too old resource version: " + std::to_string(gone_rv) + " (" +
-                  std::to_string(horizon_ + 1) + ")");
+                  std::to_string(gone_horizon + 1) + ")");
       return;
     }
     for (const Event& ev : batch) {

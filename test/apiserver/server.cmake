@@ -32,8 +32,9 @@ lballoc_library(lballoc_apiserver_testclient
 lballoc_test(apiserver_test
   SRCS api_server_test.cc
   DEPS lballoc_apiserver lballoc_apiserver_testclient
-  LABELS integration
+  LABELS integration tsan
   TIMEOUT 300)
+add_dependencies(tsan_tests apiserver_test)
 
 # kubectl compatibility: drives /usr/bin/kubectl against an in-process server.
 lballoc_test(apiserver_kubectl_test

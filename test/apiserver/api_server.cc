@@ -1060,6 +1060,13 @@ class ApiServer::Impl {
       }
     }
     bool is_ns = t.group.empty() && t.plural == "namespaces";
+    if (is_ns && (name == "default" || name == "kube-system" || name == "kube-public")) {
+      err = WithDetails(Err(403, "Forbidden", "namespaces \"" + name +
+                                                  "\" is forbidden: this namespace may not be "
+                                                  "deleted"),
+                        t, name);
+      return false;
+    }
     if (HasFinalizers(old->doc) || is_ns) {
       if (Member(old_md, "deletionTimestamp") != nullptr) {
         body = Render(*old, t);

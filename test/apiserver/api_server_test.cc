@@ -301,6 +301,10 @@ TEST_F(ApiServerTest, FinalizersAndDeletion) {
   ASSERT_EQ(left["items"].Size(), 1u);
   EXPECT_EQ(Str(left["items"][0], "metadata.name"), "l3");
 
+  auto sys = Do("DELETE", "/api/v1/namespaces/kube-system");
+  EXPECT_EQ(sys.code, 403);
+  EXPECT_EQ(Str(sys.Json(), "message"),
+            "namespaces \"kube-system\" is forbidden: this namespace may not be deleted");
   // Deleting a namespace deletes what is in it.
   Do("POST", "/api/v1/namespaces", R"({"metadata":{"name":"tmp"}})");
   Do("POST", "/api/v1/namespaces/tmp/configmaps", R"({"metadata":{"name":"x"}})");

@@ -93,7 +93,12 @@ bool Compatible(const Request& s, const Request& m) {
 
 class Harness {
  public:
-  explicit Harness(uint32_t seed) : rng_(seed) {}
+  // Even seeds also exercise selectors (a fixed Service x pool relation).
+  explicit Harness(uint32_t seed) : rng_(seed), selectors_(seed % 2 == 0) {}
+
+  static bool Selects(std::string_view service, std::string_view pool) {
+    return (service.back() + pool.front()) % 4 != 0;
+  }
 
   // Runs `steps` random operations, checking after each; returns a trace of
   // every answer for the determinism check.
@@ -148,7 +153,7 @@ class Harness {
       specs.push_back(spec);
     }
     std::map<std::string, std::vector<Address>> before = Snapshot();
-    StatusOr<PoolsUpdate> update = alloc_.SetPools(specs, nullptr);
+    StatusOr<PoolsUpdate> update = alloc_.SetPools(specs, PoolSelector());
     ASSERT_TRUE(update.ok()) << update.status();
     pools_.clear();
     for (const PoolSpec& s : specs) pools_.push_back(Materialise(s));
@@ -184,7 +189,7 @@ class Harness {
     std::vector<Holding> holdings;
     for (const auto& [svc, held] : before) holdings.push_back({requests_.at(svc), held});
     std::shuffle(holdings.begin(), holdings.end(), rng_);
-    std::vector<Dropped> dropped = alloc_.Restore(holdings, nullptr);
+    std::vector<Dropped> dropped = alloc_.Restore(holdings, PoolSelector());
     for (const Dropped& d : dropped) {
       ADD_FAILURE() << "restore dropped " << d.address << " of " << d.service << ": " << d.message;
     }
@@ -198,6 +203,18 @@ class Harness {
     trace << "restore " << holdings.size() << "\n";
   }
 
+  PoolSelects PoolSelector() const {
+    if (!selectors_) return nullptr;
+    return [](std::string_view service, std::string_view pool) { return Selects(service, pool); };
+  }
+
+  // Whether pool `p` may give `r` addresses (selectors, named pools).
+  bool Matches(const Request& r, const ModelPool& p) const {
+    if (selectors_ && !Selects(r.service, p.spec.name)) return false;
+    return r.pools.empty() ||
+           std::find(r.pools.begin(), r.pools.end(), p.spec.name) != r.pools.end();
+  }
+
   // Whether a pool (in the model) makes `a` valid for `r`.
   bool MayHold(const Request& r, const Address& a) const {
     bool requested = std::find(r.requested.begin(), r.requested.end(), a) != r.requested.end();
@@ -207,7 +224,8 @@ class Harness {
       if (same_family) return false;
     }
     for (const ModelPool& p : pools_) {
-      if (p.usable.count(a)) return true;  // autoAssign only governs new allocations
+      // autoAssign only governs new allocations.
+      if (p.usable.count(a) && Matches(r, p)) return true;
     }
     return false;
   }
@@ -223,6 +241,14 @@ class Harness {
       std::vector<Address> universe = Universe(r.families[0]);
       r.requested = {universe[Pick(universe.size())]};
     }
+    if (Pick(8) == 0) {
+      static const std::vector<std::string> kNames = {"a", "b", "c", "d", "zz"};
+      r.pools = {kNames[Pick(5)]};
+      if (Pick(2)) r.pools.push_back(kNames[Pick(5)]);
+    }
+    if (selectors_) {
+      r.selects = [service = r.service](std::string_view pool) { return Selects(service, pool); };
+    }
     if (Pick(3) == 0) {
       r.sharing_key = Pick(4) == 0 ? "other" : "k";
       static const std::vector<ServicePort> kPorts = {{"TCP", 80}, {"TCP", 81}, {"UDP", 80}};
@@ -235,11 +261,11 @@ class Harness {
       }
     }
     bool simple = r.policy == IpFamilyPolicy::kSingleStack && r.requested.empty() &&
-                  r.sharing_key.empty() && alloc_.AddressesOf(r.service).empty();
+                  r.sharing_key.empty() && r.pools.empty() && alloc_.AddressesOf(r.service).empty();
     std::map<std::string, std::vector<Address>> before = Snapshot();
     std::optional<Address> expected;
     Reason expected_reason = Reason::kAllocated;
-    if (simple) Predict(r.families[0], &expected, &expected_reason);
+    if (simple) Predict(r, &expected, &expected_reason);
 
     Result res = alloc_.Allocate(r);
     trace << "allocate " << r.service << " " << Describe(res) << "\n";
@@ -265,13 +291,15 @@ class Harness {
     EXPECT_EQ(before, after);
   }
 
-  // Lowest free address of the first serving autoAssign pool with family f.
-  void Predict(Family f, std::optional<Address>* address, Reason* reason) {
+  // Lowest free address of the first serving autoAssign pool with the
+  // request's first family whose selectors match.
+  void Predict(const Request& r, std::optional<Address>* address, Reason* reason) {
+    Family f = r.families[0];
     std::set<Address> held;
     for (const auto& [svc, addrs] : Snapshot()) held.insert(addrs.begin(), addrs.end());
     bool eligible = false, has_family = false;
     for (const ModelPool& p : pools_) {
-      if (!p.spec.auto_assign || p.spec.disabled) continue;
+      if (!p.spec.auto_assign || p.spec.disabled || !Matches(r, p)) continue;
       eligible = true;
       for (const Address& a : p.usable) {
         if (a.family() != f) continue;
@@ -355,6 +383,7 @@ class Harness {
 
   static inline const std::vector<Address> kNone = {};
   std::mt19937 rng_;
+  bool selectors_;
   Allocator alloc_;
   std::vector<ModelPool> pools_;             // in (priority, name) order
   std::map<std::string, Request> requests_;  // last request of Services that hold something

@@ -1139,6 +1139,7 @@ class ApiServer::Impl {
   // ---- HTTP ----
 
   void Handle(const HttpRequest& r, ResponseWriter& w);
+  void Serve(const HttpRequest& r, ResponseWriter& w);
   bool Authorize(const HttpRequest& r, ResponseWriter& w, const std::string& verb,
                  const Route& route);
   void HandleDiscovery(const HttpRequest& r, ResponseWriter& w);
@@ -1275,7 +1276,49 @@ bool ApiServer::Impl::Authorize(const HttpRequest& r, ResponseWriter& w, const s
   return false;
 }
 
+namespace {
+
+// Remembers the status code of the response it forwards, for the request log.
+class LoggingWriter final : public ResponseWriter {
+ public:
+  explicit LoggingWriter(ResponseWriter& inner) : inner_(inner) {}
+  bool Send(int code, std::string_view content_type, std::string_view body,
+            const HeaderList& extra) override {
+    code_ = code;
+    return inner_.Send(code, content_type, body, extra);
+  }
+  bool StartStream(int code, std::string_view content_type, const HeaderList& extra) override {
+    code_ = code;
+    return inner_.StartStream(code, content_type, extra);
+  }
+  bool Write(std::string_view data) override { return inner_.Write(data); }
+  bool PeerClosed() override { return inner_.PeerClosed(); }
+  void Abort() override { inner_.Abort(); }
+  int code() const { return code_; }
+
+ private:
+  ResponseWriter& inner_;
+  int code_ = 0;
+};
+
+}  // namespace
+
 void ApiServer::Impl::Handle(const HttpRequest& r, ResponseWriter& w) {
+  if (!options_.log_requests) {
+    Serve(r, w);
+    return;
+  }
+  auto start = std::chrono::steady_clock::now();
+  LoggingWriter lw(w);
+  Serve(r, lw);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - start)
+                .count();
+  std::fprintf(stderr, "%s %s -> %d (%lldms)\n", r.method.c_str(), r.target.c_str(), lw.code(),
+               static_cast<long long>(ms));
+}
+
+void ApiServer::Impl::Serve(const HttpRequest& r, ResponseWriter& w) {
   std::vector<std::string> seg = SplitPath(r.path);
   if (r.path == "/healthz" || r.path == "/livez" || r.path == "/readyz") {
     w.Send(200, "text/plain; charset=utf-8", "ok");

@@ -76,6 +76,8 @@ class ApiServer {
     // How often a watch with allowWatchBookmarks=true gets a BOOKMARK.
     std::chrono::milliseconds bookmark_interval{60000};
     FaultConfig faults;
+    // Writes one line per request to stderr: "METHOD target -> code (ms)".
+    bool log_requests = false;
   };
 
   static StatusOr<std::unique_ptr<ApiServer>> Start(const Options& options);

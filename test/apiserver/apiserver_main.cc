@@ -36,6 +36,7 @@ DEFINE_int64(fault_latency_ms, 0, "latency added to every resource request");
 DEFINE_int64(fault_watch_drop_ms, 0, "drop every watch connection after this long (0: never)");
 DEFINE_double(fault_watch_expire_rate, 0, "share of watch resumes answered ERROR 410 Expired");
 DEFINE_uint64(fault_seed, 1, "seed for the fault decisions");
+DEFINE_bool(log_requests, false, "log every request to stderr: METHOD target -> code (ms)");
 
 namespace {
 
@@ -91,6 +92,7 @@ int main(int argc, char** argv) {
   opts.faults.watch_drop_interval = std::chrono::milliseconds(FLAGS_fault_watch_drop_ms);
   opts.faults.watch_expire_rate = FLAGS_fault_watch_expire_rate;
   opts.faults.seed = FLAGS_fault_seed;
+  opts.log_requests = FLAGS_log_requests;
 
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);

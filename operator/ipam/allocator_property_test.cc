@@ -52,16 +52,20 @@ std::vector<Address> Enumerate(const AddressRange& r) {
 struct ModelPool {
   PoolSpec spec;
   std::set<Address> usable;
+  std::set<Address> raw;  // every address of spec.addresses (for overlap)
+  bool overlap = false;   // loses to an older pool: serves nothing new
 };
 
 ModelPool Materialise(const PoolSpec& spec) {
-  ModelPool m{spec, {}};
+  ModelPool m;
+  m.spec = spec;
   std::set<Address> excluded;
   for (const std::string& e : spec.exclude_addresses) {
     for (const Address& a : Enumerate(*ParseAddressRange(e))) excluded.insert(a);
   }
   for (const std::string& r : spec.addresses) {
     for (const Address& a : Enumerate(*ParseAddressRange(r))) {
+      m.raw.insert(a);
       if (excluded.count(a)) continue;
       if (spec.avoid_buggy_ips && a.IsBuggyV4()) continue;
       m.usable.insert(a);
@@ -152,11 +156,28 @@ class Harness {
       spec.priority = Pick(3);
       specs.push_back(spec);
     }
+    if (Pick(4) == 0) {
+      // A newer pool reusing part of a block: Overlap if that block is in use.
+      PoolSpec extra;
+      extra.name = "e";
+      extra.creation_order = 1;
+      const Block& b = Blocks()[Pick(Blocks().size())];
+      extra.addresses = {b.ranges[Pick(b.ranges.size())]};
+      extra.priority = Pick(3);
+      specs.push_back(extra);
+    }
     std::map<std::string, std::vector<Address>> before = Snapshot();
     StatusOr<PoolsUpdate> update = alloc_.SetPools(specs, PoolSelector());
     ASSERT_TRUE(update.ok()) << update.status();
     pools_.clear();
     for (const PoolSpec& s : specs) pools_.push_back(Materialise(s));
+    for (ModelPool& e : pools_) {
+      if (e.spec.creation_order == 0) continue;
+      for (const ModelPool& other : pools_) {
+        if (&other == &e) continue;
+        for (const Address& a : e.raw) e.overlap = e.overlap || other.raw.count(a) > 0;
+      }
+    }
     std::sort(pools_.begin(), pools_.end(), [](const ModelPool& x, const ModelPool& y) {
       return std::tie(x.spec.priority, x.spec.name) < std::tie(y.spec.priority, y.spec.name);
     });
@@ -299,7 +320,7 @@ class Harness {
     for (const auto& [svc, addrs] : Snapshot()) held.insert(addrs.begin(), addrs.end());
     bool eligible = false, has_family = false;
     for (const ModelPool& p : pools_) {
-      if (!p.spec.auto_assign || p.spec.disabled || !Matches(r, p)) continue;
+      if (!p.spec.auto_assign || p.spec.disabled || p.overlap || !Matches(r, p)) continue;
       eligible = true;
       for (const Address& a : p.usable) {
         if (a.family() != f) continue;
@@ -376,8 +397,10 @@ class Harness {
         const FamilyCounts& c = f == kV4 ? st->ipv4 : st->ipv6;
         EXPECT_EQ(c, (FamilyCounts{total, allocated, total - allocated})) << p.spec.name;
       }
-      EXPECT_EQ(st->condition,
-                p.spec.disabled ? PoolCondition::kDisabled : PoolCondition::kServing);
+      EXPECT_EQ(st->condition, p.overlap         ? PoolCondition::kOverlap
+                               : p.spec.disabled ? PoolCondition::kDisabled
+                                                 : PoolCondition::kServing)
+          << p.spec.name;
     }
   }
 

@@ -1,5 +1,7 @@
 #include "test/apiserver/api_server.h"
 
+#include <rapidjson/error/en.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -13,16 +15,14 @@
 #include <set>
 #include <thread>
 
-#include <rapidjson/error/en.h>
-
 #include "operator/base/status_macros.h"
 #include "test/apiserver/http_server.h"
 #include "test/apiserver/json_util.h"
+#include "test/apiserver/patch.h"
 #include "test/apiserver/resources.h"
 #include "test/apiserver/schema.h"
 #include "test/apiserver/semantics_bridge.h"
 #include "test/apiserver/table.h"
-#include "test/apiserver/patch.h"
 
 namespace lballoc::apiserver {
 namespace {
@@ -109,10 +109,10 @@ ApiError AlreadyExists(const ResourceType& t, const std::string& name) {
 }
 
 ApiError Conflict(const ResourceType& t, const std::string& name, const std::string& why) {
-  return WithDetails(Err(409, "Conflict",
-                         "Operation cannot be fulfilled on " + t.qualified() + " \"" + name +
-                             "\": " + why),
-                     t, name);
+  return WithDetails(
+      Err(409, "Conflict",
+          "Operation cannot be fulfilled on " + t.qualified() + " \"" + name + "\": " + why),
+      t, name);
 }
 
 ApiError OptimisticLock(const ResourceType& t, const std::string& name) {
@@ -165,7 +165,8 @@ ApiError Invalid(const ResourceType& t, const std::string& name,
     e.causes.push_back(ParseCause(s));
     joined += (joined.empty() ? "" : ", ") + s;
   }
-  e.message = qk + " \"" + name + "\" is invalid: " + (errors.size() > 1 ? "[" + joined + "]" : joined);
+  e.message =
+      qk + " \"" + name + "\" is invalid: " + (errors.size() > 1 ? "[" + joined + "]" : joined);
   return e;
 }
 
@@ -312,7 +313,7 @@ std::set<std::string> Finalizers(const Value& obj) {
 // Per-request write options.
 struct WriteOpts {
   bool dry_run = false;
-  std::string field_validation;  // Strict, Warn, Ignore ("" = Warn)
+  std::string field_validation;       // Strict, Warn, Ignore ("" = Warn)
   std::vector<std::string> warnings;  // for Warning: response headers
 };
 
@@ -352,15 +353,15 @@ class ApiServer::Impl {
     faults_.Configure(options_.faults);
     for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
       Document d;
-      std::string json = std::string(R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":")") +
-                         ns + R"("}})";
+      std::string json =
+          std::string(R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":")") + ns +
+          R"("}})";
       d.Parse(json.c_str());
       std::lock_guard<std::mutex> lock(mu_);
       ApiError err;
       ObjPtr out;
       WriteOpts wo;
-      if (!CreateLocked(*FindTypeLocked("", "v1", "namespaces"), "", std::move(d), wo, err,
-                        out)) {
+      if (!CreateLocked(*FindTypeLocked("", "v1", "namespaces"), "", std::move(d), wo, err, out)) {
         return InternalError("bootstrap namespace " + std::string(ns) + ": " + err.message);
       }
     }
@@ -379,15 +380,17 @@ class ApiServer::Impl {
   }
 
   std::string url() const {
-    return std::string(http_->tls() ? "https" : "http") + "://127.0.0.1:" +
-           std::to_string(http_->port());
+    return std::string(http_->tls() ? "https" : "http") +
+           "://127.0.0.1:" + std::to_string(http_->port());
   }
   int port() const { return http_->port(); }
   std::string ca_pem() const { return options_.tls_cert_pem; }
 
   std::string Kubeconfig() const {
-    std::string y = "apiVersion: v1\nkind: Config\nclusters:\n- name: lballoc\n  cluster:\n"
-                    "    server: " + url() + "\n";
+    std::string y =
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: lballoc\n  cluster:\n"
+        "    server: " +
+        url() + "\n";
     if (http_->tls()) {
       y += "    certificate-authority-data: " + Base64Encode(options_.tls_cert_pem) + "\n";
     }
@@ -503,8 +506,8 @@ class ApiServer::Impl {
 
   // Runs the audit checks on a proposed write; false (and `err`) when a rejecting check fails.
   bool AuditLocked(const std::string& verb, const ResourceType& t, const std::string& ns,
-                   const std::string& name, const Obj* old_obj, const Value* new_obj,
-                   uint64_t rv, ApiError& err) {
+                   const std::string& name, const Obj* old_obj, const Value* new_obj, uint64_t rv,
+                   ApiError& err) {
     if (audits_.empty()) return true;
     std::string pending_key = t.key();
     std::string pending_ns = NsKey(ns, name);
@@ -536,8 +539,8 @@ class ApiServer::Impl {
     for (const Audit& a : audits_) {
       Status s = a.check(ev);
       if (s.ok()) continue;
-      violations_.push_back(AuditViolation{a.name, verb, t.plural, ns, name,
-                                           a.reject ? "" : std::to_string(rv), s});
+      violations_.push_back(
+          AuditViolation{a.name, verb, t.plural, ns, name, a.reject ? "" : std::to_string(rv), s});
       if (a.reject) {
         err = FromStatus(s, t, name);
         err.message = "audit check " + a.name + " rejected the write: " + err.message;
@@ -605,9 +608,8 @@ class ApiServer::Impl {
     std::uniform_int_distribution<uint64_t> d;
     uint64_t a = d(rng_), b = d(rng_);
     char buf[40];
-    std::snprintf(buf, sizeof(buf), "%08x-%04x-4%03x-%04x-%012llx",
-                  static_cast<unsigned>(a >> 32), static_cast<unsigned>((a >> 16) & 0xffff),
-                  static_cast<unsigned>(a & 0xfff),
+    std::snprintf(buf, sizeof(buf), "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                  static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xfff),
                   static_cast<unsigned>(0x8000 | ((b >> 48) & 0x3fff)),
                   static_cast<unsigned long long>(b & 0xffffffffffffULL));
     return buf;
@@ -621,9 +623,9 @@ class ApiServer::Impl {
       return false;
     }
     if (creating && Member(*Member(n->doc, "metadata"), "deletionTimestamp") != nullptr) {
-      err = Err(403, "Forbidden",
-                "unable to create new content in namespace " + ns +
-                    " because it is being terminated");
+      err = Err(
+          403, "Forbidden",
+          "unable to create new content in namespace " + ns + " because it is being terminated");
       err.has_details = true;
       err.name = ns;
       err.kind = "namespaces";
@@ -638,10 +640,11 @@ class ApiServer::Impl {
     auto& a = d.GetAllocator();
     if (t.group.empty() && t.plural == "namespaces") {
       if (!IsDnsLabel(name)) {
-        err = Invalid(t, name, {"metadata.name: Invalid value: \"" + name +
-                                    "\": a lowercase RFC 1123 label must consist of lower case "
-                                    "alphanumeric characters or '-', and must start and end with "
-                                    "an alphanumeric character"});
+        err = Invalid(t, name,
+                      {"metadata.name: Invalid value: \"" + name +
+                       "\": a lowercase RFC 1123 label must consist of lower case "
+                       "alphanumeric characters or '-', and must start and end with "
+                       "an alphanumeric character"});
         return false;
       }
       Value& spec = ObjectMember(d, "spec", a);
@@ -661,9 +664,8 @@ class ApiServer::Impl {
       std::vector<std::string> errors;
       Status s = services_.Create(d, &errors);
       if (!s.ok()) {
-        err = s.code() == StatusCode::kInvalidArgument && !errors.empty()
-                  ? Invalid(t, name, errors)
-                  : FromStatus(s, t, name);
+        err = s.code() == StatusCode::kInvalidArgument && !errors.empty() ? Invalid(t, name, errors)
+                                                                          : FromStatus(s, t, name);
         return false;
       }
       return true;
@@ -684,15 +686,17 @@ class ApiServer::Impl {
     }
     const ResourceType& first = types->front();
     if (name != first.plural + "." + first.group) {
-      err = Invalid(t, name, {"metadata.name: Invalid value: \"" + name +
-                                  "\": must be spec.names.plural+\".\"+spec.group"});
+      err = Invalid(t, name,
+                    {"metadata.name: Invalid value: \"" + name +
+                     "\": must be spec.names.plural+\".\"+spec.group"});
       return false;
     }
     if (old == nullptr) {
       for (const ResourceType& existing : types_) {
         if (existing.group == first.group && existing.plural == first.plural) {
-          err = Invalid(t, name, {"spec.names.plural: Invalid value: \"" + first.plural +
-                                      "\": is already in use"});
+          err = Invalid(
+              t, name,
+              {"spec.names.plural: Invalid value: \"" + first.plural + "\": is already in use"});
           return false;
         }
       }
@@ -702,7 +706,8 @@ class ApiServer::Impl {
     const Value* names = Member(*Member(d, "spec"), "names");
     Value accepted(*names, a);
     if (Member(accepted, "singular") == nullptr) SetString(accepted, "singular", first.singular, a);
-    if (Member(accepted, "listKind") == nullptr) SetString(accepted, "listKind", first.list_kind, a);
+    if (Member(accepted, "listKind") == nullptr)
+      SetString(accepted, "listKind", first.list_kind, a);
     status.AddMember("acceptedNames", accepted, a);
     Value conds(rapidjson::kArrayType);
     std::string now = NowRfc3339();
@@ -711,11 +716,12 @@ class ApiServer::Impl {
       SetString(c, "type", ct, a);
       SetString(c, "status", "True", a);
       SetString(c, "lastTransitionTime", now, a);
-      SetString(c, "reason", std::string(ct) == "Established" ? "InitialNamesAccepted"
-                                                               : "NoConflicts", a);
-      SetString(c, "message", std::string(ct) == "Established"
-                                  ? "the initial names have been accepted"
-                                  : "no conflicts found", a);
+      SetString(c, "reason",
+                std::string(ct) == "Established" ? "InitialNamesAccepted" : "NoConflicts", a);
+      SetString(c, "message",
+                std::string(ct) == "Established" ? "the initial names have been accepted"
+                                                 : "no conflicts found",
+                a);
       conds.PushBack(c, a);
     }
     status.AddMember("conditions", conds, a);
@@ -743,7 +749,8 @@ class ApiServer::Impl {
     if (pruned.empty() || wo.field_validation == "Ignore") return true;
     if (wo.field_validation == "Strict") {
       std::string list;
-      for (const auto& p : pruned) list += (list.empty() ? "" : ", ") + ("unknown field \"" + p + "\"");
+      for (const auto& p : pruned)
+        list += (list.empty() ? "" : ", ") + ("unknown field \"" + p + "\"");
       err = BadRequest(t.kind + " in version \"" + t.version + "\" cannot be handled as a " +
                        t.kind + ": strict decoding error: " + list);
       return false;
@@ -773,8 +780,9 @@ class ApiServer::Impl {
     std::string body_ns = StrAt(md, "namespace");
     if (t.namespaced) {
       if (!body_ns.empty() && body_ns != ns) {
-        err = BadRequest("the namespace of the provided object does not match the namespace sent "
-                         "on the request");
+        err = BadRequest(
+            "the namespace of the provided object does not match the namespace sent "
+            "on the request");
         return false;
       }
       SetString(md, "namespace", ns, a);
@@ -807,10 +815,11 @@ class ApiServer::Impl {
       return false;
     }
     if (!IsDnsSubdomain(name) && t.plural != "events") {
-      err = Invalid(t, name, {"metadata.name: Invalid value: \"" + name +
-                                  "\": a lowercase RFC 1123 subdomain must consist of lower case "
-                                  "alphanumeric characters, '-' or '.', and must start and end "
-                                  "with an alphanumeric character"});
+      err = Invalid(t, name,
+                    {"metadata.name: Invalid value: \"" + name +
+                     "\": a lowercase RFC 1123 subdomain must consist of lower case "
+                     "alphanumeric characters, '-' or '.', and must start and end "
+                     "with an alphanumeric character"});
       return false;
     }
     if (t.namespaced && !CheckNamespaceLocked(ns, true, err)) return false;
@@ -858,8 +867,9 @@ class ApiServer::Impl {
     }
     std::string body_ns = StrAt(md, "namespace");
     if (t.namespaced && !body_ns.empty() && body_ns != ns) {
-      err = BadRequest("the namespace of the provided object does not match the namespace sent "
-                       "on the request");
+      err = BadRequest(
+          "the namespace of the provided object does not match the namespace sent "
+          "on the request");
       return false;
     }
     std::string kind = StrAt(d, "kind");
@@ -876,8 +886,9 @@ class ApiServer::Impl {
     std::string rv = StrAt(md, "resourceVersion");
     if (rv.empty()) {
       if (require_rv && (t.custom || t.group == "apiextensions.k8s.io")) {
-        err = Invalid(t, name, {"metadata.resourceVersion: Invalid value: 0: must be specified "
-                                "for an update"});
+        err = Invalid(t, name,
+                      {"metadata.resourceVersion: Invalid value: 0: must be specified "
+                       "for an update"});
         return false;
       }
     } else if (rv != StrAt(old_md, "resourceVersion")) {
@@ -933,9 +944,10 @@ class ApiServer::Impl {
         if (!added.empty()) {
           std::string list;
           for (const auto& f : added) list += (list.empty() ? "" : " ") + f;
-          err = Invalid(t, name, {"metadata.finalizers: Forbidden: no new finalizers can be added "
-                                  "if the object is being deleted, found new finalizers [" +
-                                  list + "]"});
+          err = Invalid(t, name,
+                        {"metadata.finalizers: Forbidden: no new finalizers can be added "
+                         "if the object is being deleted, found new finalizers [" +
+                         list + "]"});
           return false;
         }
       }
@@ -966,8 +978,8 @@ class ApiServer::Impl {
       Value& nmd = ObjectMember(next, "metadata", na);
       const Value* g = Member(old_md, "generation");
       int64_t gen = g != nullptr && g->IsInt64() ? g->GetInt64() : 0;
-      SetMember(nmd, "generation", Value(ContentChanged(old->doc, next, t.has_status) ? gen + 1 : gen),
-                na);
+      SetMember(nmd, "generation",
+                Value(ContentChanged(old->doc, next, t.has_status) ? gen + 1 : gen), na);
     }
     // A no-op writes nothing: same content apart from resourceVersion.
     {
@@ -1047,23 +1059,26 @@ class ApiServer::Impl {
         std::string uid = StrAt(*pre, "uid");
         std::string prv = StrAt(*pre, "resourceVersion");
         if (!uid.empty() && uid != StrAt(old_md, "uid")) {
-          err = Conflict(t, name, "Precondition failed: UID in precondition: " + uid +
-                                      ", UID in object meta: " + StrAt(old_md, "uid"));
+          err = Conflict(t, name,
+                         "Precondition failed: UID in precondition: " + uid +
+                             ", UID in object meta: " + StrAt(old_md, "uid"));
           return false;
         }
         if (!prv.empty() && prv != StrAt(old_md, "resourceVersion")) {
-          err = Conflict(t, name, "Precondition failed: ResourceVersion in precondition: " + prv +
-                                      ", ResourceVersion in object meta: " +
-                                      StrAt(old_md, "resourceVersion"));
+          err =
+              Conflict(t, name,
+                       "Precondition failed: ResourceVersion in precondition: " + prv +
+                           ", ResourceVersion in object meta: " + StrAt(old_md, "resourceVersion"));
           return false;
         }
       }
     }
     bool is_ns = t.group.empty() && t.plural == "namespaces";
     if (is_ns && (name == "default" || name == "kube-system" || name == "kube-public")) {
-      err = WithDetails(Err(403, "Forbidden", "namespaces \"" + name +
-                                                  "\" is forbidden: this namespace may not be "
-                                                  "deleted"),
+      err = WithDetails(Err(403, "Forbidden",
+                            "namespaces \"" + name +
+                                "\" is forbidden: this namespace may not be "
+                                "deleted"),
                         t, name);
       return false;
     }
@@ -1202,8 +1217,7 @@ bool ParseRoute(const std::vector<std::string>& seg, Route& r) {
     r.watch_path = true;
     rest.erase(rest.begin());
   }
-  if (rest.size() >= 3 && rest[0] == "namespaces" && rest[2] != "status" &&
-      rest[2] != "finalize") {
+  if (rest.size() >= 3 && rest[0] == "namespaces" && rest[2] != "status" && rest[2] != "finalize") {
     r.ns = rest[1];
     rest.erase(rest.begin(), rest.begin() + 2);
   }
@@ -1251,22 +1265,22 @@ bool ApiServer::Impl::Authorize(const HttpRequest& r, ResponseWriter& w, const s
   std::string auth = r.Header("authorization");
   std::string token = auth.rfind("Bearer ", 0) == 0 ? auth.substr(7) : "";
   if (!token.empty() && token == options_.token) return true;
-  bool read_only = !token.empty() && std::find(options_.read_only_tokens.begin(),
-                                               options_.read_only_tokens.end(),
-                                               token) != options_.read_only_tokens.end();
+  bool read_only = !token.empty() &&
+                   std::find(options_.read_only_tokens.begin(), options_.read_only_tokens.end(),
+                             token) != options_.read_only_tokens.end();
   if (!read_only) {
     SendError(w, Err(401, "Unauthorized", "Unauthorized"));
     return false;
   }
   if (verb.empty() || verb == "get" || verb == "list" || verb == "watch") return true;
-  std::string res = route.subresource.empty() ? route.resource
-                                              : route.resource + "/" + route.subresource;
+  std::string res =
+      route.subresource.empty() ? route.resource : route.resource + "/" + route.subresource;
   std::string what = route.group.empty() ? route.resource : route.resource + "." + route.group;
   if (!route.name.empty()) what += " \"" + route.name + "\"";
-  std::string msg = what + " is forbidden: User \"system:serviceaccount:lballoc:readonly\" cannot " +
-                    verb + " resource \"" + res + "\" in API group \"" + route.group + "\"" +
-                    (route.ns.empty() ? " at the cluster scope" :
-                                        " in the namespace \"" + route.ns + "\"");
+  std::string msg =
+      what + " is forbidden: User \"system:serviceaccount:lballoc:readonly\" cannot " + verb +
+      " resource \"" + res + "\" in API group \"" + route.group + "\"" +
+      (route.ns.empty() ? " at the cluster scope" : " in the namespace \"" + route.ns + "\"");
   ApiError e = Err(403, "Forbidden", msg);
   e.has_details = true;
   e.name = route.name;
@@ -1311,8 +1325,8 @@ void ApiServer::Impl::Handle(const HttpRequest& r, ResponseWriter& w) {
   auto start = std::chrono::steady_clock::now();
   LoggingWriter lw(w);
   Serve(r, lw);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::steady_clock::now() - start)
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  start)
                 .count();
   std::fprintf(stderr, "%s %s -> %d (%lldms)\n", r.method.c_str(), r.target.c_str(), lw.code(),
                static_cast<long long>(ms));
@@ -1375,8 +1389,9 @@ void ApiServer::Impl::HandleDiscovery(const HttpRequest& r, ResponseWriter& w) {
     return;
   }
   if (r.path == "/version" || r.path == "/version/") {
-    w.Send(200, kJson,
-           R"({"major":"1","minor":"32","gitVersion":"v1.32.0-lballoc","gitCommit":"0000000000000000000000000000000000000000","gitTreeState":"clean","buildDate":"2026-01-01T00:00:00Z","goVersion":"go1.23.0","compiler":"gc","platform":"linux/amd64"})");
+    w.Send(
+        200, kJson,
+        R"({"major":"1","minor":"32","gitVersion":"v1.32.0-lballoc","gitCommit":"0000000000000000000000000000000000000000","gitTreeState":"clean","buildDate":"2026-01-01T00:00:00Z","goVersion":"go1.23.0","compiler":"gc","platform":"linux/amd64"})");
     return;
   }
   if (r.path == "/openapi/v2") {
@@ -1430,8 +1445,8 @@ void ApiServer::Impl::HandleDiscovery(const HttpRequest& r, ResponseWriter& w) {
       res.AddMember("namespaced", t.namespaced, a);
       SetString(res, "kind", t.kind, a);
       Value verbs(rapidjson::kArrayType);
-      for (const char* v : {"create", "delete", "deletecollection", "get", "list", "patch",
-                            "update", "watch"}) {
+      for (const char* v :
+           {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}) {
         verbs.PushBack(Value(rapidjson::StringRef(v)), a);
       }
       res.AddMember("verbs", verbs, a);
@@ -1499,9 +1514,10 @@ void ApiServer::Impl::HandleDiscovery(const HttpRequest& r, ResponseWriter& w) {
     return v;
   };
   if (seg.size() == 1 && seg[0] == "api") {
-    w.Send(200, kJson,
-           R"({"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[{"clientCIDR":"0.0.0.0/0","serverAddress":"127.0.0.1:)" +
-               std::to_string(http_->port()) + "\"}]}");
+    w.Send(
+        200, kJson,
+        R"({"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[{"clientCIDR":"0.0.0.0/0","serverAddress":"127.0.0.1:)" +
+            std::to_string(http_->port()) + "\"}]}");
     return;
   }
   if (seg.size() == 2 && seg[0] == "api" && seg[1] == "v1") {
@@ -1596,8 +1612,7 @@ void ApiServer::Impl::HandleResource(const HttpRequest& r, ResponseWriter& w, Ro
         DeleteLocked(t, StrAt(o->doc, "metadata.namespace"), StrAt(o->doc, "metadata.name"),
                      nullptr, dry_run, err, body);
       }
-      w.Send(200, kJson,
-             R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success"})");
+      w.Send(200, kJson, R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success"})");
     }
     return;
   }
@@ -1613,8 +1628,7 @@ void ApiServer::Impl::HandleResource(const HttpRequest& r, ResponseWriter& w, Ro
     }
     if (WantsTable(r)) {
       std::string inc = r.HasParam("includeObject") ? r.Param("includeObject") : "Metadata";
-      w.Send(200, "application/json;as=Table;v=v1;g=meta.k8s.io",
-             TableJson(t, {o}, "", "", inc));
+      w.Send(200, "application/json;as=Table;v=v1;g=meta.k8s.io", TableJson(t, {o}, "", "", inc));
     } else {
       w.Send(200, kJson, Render(*o, t));
     }
@@ -1680,19 +1694,21 @@ void ApiServer::Impl::HandleResource(const HttpRequest& r, ResponseWriter& w, Ro
     while (!ct.empty() && ct.back() == ' ') ct.pop_back();
     if (ct == "application/apply-patch+yaml" || ct == "application/apply-patch+cbor") {
       SendError(w, Err(415, "UnsupportedMediaType",
-                       "server-side apply (" + ct + ") is not supported by this test API server; "
-                       "use client-side kubectl apply, or a merge, JSON or strategic merge "
-                       "patch"));
+                       "server-side apply (" + ct +
+                           ") is not supported by this test API server; "
+                           "use client-side kubectl apply, or a merge, JSON or strategic merge "
+                           "patch"));
       return;
     }
     bool smp = ct == "application/strategic-merge-patch+json";
     if ((smp && t.custom) ||
         (!smp && ct != "application/merge-patch+json" && ct != "application/json-patch+json")) {
-      SendError(w, Err(415, "UnsupportedMediaType",
-                       "the body of the request was in an unknown format - accepted media types "
-                       "include: application/json-patch+json, application/merge-patch+json, "
-                       "application/apply-patch+yaml" +
-                           std::string(t.custom ? "" : ", application/strategic-merge-patch+json")));
+      SendError(w,
+                Err(415, "UnsupportedMediaType",
+                    "the body of the request was in an unknown format - accepted media types "
+                    "include: application/json-patch+json, application/merge-patch+json, "
+                    "application/apply-patch+yaml" +
+                        std::string(t.custom ? "" : ", application/strategic-merge-patch+json")));
       return;
     }
     std::lock_guard<std::mutex> lock(mu_);
@@ -1707,7 +1723,8 @@ void ApiServer::Impl::HandleResource(const HttpRequest& r, ResponseWriter& w, Ro
     Status s;
     if (ct == "application/json-patch+json") {
       if (!body.IsArray()) {
-        SendError(w, BadRequest("json: cannot unmarshal object into Go value of type jsonpatch.Patch"));
+        SendError(
+            w, BadRequest("json: cannot unmarshal object into Go value of type jsonpatch.Patch"));
         return;
       }
       s = ApplyJsonPatch(target, body);
@@ -1807,11 +1824,10 @@ void ApiServer::Impl::HandleList(const HttpRequest& r, ResponseWriter& w, const 
   if (limit > 0 && start + static_cast<size_t>(limit) < items->size()) {
     end = start + static_cast<size_t>(limit);
     // Opaque to clients; the real server's token is base64 too.
-    next = std::to_string(rv) + "#" + Base64Encode("{\"v\":\"meta.k8s.io/v1\",\"rv\":" +
-                                                   std::to_string(rv) + ",\"start\":" +
-                                                   Quote(StrAt((*items)[end]->doc,
-                                                               "metadata.name")) + "}",
-                                                   true) +
+    next = std::to_string(rv) + "#" +
+           Base64Encode("{\"v\":\"meta.k8s.io/v1\",\"rv\":" + std::to_string(rv) +
+                            ",\"start\":" + Quote(StrAt((*items)[end]->doc, "metadata.name")) + "}",
+                        true) +
            "#" + std::to_string(end);
     std::lock_guard<std::mutex> lock(mu_);
     snapshots_[scope + next] = items;
@@ -1830,9 +1846,9 @@ void ApiServer::Impl::HandleList(const HttpRequest& r, ResponseWriter& w, const 
            TableJson(t, page, std::to_string(rv), next, inc));
     return;
   }
-  std::string out = "{\"kind\":" + Quote(t.list_kind) + ",\"apiVersion\":" +
-                    Quote(t.group_version()) + ",\"metadata\":{\"resourceVersion\":\"" +
-                    std::to_string(rv) + "\"";
+  std::string out = "{\"kind\":" + Quote(t.list_kind) +
+                    ",\"apiVersion\":" + Quote(t.group_version()) +
+                    ",\"metadata\":{\"resourceVersion\":\"" + std::to_string(rv) + "\"";
   if (!next.empty()) {
     out += ",\"continue\":" + Quote(next);
     if (r.Param("labelSelector").empty() && r.Param("fieldSelector").empty()) {
@@ -1873,15 +1889,16 @@ void ApiServer::Impl::HandleWatch(const HttpRequest& r, ResponseWriter& w, const
     SendError(w, e);
     return;
   }
-  bool bookmarks = r.Param("allowWatchBookmarks") == "true" || r.Param("allowWatchBookmarks") == "1";
+  bool bookmarks =
+      r.Param("allowWatchBookmarks") == "true" || r.Param("allowWatchBookmarks") == "1";
   bool table = WantsTable(r);
   std::string include = r.HasParam("includeObject") ? r.Param("includeObject") : "Metadata";
   using SteadyClock = std::chrono::steady_clock;
   auto now = SteadyClock::now();
   SteadyClock::time_point deadline;
   if (r.HasParam("timeoutSeconds")) {
-    deadline = now + std::chrono::seconds(std::strtol(r.Param("timeoutSeconds").c_str(), nullptr,
-                                                      10));
+    deadline =
+        now + std::chrono::seconds(std::strtol(r.Param("timeoutSeconds").c_str(), nullptr, 10));
   } else {
     std::lock_guard<std::mutex> lock(mu_);
     deadline = now + std::chrono::seconds(std::uniform_int_distribution<int>(1800, 3599)(rng_));
@@ -1948,7 +1965,8 @@ void ApiServer::Impl::HandleWatch(const HttpRequest& r, ResponseWriter& w, const
     uint64_t gone_horizon = 0;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      auto wake = std::min({deadline, drop_at, SteadyClock::now() + std::chrono::milliseconds(500)});
+      auto wake =
+          std::min({deadline, drop_at, SteadyClock::now() + std::chrono::milliseconds(500)});
       if (bookmarks) wake = std::min(wake, next_bookmark);
       cv_.wait_until(lock, wake, [&] { return stopping_ || rv_ > pos; });
       if (stopping_) return;
@@ -2001,9 +2019,9 @@ void ApiServer::Impl::HandleWatch(const HttpRequest& r, ResponseWriter& w, const
     }
     now = SteadyClock::now();
     if (bookmarks && now >= next_bookmark) {
-      std::string bm = "{\"kind\":" + Quote(t.kind) + ",\"apiVersion\":" +
-                       Quote(t.group_version()) + ",\"metadata\":{\"resourceVersion\":\"" +
-                       std::to_string(pos) + "\"}}";
+      std::string bm = "{\"kind\":" + Quote(t.kind) +
+                       ",\"apiVersion\":" + Quote(t.group_version()) +
+                       ",\"metadata\":{\"resourceVersion\":\"" + std::to_string(pos) + "\"}}";
       if (!w.Write(WatchLine("BOOKMARK", bm))) return;
       next_bookmark = now + options_.bookmark_interval;
     }

@@ -17,13 +17,13 @@
 // Thread-safe: every public method may be called from any thread while requests are served.
 #pragma once
 
+#include <rapidjson/document.h>
+
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <rapidjson/document.h>
 
 #include "operator/base/status.h"
 #include "operator/base/statusor.h"
@@ -100,9 +100,10 @@ class ApiServer {
 
   FaultInjector& faults();
 
-  // Registers a check run on every write before it commits. With reject=true a failing check
-  // refuses the write (the client gets the check's Status as an HTTP error); otherwise the
-  // write commits and the violation is recorded.
+  // Registers a check run on every write before it commits. Checks run under the server's lock:
+  // they must not call back into this ApiServer (or make HTTP requests to it). With reject=true a
+  // failing check refuses the write (the client gets the check's Status as an HTTP error);
+  // otherwise the write commits and the violation is recorded.
   void AddAuditCheck(const std::string& name, AuditCheck check, bool reject = false);
   std::vector<AuditViolation> violations() const;
 

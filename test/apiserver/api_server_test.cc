@@ -46,8 +46,7 @@ class ApiServerTest : public ::testing::Test {
   }
 
   ClientResponse Do(const std::string& method, const std::string& path,
-                    const std::string& body = "",
-                    const std::string& ct = "application/json",
+                    const std::string& body = "", const std::string& ct = "application/json",
                     const std::map<std::string, std::string>& headers = {}) {
     TestClient c(server_->url(), token_, server_->ca_pem());
     auto r = c.Request(method, path, body, ct, headers);
@@ -97,8 +96,7 @@ TEST_F(ApiServerTest, CreateGetConflictsAndErrors) {
   EXPECT_FALSE(Str(obj, "metadata.creationTimestamp").empty());
   EXPECT_EQ(Str(obj, "metadata.namespace"), "default");
 
-  auto dup = Do("POST", "/api/v1/namespaces/default/configmaps",
-                R"({"metadata":{"name":"a"}})");
+  auto dup = Do("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":"a"}})");
   EXPECT_EQ(dup.code, 409);
   EXPECT_EQ(Str(dup.Json(), "reason"), "AlreadyExists");
   EXPECT_EQ(Str(dup.Json(), "message"), "configmaps \"a\" already exists");
@@ -124,8 +122,8 @@ TEST_F(ApiServerTest, CreateGetConflictsAndErrors) {
                    R"({"metadata":{"name":"y","resourceVersion":"5"}})");
   EXPECT_EQ(withrv.code, 500);
 
-  auto gen = Do("POST", "/api/v1/namespaces/default/configmaps",
-                R"({"metadata":{"generateName":"cm-"}})");
+  auto gen =
+      Do("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"generateName":"cm-"}})");
   ASSERT_EQ(gen.code, 201);
   std::string gname = Str(gen.Json(), "metadata.name");
   EXPECT_EQ(gname.size(), 8u);
@@ -153,8 +151,8 @@ TEST_F(ApiServerTest, CreateGetConflictsAndErrors) {
   EXPECT_EQ(Str(noop.Json(), "metadata.resourceVersion"), rv2);
   EXPECT_EQ(server_->resource_version(), before);
 
-  auto badname = Do("PUT", "/api/v1/namespaces/default/configmaps/a",
-                    R"({"metadata":{"name":"b"}})");
+  auto badname =
+      Do("PUT", "/api/v1/namespaces/default/configmaps/a", R"({"metadata":{"name":"b"}})");
   EXPECT_EQ(badname.code, 400);
 }
 
@@ -164,12 +162,14 @@ TEST_F(ApiServerTest, CustomResourcesGenerationStatusAndPatches) {
   ASSERT_EQ(disc.code, 200);
   EXPECT_THAT(disc.body, HasSubstr(R"("name":"widgets/status")"));
   EXPECT_THAT(disc.body, HasSubstr(R"("shortNames":["wg"])"));
-  auto crd = Do("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com");
+  auto crd =
+      Do("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com");
   EXPECT_THAT(crd.body, HasSubstr(R"("type":"Established","status":"True")"));
 
   const std::string base = "/apis/example.com/v1/namespaces/default/widgets";
-  auto c = Do("POST", base,
-              R"({"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"},"spec":{"size":1},"status":{"x":1}})");
+  auto c = Do(
+      "POST", base,
+      R"({"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"},"spec":{"size":1},"status":{"x":1}})");
   ASSERT_EQ(c.code, 201) << c.body;
   auto cj = c.Json();
   EXPECT_EQ(cj["metadata"]["generation"].GetInt(), 1);
@@ -183,9 +183,10 @@ TEST_F(ApiServerTest, CustomResourcesGenerationStatusAndPatches) {
   EXPECT_FALSE(p.Json().HasMember("status"));
 
   // /status writes change only status, not generation, not spec, not labels.
-  auto s = Do("PATCH", base + "/w/status",
-              R"({"spec":{"size":9},"metadata":{"labels":{"x":"y"}},"status":{"conditions":[{"type":"Ready","status":"True"}]}})",
-              "application/merge-patch+json");
+  auto s = Do(
+      "PATCH", base + "/w/status",
+      R"({"spec":{"size":9},"metadata":{"labels":{"x":"y"}},"status":{"conditions":[{"type":"Ready","status":"True"}]}})",
+      "application/merge-patch+json");
   ASSERT_EQ(s.code, 200) << s.body;
   auto sj = s.Json();
   EXPECT_EQ(sj["metadata"]["generation"].GetInt(), 2);
@@ -211,15 +212,17 @@ TEST_F(ApiServerTest, CustomResourcesGenerationStatusAndPatches) {
   auto jp = Do("PATCH", base + "/w", R"([{"op":"test","path":"/spec/size","value":7}])",
                "application/json-patch+json");
   EXPECT_EQ(jp.code, 422) << jp.body;
-  auto jp2 = Do("PATCH", base + "/w",
-                R"([{"op":"test","path":"/spec/size","value":2},{"op":"replace","path":"/spec/size","value":5}])",
-                "application/json-patch+json");
+  auto jp2 = Do(
+      "PATCH", base + "/w",
+      R"([{"op":"test","path":"/spec/size","value":2},{"op":"replace","path":"/spec/size","value":5}])",
+      "application/json-patch+json");
   ASSERT_EQ(jp2.code, 200) << jp2.body;
   EXPECT_EQ(jp2.Json()["spec"]["size"].GetInt(), 5);
 
   // A patch carrying a stale resourceVersion is a precondition: 409.
-  auto stalep = Do("PATCH", base + "/w", R"({"metadata":{"resourceVersion":"1"},"spec":{"size":6}})",
-                   "application/merge-patch+json");
+  auto stalep =
+      Do("PATCH", base + "/w", R"({"metadata":{"resourceVersion":"1"},"spec":{"size":6}})",
+         "application/merge-patch+json");
   EXPECT_EQ(stalep.code, 409);
 
   // Cluster-wide list of a namespaced CR.
@@ -234,20 +237,25 @@ TEST_F(ApiServerTest, CustomResourcesGenerationStatusAndPatches) {
   EXPECT_EQ(Str(d.Json(), "details.kind"), "widgets");
 
   // Deleting the CRD removes the type.
-  ASSERT_EQ(Do("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com").code, 200);
+  ASSERT_EQ(
+      Do("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com")
+          .code,
+      200);
   EXPECT_EQ(Do("GET", base).code, 404);
 }
 
 TEST_F(ApiServerTest, ServicesStatusSubresourceAndStrategicMerge) {
   const std::string base = "/api/v1/namespaces/default/services";
-  auto c = Do("POST", base,
-              R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"s"},"spec":{"type":"LoadBalancer","ports":[{"name":"http","port":80,"protocol":"TCP"}]},"status":{"loadBalancer":{"ingress":[{"ip":"1.2.3.4"}]}}})");
+  auto c = Do(
+      "POST", base,
+      R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"s"},"spec":{"type":"LoadBalancer","ports":[{"name":"http","port":80,"protocol":"TCP"}]},"status":{"loadBalancer":{"ingress":[{"ip":"1.2.3.4"}]}}})");
   ASSERT_EQ(c.code, 201) << c.body;
   EXPECT_THAT(c.body, Not(HasSubstr("1.2.3.4")));
   std::string rv = Str(c.Json(), "metadata.resourceVersion");
-  auto st = Do("PUT", base + "/s/status",
-               R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"s","resourceVersion":")" +
-                   rv + R"("},"spec":{"type":"ClusterIP"},"status":{"loadBalancer":{"ingress":[{"ip":"10.0.0.1"}]}}})");
+  auto st = Do(
+      "PUT", base + "/s/status",
+      R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"s","resourceVersion":")" + rv +
+          R"("},"spec":{"type":"ClusterIP"},"status":{"loadBalancer":{"ingress":[{"ip":"10.0.0.1"}]}}})");
   ASSERT_EQ(st.code, 200) << st.body;
   EXPECT_EQ(Str(st.Json(), "spec.type"), "LoadBalancer");
   EXPECT_EQ(Str(st.Json()["status"]["loadBalancer"]["ingress"][0], "ip"), "10.0.0.1");
@@ -255,9 +263,10 @@ TEST_F(ApiServerTest, ServicesStatusSubresourceAndStrategicMerge) {
                   R"({"metadata":{"name":"s","resourceVersion":")" + rv + R"("},"status":{}})");
   EXPECT_EQ(stale.code, 409);
 
-  auto smp = Do("PATCH", base + "/s",
-                R"({"metadata":{"labels":{"l":"1"}},"spec":{"ports":[{"name":"https","port":443}]}})",
-                "application/strategic-merge-patch+json");
+  auto smp =
+      Do("PATCH", base + "/s",
+         R"({"metadata":{"labels":{"l":"1"}},"spec":{"ports":[{"name":"https","port":443}]}})",
+         "application/strategic-merge-patch+json");
   ASSERT_EQ(smp.code, 200) << smp.body;
   EXPECT_EQ(smp.Json()["spec"]["ports"].Size(), 2u) << smp.body;
 
@@ -316,8 +325,9 @@ TEST_F(ApiServerTest, FinalizersAndDeletion) {
 TEST_F(ApiServerTest, ListSelectorsAndPaging) {
   const std::string base = "/api/v1/namespaces/default/configmaps";
   for (int i = 0; i < 5; ++i) {
-    Do("POST", base, R"({"metadata":{"name":"c)" + std::to_string(i) +
-                         R"(","labels":{"tier":")" + (i % 2 ? "odd" : "even") + R"("}}})");
+    Do("POST", base,
+       R"({"metadata":{"name":"c)" + std::to_string(i) + R"(","labels":{"tier":")" +
+           (i % 2 ? "odd" : "even") + R"("}}})");
   }
   auto even = Do("GET", base + "?labelSelector=tier%3Deven").Json();
   EXPECT_EQ(even["items"].Size(), 3u);
@@ -437,16 +447,20 @@ TEST_F(ApiServerTest, WatchTimeoutSelectorsAndInitialEventsRejected) {
                                base + "?watch=1&labelSelector=app%3Dx&resourceVersion=" + rv);
   ASSERT_OK(sel.status());
   Do("POST", base, R"({"metadata":{"name":"s","labels":{"app":"y"}}})");
-  Do("PATCH", base + "/s", R"({"metadata":{"labels":{"app":"x"}}})", "application/merge-patch+json");
-  Do("PATCH", base + "/s", R"({"metadata":{"labels":{"app":"z"}}})", "application/merge-patch+json");
+  Do("PATCH", base + "/s", R"({"metadata":{"labels":{"app":"x"}}})",
+     "application/merge-patch+json");
+  Do("PATCH", base + "/s", R"({"metadata":{"labels":{"app":"z"}}})",
+     "application/merge-patch+json");
   auto a = (*sel)->Next(std::chrono::seconds(5));
   auto b = (*sel)->Next(std::chrono::seconds(5));
   ASSERT_TRUE(a && b);
   EXPECT_THAT(*a, HasSubstr(R"("type":"ADDED")"));
   EXPECT_THAT(*b, HasSubstr(R"("type":"DELETED")"));
 
-  auto sie = WatchStream::Open(server_->url(),
-                               base + "?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true");
+  auto sie =
+      WatchStream::Open(server_->url(), base +
+                                            "?watch=1&sendInitialEvents=true&resourceVersionMatch="
+                                            "NotOlderThan&allowWatchBookmarks=true");
   ASSERT_OK(sie.status());
   EXPECT_EQ((*sie)->code(), 422);
   EXPECT_THAT((*sie)->error_body(), HasSubstr("sendInitialEvents is forbidden for watch"));
@@ -469,8 +483,8 @@ TEST_F(ApiServerTest, ListThenWatchLosesNoEvent) {
   auto list = Do("GET", base).Json();
   std::set<std::string> seen;
   for (const auto& it : list["items"].GetArray()) seen.insert(Str(it, "metadata.name"));
-  auto w = WatchStream::Open(server_->url(),
-                             base + "?watch=1&resourceVersion=" + Str(list, "metadata.resourceVersion"));
+  auto w = WatchStream::Open(
+      server_->url(), base + "?watch=1&resourceVersion=" + Str(list, "metadata.resourceVersion"));
   ASSERT_OK(w.status());
   writer.join();
   while (seen.size() < 60) {
@@ -505,8 +519,9 @@ TEST_F(ApiServerTest, TableOutput) {
   EXPECT_EQ(std::string(cells[2].GetString()), "True");
   EXPECT_EQ(Str(t["rows"][0]["object"], "kind"), "PartialObjectMetadata");
 
-  auto svc = Do("POST", "/api/v1/namespaces/default/services",
-                R"({"metadata":{"name":"s"},"spec":{"type":"LoadBalancer","ports":[{"port":80}]}})");
+  auto svc =
+      Do("POST", "/api/v1/namespaces/default/services",
+         R"({"metadata":{"name":"s"},"spec":{"type":"LoadBalancer","ports":[{"port":80}]}})");
   ASSERT_EQ(svc.code, 201) << svc.body;
   auto st = Do("GET", "/api/v1/namespaces/default/services/s", "", "application/json",
                {{"Accept", "application/json;as=Table;v=v1;g=meta.k8s.io"}});
@@ -531,8 +546,9 @@ TEST_F(ApiServerTest, BearerTokenAndReadOnlyToken) {
   EXPECT_EQ(f.code, 403);
   EXPECT_EQ(Str(f.Json(), "reason"), "Forbidden");
   token_ = "secret";
-  EXPECT_EQ(Do("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":"a"}})").code,
-            201);
+  EXPECT_EQ(
+      Do("POST", "/api/v1/namespaces/default/configmaps", R"({"metadata":{"name":"a"}})").code,
+      201);
   EXPECT_THAT(server_->Kubeconfig(), HasSubstr("token: secret"));
 }
 
@@ -623,8 +639,9 @@ TEST_F(ApiServerTest, AuditChecksRecordAndReject) {
   server_->AddAuditCheck("unique-ips", unique_ips);
   const std::string base = "/api/v1/namespaces/default/services";
   for (const char* n : {"a", "b"}) {
-    ASSERT_EQ(Do("POST", base, std::string(R"({"metadata":{"name":")") + n +
-                                   R"("},"spec":{"type":"LoadBalancer","ports":[{"port":80}]}})")
+    ASSERT_EQ(Do("POST", base,
+                 std::string(R"({"metadata":{"name":")") + n +
+                     R"("},"spec":{"type":"LoadBalancer","ports":[{"port":80}]}})")
                   .code,
               201);
   }
@@ -646,8 +663,9 @@ TEST_F(ApiServerTest, AuditChecksRecordAndReject) {
   StartServer({});
   server_->AddAuditCheck("unique-ips", unique_ips, /*reject=*/true);
   for (const char* n : {"a", "b"}) {
-    Do("POST", base, std::string(R"({"metadata":{"name":")") + n +
-                         R"("},"spec":{"type":"LoadBalancer","ports":[{"port":80}]}})");
+    Do("POST", base,
+       std::string(R"({"metadata":{"name":")") + n +
+           R"("},"spec":{"type":"LoadBalancer","ports":[{"port":80}]}})");
   }
   EXPECT_EQ(set_ip("a", "1.1.1.1"), 200);
   EXPECT_EQ(set_ip("b", "1.1.1.1"), 422);
@@ -657,8 +675,9 @@ TEST_F(ApiServerTest, AuditChecksRecordAndReject) {
 
 TEST_F(ApiServerTest, LeasesAndEventsBehaveLikeOtherObjects) {
   const std::string leases = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases";
-  auto c = Do("POST", leases,
-              R"({"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"lballoc-leader"},"spec":{"holderIdentity":"a","leaseDurationSeconds":15,"acquireTime":"2026-01-02T03:04:05.123456Z","renewTime":"2026-01-02T03:04:05.123456Z"}})");
+  auto c = Do(
+      "POST", leases,
+      R"({"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"lballoc-leader"},"spec":{"holderIdentity":"a","leaseDurationSeconds":15,"acquireTime":"2026-01-02T03:04:05.123456Z","renewTime":"2026-01-02T03:04:05.123456Z"}})");
   ASSERT_EQ(c.code, 201) << c.body;
   EXPECT_FALSE(c.Json()["metadata"].HasMember("generation"));
   EXPECT_EQ(Str(c.Json(), "spec.renewTime"), "2026-01-02T03:04:05.123456Z");
@@ -666,24 +685,27 @@ TEST_F(ApiServerTest, LeasesAndEventsBehaveLikeOtherObjects) {
   auto u = Do("PUT", leases + "/lballoc-leader",
               R"({"metadata":{"name":"lballoc-leader"},"spec":{"holderIdentity":"b"}})");
   EXPECT_EQ(u.code, 200) << u.body;
-  auto stale = Do("PUT", leases + "/lballoc-leader",
-                  R"({"metadata":{"name":"lballoc-leader","resourceVersion":")" +
-                      Str(c.Json(), "metadata.resourceVersion") + R"("},"spec":{"holderIdentity":"c"}})");
+  auto stale =
+      Do("PUT", leases + "/lballoc-leader",
+         R"({"metadata":{"name":"lballoc-leader","resourceVersion":")" +
+             Str(c.Json(), "metadata.resourceVersion") + R"("},"spec":{"holderIdentity":"c"}})");
   EXPECT_EQ(stale.code, 409);
   EXPECT_EQ(Str(Do("GET", leases + "/lballoc-leader").Json(), "spec.holderIdentity"), "b");
 
   // core/v1 Events: the recorder's create, then a strategic merge patch of count/lastTimestamp.
   const std::string events = "/api/v1/namespaces/default/events";
-  auto e = Do("POST", events,
-              R"({"metadata":{"name":"web.17a"},"involvedObject":{"kind":"Service","name":"web","namespace":"default"},"reason":"IPAllocated","message":"allocated 192.0.2.1","type":"Normal","count":1,"firstTimestamp":"2026-01-01T00:00:00Z","lastTimestamp":"2026-01-01T00:00:00Z","source":{"component":"lballoc"}})");
+  auto e = Do(
+      "POST", events,
+      R"({"metadata":{"name":"web.17a"},"involvedObject":{"kind":"Service","name":"web","namespace":"default"},"reason":"IPAllocated","message":"allocated 192.0.2.1","type":"Normal","count":1,"firstTimestamp":"2026-01-01T00:00:00Z","lastTimestamp":"2026-01-01T00:00:00Z","source":{"component":"lballoc"}})");
   ASSERT_EQ(e.code, 201) << e.body;
   auto p = Do("PATCH", events + "/web.17a", R"({"count":2,"lastTimestamp":"2026-01-01T00:01:00Z"})",
               "application/strategic-merge-patch+json");
   ASSERT_EQ(p.code, 200) << p.body;
   EXPECT_EQ(p.Json()["count"].GetInt(), 2);
   EXPECT_EQ(Str(p.Json(), "reason"), "IPAllocated");
-  auto ev2 = Do("POST", "/apis/events.k8s.io/v1/namespaces/default/events",
-                R"({"apiVersion":"events.k8s.io/v1","kind":"Event","metadata":{"generateName":"web."},"eventTime":"2026-01-01T00:00:00.000000Z","reportingController":"lballoc.io/controller","reportingInstance":"lballoc-x","action":"Allocate","reason":"IPAllocated","regarding":{"kind":"Service","name":"web"},"type":"Normal","note":"n"})");
+  auto ev2 = Do(
+      "POST", "/apis/events.k8s.io/v1/namespaces/default/events",
+      R"({"apiVersion":"events.k8s.io/v1","kind":"Event","metadata":{"generateName":"web."},"eventTime":"2026-01-01T00:00:00.000000Z","reportingController":"lballoc.io/controller","reportingInstance":"lballoc-x","action":"Allocate","reason":"IPAllocated","regarding":{"kind":"Service","name":"web"},"type":"Normal","note":"n"})");
   EXPECT_EQ(ev2.code, 201) << ev2.body;
 }
 
@@ -703,8 +725,9 @@ TEST_F(ApiServerTest, CustomResourcesArePrunedAndDefaultedByTheirSchema) {
           "status":{"type":"object","properties":{"phase":{"type":"string"}}}}}}}]}})");
   ASSERT_EQ(crd.code, 201) << crd.body;
   const std::string base = "/apis/example.com/v1/gadgets";
-  auto c = Do("POST", base,
-              R"({"apiVersion":"example.com/v1","kind":"Gadget","metadata":{"name":"g"},"spec":{"size":3,"bogus":1,"items":[{"n":"a","x":2}],"free":{"any":{"thing":1}}}})");
+  auto c = Do(
+      "POST", base,
+      R"({"apiVersion":"example.com/v1","kind":"Gadget","metadata":{"name":"g"},"spec":{"size":3,"bogus":1,"items":[{"n":"a","x":2}],"free":{"any":{"thing":1}}}})");
   ASSERT_EQ(c.code, 201) << c.body;
   auto cj = c.Json();
   EXPECT_EQ(cj["spec"]["size"].GetInt(), 3);

@@ -51,9 +51,9 @@ void BM_StatusWriteGetPut(benchmark::State& state) {
   uint64_t n = static_cast<uint64_t>(state.thread_index()) << 24;
   int64_t conflicts = 0;
   for (auto _ : state) {
-    std::string path = "/api/v1/namespaces/default/services/s" +
-                       std::to_string((n + static_cast<uint64_t>(state.thread_index()) * 7) %
-                                      kServices);
+    std::string path =
+        "/api/v1/namespaces/default/services/s" +
+        std::to_string((n + static_cast<uint64_t>(state.thread_index()) * 7) % kServices);
     auto g = c.Request("GET", path);
     if (!g.ok() || g->code != 200) {
       state.SkipWithError("GET failed");
@@ -87,8 +87,8 @@ void BM_StatusWriteMergePatch(benchmark::State& state) {
   c.set_keep_alive(true);
   uint64_t n = static_cast<uint64_t>(state.thread_index() + 1) << 28;
   for (auto _ : state) {
-    std::string path = "/api/v1/namespaces/default/services/s" + std::to_string(n % kServices) +
-                       "/status";
+    std::string path =
+        "/api/v1/namespaces/default/services/s" + std::to_string(n % kServices) + "/status";
     auto p = c.Request("PATCH", path,
                        R"({"status":{"loadBalancer":{"ingress":[{"ip":")" + Ip(++n) + R"("}]}}})",
                        "application/merge-patch+json");

@@ -3,6 +3,7 @@
 // until SIGTERM or SIGINT.
 //
 //   lballoc-apiserver --port=0 --kubeconfig-out=/tmp/kubeconfig [--tls-self-signed] [--token=T]
+#include <gflags/gflags.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -10,8 +11,6 @@
 #include <iostream>
 #include <sstream>
 #include <string>
-
-#include <gflags/gflags.h>
 
 #include "test/apiserver/api_server.h"
 
@@ -66,7 +65,8 @@ int main(int argc, char** argv) {
   opts.watch_window = static_cast<size_t>(FLAGS_watch_window);
   opts.bookmark_interval = std::chrono::milliseconds(FLAGS_bookmark_interval);
   if (!FLAGS_tls_cert.empty() || !FLAGS_tls_key.empty()) {
-    if (!ReadFile(FLAGS_tls_cert, opts.tls_cert_pem) || !ReadFile(FLAGS_tls_key, opts.tls_key_pem)) {
+    if (!ReadFile(FLAGS_tls_cert, opts.tls_cert_pem) ||
+        !ReadFile(FLAGS_tls_key, opts.tls_key_pem)) {
       std::cerr << "cannot read --tls-cert " << FLAGS_tls_cert << " or --tls-key " << FLAGS_tls_key
                 << "\n";
       return 2;
@@ -81,8 +81,8 @@ int main(int argc, char** argv) {
   size_t start = 0;
   while (start <= verbs.size()) {
     size_t comma = verbs.find(',', start);
-    std::string v = verbs.substr(start, comma == std::string::npos ? std::string::npos
-                                                                   : comma - start);
+    std::string v =
+        verbs.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (!v.empty()) opts.faults.verbs[v] = vf;
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -115,7 +115,9 @@ int main(int argc, char** argv) {
   std::printf("listening on %s\n", (*server)->url().c_str());
   std::fflush(stdout);
   while (!g_stop) {
-    struct timespec ts {0, 100 * 1000 * 1000};
+    struct timespec ts {
+      0, 100 * 1000 * 1000
+    };
     nanosleep(&ts, nullptr);  // polling a signal flag; nothing else to wait on
   }
   (*server)->Stop();

@@ -28,7 +28,7 @@ struct FaultConfig {
   // Verb ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
   // to its rates; "*" applies to verbs not listed.
   std::map<std::string, VerbFaults> verbs;
-  std::chrono::milliseconds latency{0};         // added to every resource request
+  std::chrono::milliseconds latency{0};              // added to every resource request
   std::chrono::milliseconds watch_drop_interval{0};  // 0: never; else each watch ends after it
   double watch_expire_rate = 0;  // chance a watch resuming from a version gets ERROR 410
   int retry_after_seconds = 1;

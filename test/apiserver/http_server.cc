@@ -55,25 +55,44 @@ std::string PercentDecode(std::string_view s, bool plus_is_space) {
 
 const char* Reason(int code) {
   switch (code) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 413: return "Request Entity Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 406:
+      return "Not Acceptable";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 413:
+      return "Request Entity Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Entity";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Status";
   }
 }
 
@@ -149,7 +168,8 @@ class Connection final : public ResponseWriter {
     std::string conn = Lower(req.Header("connection"));
     close_after_ = http10_ ? conn.find("keep-alive") == std::string::npos
                            : conn.find("close") != std::string::npos;
-    if (Lower(req.Header("expect")) == "100-continue" && !WriteAll("HTTP/1.1 100 Continue\r\n\r\n")) {
+    if (Lower(req.Header("expect")) == "100-continue" &&
+        !WriteAll("HTTP/1.1 100 Continue\r\n\r\n")) {
       return false;
     }
     if (Lower(req.Header("transfer-encoding")).find("chunked") != std::string::npos) {
@@ -335,12 +355,12 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Options& options,
     SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == nullptr) return InternalError("SSL_CTX_new: " + OpenSslError());
     s->ssl_ctx_ = ctx;
-    BIO* cb = BIO_new_mem_buf(options.tls_cert_pem.data(),
-                              static_cast<int>(options.tls_cert_pem.size()));
+    BIO* cb =
+        BIO_new_mem_buf(options.tls_cert_pem.data(), static_cast<int>(options.tls_cert_pem.size()));
     X509* cert = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
     BIO_free(cb);
-    BIO* kb = BIO_new_mem_buf(options.tls_key_pem.data(),
-                              static_cast<int>(options.tls_key_pem.size()));
+    BIO* kb =
+        BIO_new_mem_buf(options.tls_key_pem.data(), static_cast<int>(options.tls_key_pem.size()));
     EVP_PKEY* key = PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr);
     BIO_free(kb);
     if (cert == nullptr || key == nullptr) {
@@ -472,7 +492,8 @@ StatusOr<SelfSigned> MakeSelfSignedCert() {
   X509_set_pubkey(x, key);
   X509_NAME* name = X509_get_subject_name(x);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("lballoc-apiserver"), -1, -1, 0);
+                             reinterpret_cast<const unsigned char*>("lballoc-apiserver"), -1, -1,
+                             0);
   X509_set_issuer_name(x, name);
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);

@@ -28,8 +28,8 @@ namespace lballoc::apiserver {
 
 struct HttpRequest {
   std::string method;
-  std::string target;  // as sent: path?query
-  std::string path;    // percent-decoded path
+  std::string target;                          // as sent: path?query
+  std::string path;                            // percent-decoded path
   std::map<std::string, std::string> query;    // decoded; the last value wins
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;

@@ -1,10 +1,10 @@
 // Small RapidJSON helpers for the in-memory API server. Pure functions; thread-safe.
 #pragma once
 
+#include <rapidjson/document.h>
+
 #include <string>
 #include <string_view>
-
-#include <rapidjson/document.h>
 
 namespace lballoc::apiserver {
 

@@ -61,8 +61,7 @@ class KubectlTest : public ::testing::Test {
   }
 
   std::string Kubectl() const {
-    return "/usr/bin/kubectl --kubeconfig=" + dir_ + "/kubeconfig --cache-dir=" + dir_ +
-           "/cache ";
+    return "/usr/bin/kubectl --kubeconfig=" + dir_ + "/kubeconfig --cache-dir=" + dir_ + "/cache ";
   }
 
   CmdResult K(const std::string& args) {
@@ -95,7 +94,9 @@ class KubectlTest : public ::testing::Test {
 TEST_F(KubectlTest, ApplyCrdThenCustomResourceGetLabelAnnotatePatchDelete) {
   CmdResult r = K("apply -f " + kTestdata + "/kustomize/widgets-crd.yaml");
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("customresourcedefinition.apiextensions.k8s.io/widgets.example.com created"));
+  EXPECT_THAT(
+      r.out,
+      HasSubstr("customresourcedefinition.apiextensions.k8s.io/widgets.example.com created"));
   r = K("apply -f " + kTestdata + "/widget.yaml");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("widget.example.com/blue created"));
@@ -188,7 +189,9 @@ TEST_F(KubectlTest, ServiceReapplyWithChangedPortsUsesStrategicMerge) {
   r = K("get svc web -o 'jsonpath={.spec.ports[*].name}'");
   EXPECT_EQ(r.out, "http");
   // A JSON patch and a strategic merge patch from the command line.
-  r = K("patch svc web --type=json -p '[{\"op\":\"add\",\"path\":\"/metadata/labels\",\"value\":{\"a\":\"b\"}}]'");
+  r =
+      K("patch svc web --type=json -p "
+        "'[{\"op\":\"add\",\"path\":\"/metadata/labels\",\"value\":{\"a\":\"b\"}}]'");
   ASSERT_EQ(r.code, 0) << r.out;
   r = K("patch svc web -p '{\"spec\":{\"ports\":[{\"port\":80,\"targetPort\":9090}]}}'");
   ASSERT_EQ(r.code, 0) << r.out;
@@ -254,8 +257,9 @@ TEST(ApiserverBinaryTest, ListensWritesKubeconfigAndStopsOnSigterm) {
   size_t n;
   while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
   EXPECT_EQ(pclose(p), 0) << out;
-  EXPECT_EQ(out, "namespace/default\nnamespace/kube-node-lease\nnamespace/kube-public\n"
-                 "namespace/kube-system\n");
+  EXPECT_EQ(out,
+            "namespace/default\nnamespace/kube-node-lease\nnamespace/kube-public\n"
+            "namespace/kube-system\n");
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);

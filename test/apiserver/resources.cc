@@ -34,7 +34,8 @@ std::vector<ResourceType> BuiltinResourceTypes() {
   ns.namespaced = false;
   ns.has_status = true;
   ns.short_names = {"ns"};
-  ns.columns = {Col("Status", "string", ".status.phase"), Col("Age", "date", ".metadata.creationTimestamp")};
+  ns.columns = {Col("Status", "string", ".status.phase"),
+                Col("Age", "date", ".metadata.creationTimestamp")};
   out.push_back(ns);
 
   ResourceType svc;
@@ -47,8 +48,10 @@ std::vector<ResourceType> BuiltinResourceTypes() {
   svc.short_names = {"svc"};
   svc.categories = {"all"};
   // Filled in by the table code (computed cells), named here for the header.
-  svc.columns = {Col("Type", "string", ".spec.type"), Col("Cluster-IP", "string", ".spec.clusterIP"),
-                 Col("External-IP", "string", "<external-ip>"), Col("Port(s)", "string", "<ports>"),
+  svc.columns = {Col("Type", "string", ".spec.type"),
+                 Col("Cluster-IP", "string", ".spec.clusterIP"),
+                 Col("External-IP", "string", "<external-ip>"),
+                 Col("Port(s)", "string", "<ports>"),
                  Col("Age", "date", ".metadata.creationTimestamp"),
                  Col("Selector", "string", "<selector>", 1)};
   out.push_back(svc);
@@ -70,7 +73,8 @@ std::vector<ResourceType> BuiltinResourceTypes() {
   cm.singular = "configmap";
   cm.kind = "ConfigMap";
   cm.short_names = {"cm"};
-  cm.columns = {Col("Data", "integer", "<data-count>"), Col("Age", "date", ".metadata.creationTimestamp")};
+  cm.columns = {Col("Data", "integer", "<data-count>"),
+                Col("Age", "date", ".metadata.creationTimestamp")};
   out.push_back(cm);
 
   ResourceType lease;
@@ -135,7 +139,8 @@ StatusOr<std::vector<ResourceType>> ResourceTypesFromCrd(const rapidjson::Value&
   if (base.kind.empty()) return InvalidArgumentError("spec.names.kind: Required value");
   if (base.singular.empty()) {
     base.singular = base.kind;
-    for (char& c : base.singular) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : base.singular)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
   if (base.list_kind.empty()) base.list_kind = base.kind + "List";
   std::string scope = Str(spec, "scope");
@@ -158,8 +163,9 @@ StatusOr<std::vector<ResourceType>> ResourceTypesFromCrd(const rapidjson::Value&
   auto versions_it = spec.FindMember("versions");
   if (versions_it == spec.MemberEnd() || !versions_it->value.IsArray() ||
       versions_it->value.Empty()) {
-    return InvalidArgumentError("spec.versions: Invalid value: null: must have exactly one version "
-                                "marked as storage version");
+    return InvalidArgumentError(
+        "spec.versions: Invalid value: null: must have exactly one version "
+        "marked as storage version");
   }
   std::vector<ResourceType> out;
   int storage_count = 0;
@@ -172,7 +178,8 @@ StatusOr<std::vector<ResourceType>> ResourceTypesFromCrd(const rapidjson::Value&
     if (t.version.empty()) return InvalidArgumentError(field + ".name: Required value");
     auto served = v.FindMember("served");
     auto storage = v.FindMember("storage");
-    t.storage_version = storage != v.MemberEnd() && storage->value.IsBool() && storage->value.GetBool();
+    t.storage_version =
+        storage != v.MemberEnd() && storage->value.IsBool() && storage->value.GetBool();
     if (t.storage_version) ++storage_count;
     auto sub = v.FindMember("subresources");
     t.has_status = sub != v.MemberEnd() && sub->value.IsObject() && sub->value.HasMember("status");
@@ -188,7 +195,8 @@ StatusOr<std::vector<ResourceType>> ResourceTypesFromCrd(const rapidjson::Value&
         auto prio = c.FindMember("priority");
         if (prio != c.MemberEnd() && prio->value.IsInt()) pc.priority = prio->value.GetInt();
         if (pc.name.empty() || pc.json_path.empty()) {
-          return InvalidArgumentError(field + ".additionalPrinterColumns: name and jsonPath are "
+          return InvalidArgumentError(field +
+                                      ".additionalPrinterColumns: name and jsonPath are "
                                       "required");
         }
         t.columns.push_back(pc);
@@ -218,8 +226,9 @@ StatusOr<std::vector<ResourceType>> ResourceTypesFromCrd(const rapidjson::Value&
     }
   }
   if (storage_count != 1) {
-    return InvalidArgumentError("spec.versions: Invalid value: must have exactly one version "
-                                "marked as storage version");
+    return InvalidArgumentError(
+        "spec.versions: Invalid value: must have exactly one version "
+        "marked as storage version");
   }
   return out;
 }

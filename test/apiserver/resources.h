@@ -4,11 +4,11 @@
 // Plain values; not synchronised (the server guards its registry with its own mutex).
 #pragma once
 
+#include <rapidjson/document.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <rapidjson/document.h>
 
 #include "operator/base/statusor.h"
 
@@ -35,13 +35,13 @@ struct ResourceType {
   // generation is set and bumped on changes outside metadata (and outside status when
   // has_status).
   bool tracks_generation = false;
-  bool custom = false;           // served from a CRD (no strategic merge patch)
-  bool storage_version = true;   // the version objects are stored in
+  bool custom = false;          // served from a CRD (no strategic merge patch)
+  bool storage_version = true;  // the version objects are stored in
   std::vector<std::string> short_names;
   std::vector<std::string> categories;
-  std::vector<PrinterColumn> columns;  // Table columns after NAME
+  std::vector<PrinterColumn> columns;          // Table columns after NAME
   std::vector<std::string> selectable_fields;  // CRD selectableFields (".spec.x")
-  std::string crd_name;  // plural.group when custom
+  std::string crd_name;                        // plural.group when custom
   // The version's openAPIV3Schema (custom resources only; null when the CRD has none).
   std::shared_ptr<const rapidjson::Document> schema;
 

@@ -21,9 +21,10 @@ void Walk(Value& v, const Value& schema, Alloc& alloc, const std::string& path, 
   if (v.IsObject()) {
     const Value* props = Member(schema, "properties");
     const Value* additional = Member(schema, "additionalProperties");
-    bool keep_unknown = PreservesUnknown(schema) ||
-                        (additional != nullptr && (additional->IsObject() ||
-                                                   (additional->IsBool() && additional->GetBool())));
+    bool keep_unknown =
+        PreservesUnknown(schema) ||
+        (additional != nullptr &&
+         (additional->IsObject() || (additional->IsBool() && additional->GetBool())));
     if (props != nullptr && props->IsObject()) {
       // Defaults first, so a defaulted object is itself pruned and defaulted below.
       for (const auto& p : props->GetObject()) {

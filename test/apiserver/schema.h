@@ -6,10 +6,10 @@
 // Pure functions; thread-safe.
 #pragma once
 
+#include <rapidjson/document.h>
+
 #include <string>
 #include <vector>
-
-#include <rapidjson/document.h>
 
 namespace lballoc::apiserver {
 

@@ -6,13 +6,13 @@
 // (the server calls it under its own lock).
 #pragma once
 
+#include <rapidjson/document.h>
+
 #include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <rapidjson/document.h>
 
 #include "operator/base/status.h"
 #include "operator/base/statusor.h"

@@ -201,8 +201,7 @@ void AddColumnDefinitions(const ResourceType& type, Value& table, Alloc& alloc) 
     Value c(rapidjson::kObjectType);
     c.AddMember("name", Value(name.c_str(), alloc), alloc);
     c.AddMember("type", Value(t == "date" ? "string" : t.c_str(), alloc), alloc);
-    c.AddMember("format", Value(t == "date" && format.empty() ? "" : format.c_str(), alloc),
-                alloc);
+    c.AddMember("format", Value(t == "date" && format.empty() ? "" : format.c_str(), alloc), alloc);
     c.AddMember("description", Value(desc.c_str(), alloc), alloc);
     c.AddMember("priority", priority, alloc);
     defs.PushBack(c, alloc);
@@ -289,8 +288,8 @@ Value TableRow(const ResourceType& type, const Value& obj, std::string_view incl
       int64_t t = vals[0]->IsString() ? ParseRfc3339(vals[0]->GetString()) : -1;
       std::string age = t < 0 ? "<unknown>" : HumanDuration(std::chrono::seconds(now_unix - t));
       cells.PushBack(Value(age.c_str(), alloc), alloc);
-    } else if (vals.size() == 1 && (c.type == "integer" || c.type == "number" ||
-                                    c.type == "boolean") &&
+    } else if (vals.size() == 1 &&
+               (c.type == "integer" || c.type == "number" || c.type == "boolean") &&
                (vals[0]->IsNumber() || vals[0]->IsBool())) {
       cells.PushBack(Value(*vals[0], alloc), alloc);
     } else {

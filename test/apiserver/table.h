@@ -5,19 +5,20 @@
 // Pure functions; thread-safe.
 #pragma once
 
+#include <rapidjson/document.h>
+
 #include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <rapidjson/document.h>
 
 #include "test/apiserver/resources.h"
 
 namespace lballoc::apiserver {
 
 // The values `path` selects in `obj` (several for [*] or a filter; none when absent).
-std::vector<const rapidjson::Value*> EvalJsonPath(const rapidjson::Value& obj, std::string_view path);
+std::vector<const rapidjson::Value*> EvalJsonPath(const rapidjson::Value& obj,
+                                                  std::string_view path);
 
 // kubectl's short duration: "45s", "3m12s", "5h", "2d3h", "400d".
 std::string HumanDuration(std::chrono::seconds d);

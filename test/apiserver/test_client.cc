@@ -101,7 +101,8 @@ struct TestClient::Conn {
     size_t pos = head.find("\r\n");
     while (pos != std::string::npos && pos < head.size()) {
       size_t e = head.find("\r\n", pos + 2);
-      std::string h = head.substr(pos + 2, e == std::string::npos ? std::string::npos : e - pos - 2);
+      std::string h =
+          head.substr(pos + 2, e == std::string::npos ? std::string::npos : e - pos - 2);
       size_t colon = h.find(':');
       if (colon != std::string::npos) {
         std::string name = h.substr(0, colon);

@@ -5,13 +5,13 @@
 // Not thread-safe per object; use one per thread.
 #pragma once
 
+#include <rapidjson/document.h>
+
 #include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
-
-#include <rapidjson/document.h>
 
 #include "operator/base/statusor.h"
 

@@ -252,6 +252,29 @@ TEST(HttpTransportTlsTest, BadTlsMaterialIsRejectedUpFront) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("not an http(s) URL")));
 }
 
+TEST(HttpTransportTest, RequestTimeoutIsUnavailable) {
+  // A server that completes the TCP handshake (listen backlog) and never answers.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  RestConfig config;
+  config.server = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  config.source = "test";
+  config.timeout = std::chrono::milliseconds(300);
+  ASSERT_OK_AND_ASSIGN(auto transport, HttpTransport::Create(config));
+  HttpRequest req;
+  req.target = "/api/v1/namespaces";
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_THAT(transport->Do(req), StatusIs(StatusCode::kUnavailable, HasSubstr("GET http://")));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  ::close(fd);
+}
+
 TEST(TokenSourceTest, ReReadsAgedTokenKeepsOldOnFailure) {
   TempDir dir;
   std::string file = dir.Write("token", "first\n");

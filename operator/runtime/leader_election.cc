@@ -240,6 +240,13 @@ void LeaderElector::Renew() {
       Clock::TimePoint deadline;
       {
         std::lock_guard<std::mutex> lock(mu_);
+        // Someone else holds it now (we saw their record): stop at once rather than wait for
+        // the deadline. Stricter than client-go, which only notices at the deadline.
+        if (!observed_holder_.empty() && observed_holder_ != config_.identity) {
+          LOG(WARNING) << config_.identity << ": lease " << lock_.Describe()
+                       << " is now held by " << observed_holder_ << "; stepping down";
+          return;
+        }
         deadline = last_renew_start_ + config_.renew_deadline;
       }
       Clock::TimePoint now = clock_.Now();

@@ -323,6 +323,33 @@ TEST(LeaderElectionRunTest, ThreeCandidatesFailoverAndRelease) {
               ::lballoc::testing::IsOkAndHolds(0.0));
 }
 
+TEST(LeaderElectionRunTest, LeaderStepsDownAtOnceWhenAnotherHolderAppears) {
+  MetricsRegistry metrics;
+  FakeLeaseServer server;
+  FakeLeaseLock lock(server);
+  std::atomic<bool> leading{false};
+  std::atomic<bool> stopped{false};
+  LeaderCallbacks callbacks;
+  callbacks.on_started_leading = [&] { leading = true; };
+  callbacks.on_stopped_leading = [&] { stopped = true; };
+  LeaderElectionConfig config = Config("a", nullptr, &metrics);
+  config.lease_duration = seconds(60);
+  config.renew_deadline = seconds(50);
+  config.retry_period = milliseconds(20);
+  auto a = NewElector(lock, config, callbacks);
+  std::thread t([&] { a->Run(); });
+  ASSERT_TRUE(Eventually([&] { return leading.load(); }));
+  // An operator (or a replica with a broken clock) overwrites the holder.
+  server.Edit([](api::LeaseSpec& spec) { spec.holder_identity = "intruder"; });
+  // Noticed at the next renewal, long before the 50 s renew deadline.
+  ASSERT_TRUE(Eventually([&] { return stopped.load(); }, seconds(5)));
+  EXPECT_FALSE(a->IsLeader());
+  EXPECT_EQ(a->GetLeader(), "intruder");
+  a->Stop();
+  t.join();
+  EXPECT_EQ(server.spec().holder_identity, "intruder");  // not ours to release
+}
+
 TEST(LeaderElectionRunTest, StopBeforeLeadingReturnsWithoutCallbacks) {
   MetricsRegistry metrics;
   FakeLeaseServer server;

@@ -363,11 +363,11 @@ std::string ServiceJson(const std::string& ns, const std::string& name, int n) {
 
 TEST(InformerApiServerTest, ConvergesThroughDropsBookmarksAnd410UnderConcurrentWrites) {
   apiserver::ApiServer::Options options;
-  options.bookmark_interval = std::chrono::milliseconds(100);
+  options.bookmark_interval = std::chrono::milliseconds(50);
   options.watch_window = 40;  // small: resumes after a drop often fall out of it -> 410
   ASSERT_OK_AND_ASSIGN(auto server, apiserver::ApiServer::Start(options));
   apiserver::FaultConfig faults;
-  faults.watch_drop_interval = std::chrono::milliseconds(150);
+  faults.watch_drop_interval = std::chrono::milliseconds(400);
   server->faults().Configure(faults);
 
   RestConfig config;

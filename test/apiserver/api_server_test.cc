@@ -568,6 +568,21 @@ TEST_F(ApiServerTest, TlsWithSelfSignedCertificate) {
   EXPECT_THAT(server_->Kubeconfig(), HasSubstr("certificate-authority-data: "));
 }
 
+// A client whose TLS handshake fails (plain HTTP to the TLS port, or a
+// client that distrusts the server's certificate) must not take the server down.
+TEST_F(ApiServerTest, FailedTlsHandshakesLeaveTheServerServing) {
+  ApiServer::Options opts;
+  opts.self_signed_tls = true;
+  StartServer(opts);
+  std::string plain_url = "http://" + server_->url().substr(8);
+  for (int i = 0; i < 3; ++i) {
+    TestClient plain(plain_url, "");
+    auto r = plain.Get("/api/v1/namespaces");
+    EXPECT_TRUE(!r.ok() || r->code != 200) << "plain HTTP must not be served on the TLS port";
+  }
+  EXPECT_EQ(Do("GET", "/api/v1/namespaces/default").code, 200);
+}
+
 TEST_F(ApiServerTest, FaultInjection) {
   const std::string base = "/api/v1/namespaces/default/configmaps";
   server_->faults().FailNext("create", "configmaps", 409);

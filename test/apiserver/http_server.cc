@@ -440,16 +440,17 @@ void HttpServer::ServeConnection(int fd) {
     SSL_set_fd(ssl, fd);
     if (SSL_accept(ssl) != 1) ok = false;
   }
-  {
-    Connection conn(fd, ssl);
-    while (ok && !stopping_.load()) {
+  if (ok) {
+    Connection conn(fd, ssl);  // owns `ssl` from here on
+    while (!stopping_.load()) {
       HttpRequest req;
       if (!conn.ReadRequest(req)) break;
       handler_(req, conn);
       if (!conn.Finish()) break;
     }
+  } else if (ssl != nullptr) {
+    SSL_free(ssl);  // the handshake failed: nothing to shut down
   }
-  if (!ok && ssl != nullptr) SSL_free(ssl);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = connections_.find(fd);
   close(fd);

@@ -50,7 +50,7 @@ test: build ## Install deps, build, run every test (unit, integration, e2e, TSan
 test-tsan: deps ## Build and run the runtime's tests under ThreadSanitizer
 	cmake -S . -B build-tsan -DLBALLOC_SANITIZE=thread -DLBALLOC_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
 	cmake --build build-tsan -j$(JOBS) --target tsan_tests
-	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/test/tsan.supp" \
 	  ctest --output-on-failure -j$(JOBS) -L tsan
 
 fuzz: deps ## Build the libFuzzer targets with clang and run each briefly

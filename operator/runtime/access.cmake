@@ -65,14 +65,5 @@ lballoc_test(informer_memory_test
   SRCS ${CMAKE_CURRENT_SOURCE_DIR}/informer_memory_test.cc
   DEPS lballoc_runtime_access
   LABELS unit)
-
-# Under ThreadSanitizer, the tests that go through cpprestsdk use the suppressions in
-# testdata/access/tsan.supp (uninstrumented third-party library; see the file).
-if(LBALLOC_SANITIZE STREQUAL "thread")
-  foreach(t client_test http_transport_test informer_test event_recorder_test)
-    if(TEST ${t})
-      set_tests_properties(${t} PROPERTIES ENVIRONMENT
-        "TSAN_OPTIONS=halt_on_error=1 second_deadlock_stack=1 suppressions=${LBALLOC_ACCESS_TESTDATA}/tsan.supp")
-    endif()
-  endforeach()
-endif()
+# Under ThreadSanitizer these tests run with the project's suppressions (test/tsan.supp, set by
+# `make test-tsan`) for the uninstrumented cpprestsdk.

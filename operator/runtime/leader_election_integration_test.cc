@@ -25,18 +25,6 @@
 #include "test/apiserver/api_server.h"
 #include "test/testing/status_matchers.h"
 
-// ThreadSanitizer cannot see synchronisation inside uninstrumented libraries: glibc's internal
-// tzset lock (glog calls localtime_r per message) and cpprestsdk's thread-pool hand-offs (boost
-// asio / pplx atomics; its connection pool's mutexes even look double-locked), so accesses
-// inside them look racy. Suppressed for this binary only, and only where a frame is inside
-// those libraries; races in our own code are still reported.
-extern "C" const char* __tsan_default_suppressions() {
-  return "race:tzset_internal\n"
-         "called_from_lib:libcpprest.so\n"
-         "race:libcpprest.so\n"
-         "mutex:libcpprest.so\n";
-}
-
 namespace lballoc::runtime {
 namespace {
 

@@ -13,11 +13,6 @@
 #include "operator/runtime/rate_limiter.h"
 #include "operator/runtime/reconciler.h"
 
-// ThreadSanitizer cannot see glibc's internal tzset lock, so glog's per-message
-// localtime_r/tzset calls from two threads look like a race inside libc. Suppressed for this
-// binary only; nothing of ours is hidden by it.
-extern "C" const char* __tsan_default_suppressions() { return "race:tzset_internal\n"; }
-
 namespace lballoc::runtime {
 namespace {
 

@@ -17,6 +17,7 @@
 #include "api/meta.h"
 #include "operator/base/clock.h"
 #include "operator/runtime/metrics.h"
+#include "test/testing/eventually.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::runtime {
@@ -30,15 +31,7 @@ using ::testing::_;
 using ::testing::ElementsAre;
 using ::testing::UnorderedElementsAre;
 
-template <typename F>
-bool Eventually(F cond, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(milliseconds(1));
-  }
-  return cond();
-}
+using ::lballoc::testing::Eventually;
 
 // A kind with just metadata, like every api/ kind.
 struct Obj {

@@ -19,10 +19,12 @@
 #include "operator/runtime/http_transport.h"
 #include "operator/runtime/informer.h"
 #include "operator/runtime/leader_election.h"
+#include "operator/runtime/leader_election_testing.h"
 #include "operator/runtime/manager.h"
 #include "operator/runtime/metrics.h"
 #include "operator/runtime/rest_config.h"
 #include "test/apiserver/api_server.h"
+#include "test/testing/eventually.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::runtime {
@@ -31,15 +33,8 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-template <typename F>
-bool Eventually(F cond, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-  return cond();
-}
+using ::lballoc::testing::Eventually;
+using ::lballoc::runtime::fakes::LeaderTracker;
 
 // One replica's network: set_cut(true) makes every request fail as if the link were down.
 class CuttableTransport final : public Transport {
@@ -105,38 +100,6 @@ LeaderElectionConfig Config(const std::string& identity, MetricsRegistry* metric
   config.name = identity;
   return config;
 }
-
-struct LeaderTracker {
-  std::mutex mu;
-  int current = 0;
-  int max_concurrent = 0;
-  int starts = 0;
-  std::string leader;
-  std::chrono::steady_clock::time_point last_start, last_stop;
-
-  LeaderCallbacks For(const std::string& id) {
-    LeaderCallbacks callbacks;
-    callbacks.on_started_leading = [this, id] {
-      std::lock_guard<std::mutex> lock(mu);
-      ++current;
-      ++starts;
-      max_concurrent = std::max(max_concurrent, current);
-      leader = id;
-      last_start = std::chrono::steady_clock::now();
-    };
-    callbacks.on_stopped_leading = [this, id] {
-      std::lock_guard<std::mutex> lock(mu);
-      --current;
-      if (leader == id) leader.clear();
-      last_stop = std::chrono::steady_clock::now();
-    };
-    return callbacks;
-  }
-  std::string Leader() {
-    std::lock_guard<std::mutex> lock(mu);
-    return leader;
-  }
-};
 
 TEST_F(ApiServerLeaderElectionTest, ThreeReplicasOneLeaderFailoverAndRelease) {
   MetricsRegistry metrics;

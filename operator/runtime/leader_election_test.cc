@@ -13,6 +13,7 @@
 
 #include "operator/base/clock.h"
 #include "operator/runtime/leader_election_testing.h"
+#include "test/testing/eventually.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::runtime {
@@ -20,6 +21,7 @@ namespace {
 
 using ::lballoc::runtime::fakes::FakeLeaseLock;
 using ::lballoc::runtime::fakes::FakeLeaseServer;
+using ::lballoc::runtime::fakes::LeaderTracker;
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -193,48 +195,7 @@ TEST(LeaderElectionTest, ReleaseLetsAnotherCandidateTakeOverAtOnce) {
   EXPECT_EQ(server.spec().holder_identity, "b");
 }
 
-// Counts leaders across candidates through the callbacks.
-struct LeaderTracker {
-  std::mutex mu;
-  int current = 0;
-  int max_concurrent = 0;
-  int starts = 0;
-  std::string leader;
-  std::chrono::steady_clock::time_point last_start, last_stop;
-
-  LeaderCallbacks For(const std::string& id) {
-    LeaderCallbacks callbacks;
-    callbacks.on_started_leading = [this, id] {
-      std::lock_guard<std::mutex> lock(mu);
-      ++current;
-      ++starts;
-      max_concurrent = std::max(max_concurrent, current);
-      leader = id;
-      last_start = std::chrono::steady_clock::now();
-    };
-    callbacks.on_stopped_leading = [this, id] {
-      std::lock_guard<std::mutex> lock(mu);
-      --current;
-      if (leader == id) leader.clear();
-      last_stop = std::chrono::steady_clock::now();
-    };
-    return callbacks;
-  }
-  std::string Leader() {
-    std::lock_guard<std::mutex> lock(mu);
-    return leader;
-  }
-};
-
-template <typename F>
-bool Eventually(F cond, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-  return cond();
-}
+using ::lballoc::testing::Eventually;
 
 // Three candidates running for real (short durations on the real clock).
 TEST(LeaderElectionRunTest, ThreeCandidatesFailoverAndRelease) {

@@ -1,11 +1,13 @@
 // In-memory fakes for leader-election tests: one Lease with the API server's optimistic
 // concurrency (FakeLeaseServer) and per-candidate connections that a test can cut
-// (FakeLeaseLock). Test-only.
+// (FakeLeaseLock), and a tracker of who leads (LeaderTracker). Test-only.
 //
 // Thread-safety: both are safe for concurrent use.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -89,6 +91,39 @@ class FakeLeaseLock final : public LeaseLock {
   FakeLeaseServer& server_;
   std::atomic<bool> cut_{false};
   std::atomic<bool> fail_next_update_{false};
+};
+
+// Counts leaders across candidates through the callbacks.
+struct LeaderTracker {
+  std::mutex mu;
+  int current = 0;
+  int max_concurrent = 0;
+  int starts = 0;
+  std::string leader;
+  std::chrono::steady_clock::time_point last_start, last_stop;
+
+  LeaderCallbacks For(const std::string& id) {
+    LeaderCallbacks callbacks;
+    callbacks.on_started_leading = [this, id] {
+      std::lock_guard<std::mutex> lock(mu);
+      ++current;
+      ++starts;
+      max_concurrent = std::max(max_concurrent, current);
+      leader = id;
+      last_start = std::chrono::steady_clock::now();
+    };
+    callbacks.on_stopped_leading = [this, id] {
+      std::lock_guard<std::mutex> lock(mu);
+      --current;
+      if (leader == id) leader.clear();
+      last_stop = std::chrono::steady_clock::now();
+    };
+    return callbacks;
+  }
+  std::string Leader() {
+    std::lock_guard<std::mutex> lock(mu);
+    return leader;
+  }
 };
 
 }  // namespace lballoc::runtime::fakes

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "operator/runtime/leader_election_testing.h"
+#include "test/testing/eventually.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::runtime {
@@ -31,15 +32,7 @@ using ::testing::_;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-template <typename F>
-bool Eventually(F cond, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-  return cond();
-}
+using ::lballoc::testing::Eventually;
 
 class EventLog {
  public:

@@ -1,0 +1,41 @@
+// The lballoc operator as one unit: everything lballoc adds to a runtime::Manager.
+//
+// operator/main.cc turns flags into OperatorOptions and calls SetupWithManager(); tests build the
+// same wiring without gflags. What it adds:
+//   - informers for Services, Namespaces and LoadBalancerPools;
+//   - the LoadBalancerPool controller (pool specs -> the allocation engine, pool status) and the
+//     Service controller (addresses, status.loadBalancer.ingress, the AddressAllocated
+//     condition, events), both leader-only;
+//   - the before-controllers hook that, on every leadership acquisition, rebuilds the
+//     allocations from the handled Services' status.loadBalancer.ingress before any reconcile;
+//   - the lballoc_* metric families.
+//
+// Thread-safety: call SetupWithManager() once, before Manager::Run().
+#pragma once
+
+#include <string>
+
+#include "operator/base/clock.h"
+#include "operator/base/status.h"
+#include "operator/runtime/event_recorder.h"
+#include "operator/runtime/manager.h"
+#include "operator/runtime/metrics.h"
+
+namespace lballoc::controllers {
+
+struct OperatorOptions {
+  // --loadbalancer-class: Services whose spec.loadBalancerClass is this are always handled.
+  std::string load_balancer_class = "kube-router";
+  // --loadbalancer-default-class: also handle Services with no class or the class "default".
+  bool load_balancer_default_class = true;
+  Clock* clock = nullptr;                       // nullptr: Clock::Real()
+  runtime::MetricsRegistry* metrics = nullptr;  // nullptr: MetricsRegistry::Default()
+};
+
+// Adds lballoc's informers, controllers, hook and metrics to `manager`. `recorder` receives the
+// Services' events and must outlive the manager's Run(). InvalidArgument for bad options (an
+// empty load_balancer_class).
+Status SetupWithManager(runtime::Manager& manager, runtime::EventRecorder& recorder,
+                        const OperatorOptions& options);
+
+}  // namespace lballoc::controllers

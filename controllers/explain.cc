@@ -71,7 +71,7 @@ std::string ExplainFailure(const ipam::Request& request, ipam::Reason reason,
   }
   if (considered.empty()) return message + ". No LoadBalancerPool exists.";
 
-  std::string_view ns = request.service.substr(0, request.service.find('/'));
+  const std::string ns = request.service.substr(0, request.service.find('/'));
   auto why = [&](const Entry& e, ipam::Family f) -> std::string {
     if (e.pool == nullptr) return "does not exist";
     return WhyPassedOver(*e.pool, named(e.name), any_named, f, ns);

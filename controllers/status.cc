@@ -75,6 +75,9 @@ api::ServiceStatus DesiredServiceStatus(const api::ServiceStatus& current,
       out.ingress.push_back(std::move(in));
     }
   }
+  for (const api::LoadBalancerIngress& in : current.ingress) {
+    if (in.ip.empty() && !in.hostname.empty()) out.ingress.push_back(in);
+  }
   out.conditions = current.conditions;
   api::SetCondition(out.conditions, std::move(condition), now);
   return out;

@@ -57,6 +57,9 @@ struct Operator {
         state->Rebuild(pools->store().List(), services->store().List());
     if (!rebuilt.ok()) return rebuilt.status().WithContext("rebuild allocations");
     pool_reconciler->ResetWrites();
+    // While this replica stood by, its Service watch recorded changes it never answered; the
+    // controllers' replay records every Service afresh.
+    times->Clear();
     LOG(INFO) << "allocations rebuilt from Service statuses: " << rebuilt->services
               << " Services hold addresses, " << rebuilt->dropped.size() << " addresses dropped, "
               << rebuilt->quarantined << " shown addresses held until their Service is rewritten";

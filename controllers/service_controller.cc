@@ -44,6 +44,11 @@ void EventTimes::Forget(const std::string& key) {
   seen_.erase(key);
 }
 
+void EventTimes::Clear() {
+  std::lock_guard<std::mutex> lock(mu_);
+  seen_.clear();
+}
+
 size_t EventTimes::size() const {
   std::lock_guard<std::mutex> lock(mu_);
   return seen_.size();

@@ -60,6 +60,8 @@ class EventTimes {
   void Seen(const std::string& key);
   std::optional<Clock::TimePoint> Take(const std::string& key);
   void Forget(const std::string& key);
+  // Forgets everything (a new leadership term: a standby records events it never answers).
+  void Clear();
   size_t size() const;
   Clock& clock() { return clock_; }
 

@@ -227,8 +227,8 @@ std::vector<std::string> AllocationState::RetryLocked(std::string_view except,
   return out;
 }
 
-void AllocationState::WaitLocked(const std::string& key, const ipam::Result* result,
-                                 bool invalid, const std::vector<ipam::Family>& families) {
+void AllocationState::WaitLocked(const std::string& key, const ipam::Result* result, bool invalid,
+                                 const std::vector<ipam::Family>& families) {
   uint8_t mask = 0;
   if (!invalid && result != nullptr) {
     if (!result->ok()) {
@@ -306,8 +306,8 @@ AllocationState::Outcome AllocationState::Allocate(const api::Service& service,
     if (res.ok()) {
       out.message = AllocatedMessage(res);
     } else {
-      out.message = ExplainFailure(req, res.reason, res.status.message(),
-                                   FactsLocked(labels, ns_labels));
+      out.message =
+          ExplainFailure(req, res.reason, res.status.message(), FactsLocked(labels, ns_labels));
     }
     WaitLocked(key, &res, /*invalid=*/false, req.families);
   }

@@ -86,7 +86,7 @@ class AllocationState {
 
   struct Outcome {
     ipam::Reason reason = ipam::Reason::kAllocated;
-    std::string message;                  // the condition message
+    std::string message;                   // the condition message
     std::vector<ipam::Address> addresses;  // held now, in spec.ipFamilies order
     std::vector<std::string> pools;        // the pool of each address
     std::vector<ipam::Address> released;   // addresses this call took away from the Service

@@ -95,11 +95,11 @@ TEST_F(AllocationStateTest, OnlyServicesAFreeCanHelpAreRetriedAndEachOnce) {
   api::LoadBalancerPool team = Pool("team", {"198.51.100.0/24"});
   team.spec.service_selector = MatchLabels({{"team", "x"}});
   SetPools({Pool("v4", {"192.0.2.0/32"}), Pool("v6", {"2001:db8::/127"}), team});
-  Allocate(LbService("default", "holder"));                       // takes 192.0.2.0
+  Allocate(LbService("default", "holder"));                      // takes 192.0.2.0
   EXPECT_EQ(Allocate(LbService("default", "exhausted")).reason,  // waits for IPv4
             ipam::Reason::kPoolExhausted);
-  api::Service named = LbService("default", "named");             // no eligible pool: a free
-  named.metadata.annotations[kPoolAnnotation] = "team";           // cannot help
+  api::Service named = LbService("default", "named");    // no eligible pool: a free
+  named.metadata.annotations[kPoolAnnotation] = "team";  // cannot help
   EXPECT_EQ(Allocate(named).reason, ipam::Reason::kNoEligiblePool);
   api::Service bad = LbService("default", "bad");
   bad.metadata.annotations[kIpsAnnotation] = "nonsense";
@@ -266,7 +266,8 @@ TEST_F(AllocationStateTest, RebuildKeepsAddressesOlderWinsAndQuarantinesTheRest)
   EXPECT_THAT(state_.AddressesOf("default/moved"), IsEmpty());
   ASSERT_EQ(rebuilt.dropped.size(), 3u);
   std::vector<std::string> dropped;
-  for (const ipam::Dropped& d : rebuilt.dropped) dropped.push_back(d.service + " " + d.address.ToString());
+  for (const ipam::Dropped& d : rebuilt.dropped)
+    dropped.push_back(d.service + " " + d.address.ToString());
   EXPECT_THAT(dropped, UnorderedElementsAre("default/newer 192.0.2.5", "default/moved 192.0.2.6",
                                             "default/gone 10.9.9.9"));
   // 192.0.2.6 is still shown by `moved`: quarantined. 10.9.9.9 is in no pool; 192.0.2.5 is the

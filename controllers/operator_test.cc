@@ -2,6 +2,8 @@
 // API.md's Service and pool sections, checked through what a user sees (statuses, events,
 // metrics) and through the server's audit of every write (status writes counted, no address
 // shown by two Services outside a sharing group).
+#include "controllers/operator.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -14,7 +16,6 @@
 #include <vector>
 
 #include "controllers/convert.h"
-#include "controllers/operator.h"
 #include "controllers/operator_test_env.h"
 #include "controllers/test_objects.h"
 #include "test/testing/eventually.h"
@@ -23,8 +24,6 @@
 namespace lballoc::controllers {
 namespace {
 
-using std::chrono::milliseconds;
-using std::chrono::seconds;
 using ::lballoc::controllers::testing::AllocatedCondition;
 using ::lballoc::controllers::testing::AllocatedTo;
 using ::lballoc::controllers::testing::FailedWith;
@@ -35,6 +34,8 @@ using ::lballoc::controllers::testing::OperatorTestEnv;
 using ::lballoc::controllers::testing::Pool;
 using ::lballoc::controllers::testing::Replica;
 using ::lballoc::testing::Eventually;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -71,15 +72,17 @@ class OperatorTest : public OperatorTestEnv {
     };
     double last = -1;
     auto since = std::chrono::steady_clock::now();
-    ASSERT_TRUE(Eventually([&] {
-      double now = total();
-      if (now != last || !idle()) {
-        last = now;
-        since = std::chrono::steady_clock::now();
-        return false;
-      }
-      return std::chrono::steady_clock::now() - since >= quiet;
-    }, seconds(60)));
+    ASSERT_TRUE(Eventually(
+        [&] {
+          double now = total();
+          if (now != last || !idle()) {
+            last = now;
+            since = std::chrono::steady_clock::now();
+            return false;
+          }
+          return std::chrono::steady_clock::now() - since >= quiet;
+        },
+        seconds(60)));
   }
 
   // Another controller's share of a Service's status: a hostname entry and a condition.
@@ -125,8 +128,8 @@ TEST_F(OperatorTest, AllocatesWithOneStatusWriteAndReportsPoolStatusAndMetrics) 
   CreatePool(Pool("web", {"192.0.2.0/30"}));
   Replica* op = StartOperator(Fast());
   CreateService(LbService("default", "a"));
-  api::Service a =
-      WaitService("default", "a", [](const api::Service& s) { return AllocatedTo(s, {"192.0.2.0"}); });
+  api::Service a = WaitService("default", "a",
+                               [](const api::Service& s) { return AllocatedTo(s, {"192.0.2.0"}); });
   const api::Condition* c = AllocatedCondition(a);
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->reason, "Allocated");
@@ -174,8 +177,9 @@ TEST_F(OperatorTest, ServerAddedIpModeIsNotRewritten) {
   Settle(op);
   ASSERT_EQ(ServiceWrites("default", "a"), 1);
   // What the API server of Kubernetes 1.30+ does: ipMode VIP on each entry.
-  PatchServiceStatus("default", "a",
-                     R"({"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.0","ipMode":"VIP"}]}}})");
+  PatchServiceStatus(
+      "default", "a",
+      R"({"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.0","ipMode":"VIP"}]}}})");
   Settle(op);
   EXPECT_EQ(ServiceWrites("default", "a"), 2);  // the test's own patch only
   EXPECT_EQ(GetService("default", "a").status.ingress[0].ip_mode, "VIP");
@@ -189,8 +193,8 @@ TEST_F(OperatorTest, DeletedServiceReleasesItsAddress) {
   CreateService(LbService("default", "a"));
   WaitService("default", "a", [](const api::Service& s) { return AllocatedTo(s, {"192.0.2.0"}); });
   CreateService(LbService("default", "b"));
-  api::Service b = WaitService("default", "b",
-                               [](const api::Service& s) { return FailedWith(s, "PoolExhausted"); });
+  api::Service b = WaitService(
+      "default", "b", [](const api::Service& s) { return FailedWith(s, "PoolExhausted"); });
   EXPECT_EQ(AllocatedCondition(b)->message,
             "no free IPv4 address in the eligible pools (\"web\"). Pools passed over for IPv4: "
             "\"web\": exhausted (no free IPv4 address).");
@@ -224,13 +228,14 @@ TEST_F(OperatorTest, TypeChangeReleasesTheAddressAndRemovesOurCondition) {
 
   // The API server clears status.loadBalancer itself when the type leaves LoadBalancer.
   PatchService("default", "a", R"({"spec":{"type":"ClusterIP"}})");
-  api::Service a = WaitService("default", "a",
-                               [](const api::Service& s) { return AllocatedCondition(s) == nullptr; });
+  api::Service a = WaitService(
+      "default", "a", [](const api::Service& s) { return AllocatedCondition(s) == nullptr; });
   ASSERT_EQ(a.status.conditions.size(), 1u);
   EXPECT_EQ(a.status.conditions[0].type, "example.com/Announced");
   EXPECT_TRUE(Eventually([&] {
-    return HasEvent(op, "Normal AddressReleased default/a: released 192.0.2.0: the Service is no "
-                        "longer handled");
+    return HasEvent(op,
+                    "Normal AddressReleased default/a: released 192.0.2.0: the Service is no "
+                    "longer handled");
   }));
   WaitPool("web", [](const api::LoadBalancerPool& p) { return p.status.allocated == 0; });
   // The address is free again.
@@ -251,10 +256,10 @@ TEST_F(OperatorTest, StopHandlingAClassRemovesExactlyOurEntriesAndOtherClassesAr
   other.metadata.annotations[kIpsAnnotation] = "192.0.2.3";
   other.metadata.annotations[kSharingKeyAnnotation] = "k";
   CreateService(other);
-  std::vector<std::string> plain_ips =
-      Ips(WaitService("default", "plain", [](const api::Service& s) { return Ips(s).size() == 1; }));
-  std::vector<std::string> named_ips =
-      Ips(WaitService("default", "named", [](const api::Service& s) { return Ips(s).size() == 1; }));
+  std::vector<std::string> plain_ips = Ips(
+      WaitService("default", "plain", [](const api::Service& s) { return Ips(s).size() == 1; }));
+  std::vector<std::string> named_ips = Ips(
+      WaitService("default", "named", [](const api::Service& s) { return Ips(s).size() == 1; }));
   AddForeignStatus("default", "plain");
   Settle(first);
   StopOperator(first);
@@ -263,9 +268,8 @@ TEST_F(OperatorTest, StopHandlingAClassRemovesExactlyOurEntriesAndOtherClassesAr
   OperatorOptions o = Fast();
   o.load_balancer_default_class = false;
   Replica* second = StartOperator(o);
-  api::Service plain = WaitService("default", "plain", [](const api::Service& s) {
-    return AllocatedCondition(s) == nullptr;
-  });
+  api::Service plain = WaitService(
+      "default", "plain", [](const api::Service& s) { return AllocatedCondition(s) == nullptr; });
   ASSERT_EQ(plain.status.ingress.size(), 1u);
   EXPECT_EQ(plain.status.ingress[0].hostname, "lb.example.com");
   ASSERT_EQ(plain.status.conditions.size(), 1u);
@@ -376,12 +380,11 @@ TEST_F(OperatorTest, ExplainsEveryPoolPassedOver) {
   CreatePool(prod);
   StartOperator(Fast());
   CreateService(LbService("default", "web"));
-  api::Service web =
-      WaitService("default", "web", [](const api::Service& s) {
-        // Pools are applied one event at a time: wait for all six.
-        return FailedWith(s, "FamilyUnavailable") &&
-               AllocatedCondition(s)->message.find("and 1 more") != std::string::npos;
-      });
+  api::Service web = WaitService("default", "web", [](const api::Service& s) {
+    // Pools are applied one event at a time: wait for all six.
+    return FailedWith(s, "FamilyUnavailable") &&
+           AllocatedCondition(s)->message.find("and 1 more") != std::string::npos;
+  });
   EXPECT_EQ(AllocatedCondition(web)->message,
             "no eligible pool has IPv4 addresses (eligible: \"v6\"). Pools passed over for "
             "IPv4: "
@@ -419,7 +422,8 @@ TEST_F(OperatorTest, ServiceSelectorFollowsServiceLabels) {
   CreatePool(team);
   StartOperator(Fast());
   CreateService(LbService("default", "a"));
-  WaitService("default", "a", [](const api::Service& s) { return FailedWith(s, "NoEligiblePool"); });
+  WaitService("default", "a",
+              [](const api::Service& s) { return FailedWith(s, "NoEligiblePool"); });
   PatchService("default", "a", R"({"metadata":{"labels":{"team":"web"}}})");
   WaitService("default", "a", [](const api::Service& s) { return AllocatedTo(s, {"192.0.2.0"}); });
 }
@@ -523,18 +527,17 @@ TEST_F(OperatorTest, InvalidAndOverlappingPools) {
   CreatePool(badsel);
   StartOperator(Fast());
 
-  api::LoadBalancerPool n = WaitPool("aaa-newer", [](const api::LoadBalancerPool& p) {
-    return PoolReady(p, "False", "Overlap");
-  });
+  api::LoadBalancerPool n = WaitPool(
+      "aaa-newer", [](const api::LoadBalancerPool& p) { return PoolReady(p, "False", "Overlap"); });
   EXPECT_THAT(PoolCondition(n, "Ready")->message, HasSubstr("overlaps pool \"older\""));
-  WaitPool("older",
-           [](const api::LoadBalancerPool& p) { return PoolReady(p, "True", "Serving"); });
-  api::LoadBalancerPool b =
-      WaitPool("bad", [](const api::LoadBalancerPool& p) { return PoolReady(p, "False", "InvalidSpec"); });
+  WaitPool("older", [](const api::LoadBalancerPool& p) { return PoolReady(p, "True", "Serving"); });
+  api::LoadBalancerPool b = WaitPool(
+      "bad", [](const api::LoadBalancerPool& p) { return PoolReady(p, "False", "InvalidSpec"); });
   EXPECT_THAT(PoolCondition(b, "Ready")->message, HasSubstr("spec.addresses[1]"));
   EXPECT_THAT(PoolCondition(b, "Ready")->message, HasSubstr("nonsense"));
-  api::LoadBalancerPool bs = WaitPool(
-      "badsel", [](const api::LoadBalancerPool& p) { return PoolReady(p, "False", "InvalidSpec"); });
+  api::LoadBalancerPool bs = WaitPool("badsel", [](const api::LoadBalancerPool& p) {
+    return PoolReady(p, "False", "InvalidSpec");
+  });
   EXPECT_THAT(PoolCondition(bs, "Ready")->message,
               HasSubstr("spec.serviceSelector.matchExpressions[0].operator"));
 
@@ -583,8 +586,8 @@ TEST_F(OperatorTest, DisabledPoolKeepsGivenAddressesAndGivesNoNewOnes) {
   PatchPool("web", R"({"spec":{"disabled":true}})");
   WaitPool("web", [](const api::LoadBalancerPool& p) { return PoolReady(p, "False", "Disabled"); });
   CreateService(LbService("default", "b"));
-  api::Service b = WaitService("default", "b",
-                               [](const api::Service& s) { return FailedWith(s, "NoEligiblePool"); });
+  api::Service b = WaitService(
+      "default", "b", [](const api::Service& s) { return FailedWith(s, "NoEligiblePool"); });
   EXPECT_THAT(AllocatedCondition(b)->message, HasSubstr("\"web\": disabled"));
   EXPECT_TRUE(AllocatedTo(GetService("default", "a"), {"192.0.2.0"}));
 }
@@ -598,8 +601,8 @@ TEST_F(OperatorTest, AMovedAddressGoesToNoOneUntilTheOldHolderStopsShowingIt) {
   server_->AddAuditCheck(
       "block-a",
       [&blocked](const apiserver::AuditEvent& ev) {
-        if (!blocked || ev.resource != "services" || ev.name != "a" ||
-            ev.old_object == nullptr || ev.new_object == nullptr) {
+        if (!blocked || ev.resource != "services" || ev.name != "a" || ev.old_object == nullptr ||
+            ev.new_object == nullptr) {
           return Status();
         }
         auto annotations = [](const rapidjson::Value* obj) -> const rapidjson::Value* {
@@ -659,7 +662,8 @@ TEST_F(OperatorTest, RestartKeepsEveryAddressAndWritesNothing) {
   for (const std::string& n : names) CreateService(LbService("default", n));
   std::map<std::string, std::vector<std::string>> before;
   for (const std::string& n : names) {
-    before[n] = Ips(WaitService("default", n, [](const api::Service& s) { return Ips(s).size() == 1; }));
+    before[n] =
+        Ips(WaitService("default", n, [](const api::Service& s) { return Ips(s).size() == 1; }));
   }
   // Free a hole in the middle, so that a restart that re-allocated would move someone.
   DeleteService("default", "svc-2");
@@ -718,7 +722,8 @@ TEST_F(OperatorTest, LeaderChangeMovesNothing) {
   for (const char* n : {"a", "b", "c"}) CreateService(LbService("default", n));
   std::map<std::string, std::vector<std::string>> before;
   for (const char* n : {"a", "b", "c"}) {
-    before[n] = Ips(WaitService("default", n, [](const api::Service& s) { return Ips(s).size() == 1; }));
+    before[n] =
+        Ips(WaitService("default", n, [](const api::Service& s) { return Ips(s).size() == 1; }));
   }
   DeleteService("default", "a");
   before.erase("a");
@@ -765,10 +770,12 @@ TEST_F(OperatorTest, OneWritePerServiceZeroOnResyncAndCoalescedPoolWrites) {
                                  {{"controller", "service"}, {"result", "success"}});
   faults.watch_expire_rate = 1.0;  // resumes now get 410 Expired: the informers relist
   server_->faults().Configure(faults);
-  ASSERT_TRUE(Eventually([&] {
-    return op->Metric("controller_runtime_reconcile_total",
-                      {{"controller", "service"}, {"result", "success"}}) >= reconciles + n;
-  }, seconds(60)));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return op->Metric("controller_runtime_reconcile_total",
+                          {{"controller", "service"}, {"result", "success"}}) >= reconciles + n;
+      },
+      seconds(60)));
   server_->faults().Configure({});
   Settle(op, milliseconds(1500));
   EXPECT_EQ(TotalServiceWrites(), n);
@@ -820,37 +827,40 @@ TEST_F(OperatorTest, ConvergesUnderFaultsWithoutDoubleAllocation) {
     const char* pools = round % 2 == 0 ? "web2,v6" : "web,v6";
     for (int i = 3; i < n; i += 4) {
       if ((i - round) % 6 == 0) continue;  // deleted in this round
-      PatchService("default", "svc-" + std::to_string(i),
-                   std::string(R"({"metadata":{"annotations":{"lballoc.io/pool":")") + pools +
-                       R"("}}})");
+      PatchService(
+          "default", "svc-" + std::to_string(i),
+          std::string(R"({"metadata":{"annotations":{"lballoc.io/pool":")") + pools + R"("}}})");
     }
     std::this_thread::sleep_for(milliseconds(700));  // let the operator work between rounds
   }
-  ASSERT_TRUE(Eventually([&] {
-    runtime::TypedClient<api::Service> services(*client_);
-    StatusOr<api::List<api::Service>> list = services.ListAll("default");
-    if (!list.ok()) return false;
-    for (const api::Service& s : list->items) {
-      const api::Condition* c = AllocatedCondition(s);
-      if (c == nullptr || c->status != "True") return false;
-      size_t want = s.spec.ip_families.size();
-      if (Ips(s).size() != want) return false;
-    }
-    return true;
-  }, seconds(120))) << [&] {
-    server_->faults().Configure({});
-    std::string out;
-    runtime::TypedClient<api::Service> services(*client_);
-    StatusOr<api::List<api::Service>> list = services.ListAll("default");
-    if (list.ok()) {
-      for (const api::Service& s : list->items) {
-        const api::Condition* c = AllocatedCondition(s);
-        out += s.metadata.name + ": " + ::testing::PrintToString(Ips(s)) + " " +
-               (c == nullptr ? "no condition" : c->reason + " " + c->message) + "\n";
-      }
-    }
-    return out;
-  }();
+  ASSERT_TRUE(Eventually(
+      [&] {
+        runtime::TypedClient<api::Service> services(*client_);
+        StatusOr<api::List<api::Service>> list = services.ListAll("default");
+        if (!list.ok()) return false;
+        for (const api::Service& s : list->items) {
+          const api::Condition* c = AllocatedCondition(s);
+          if (c == nullptr || c->status != "True") return false;
+          size_t want = s.spec.ip_families.size();
+          if (Ips(s).size() != want) return false;
+        }
+        return true;
+      },
+      seconds(120)))
+      << [&] {
+           server_->faults().Configure({});
+           std::string out;
+           runtime::TypedClient<api::Service> services(*client_);
+           StatusOr<api::List<api::Service>> list = services.ListAll("default");
+           if (list.ok()) {
+             for (const api::Service& s : list->items) {
+               const api::Condition* c = AllocatedCondition(s);
+               out += s.metadata.name + ": " + ::testing::PrintToString(Ips(s)) + " " +
+                      (c == nullptr ? "no condition" : c->reason + " " + c->message) + "\n";
+             }
+           }
+           return out;
+         }();
   server_->faults().Configure({});
   Settle(op);
   EXPECT_GT(server_->faults().injected(), 0);

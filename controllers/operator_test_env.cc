@@ -16,9 +16,8 @@ namespace {
 
 using ::lballoc::testing::Eventually;
 
-constexpr api::ResourceInfo kCrdResource{"apiextensions.k8s.io", "v1",
-                                         "customresourcedefinitions", "CustomResourceDefinition",
-                                         false};
+constexpr api::ResourceInfo kCrdResource{"apiextensions.k8s.io", "v1", "customresourcedefinitions",
+                                         "CustomResourceDefinition", false};
 
 // Used when kubectl was not found at build time to turn crds/*.yaml into JSON: the same names
 // and status subresource, with a schema that keeps every field.
@@ -51,8 +50,7 @@ std::string CrdJson() {
 }  // namespace
 
 double Replica::Metric(const std::string& name, const runtime::Labels& labels) const {
-  StatusOr<std::vector<runtime::Sample>> samples =
-      runtime::ParsePrometheusText(metrics->Render());
+  StatusOr<std::vector<runtime::Sample>> samples = runtime::ParsePrometheusText(metrics->Render());
   if (!samples.ok()) return std::numeric_limits<double>::quiet_NaN();
   StatusOr<double> v = runtime::FindSample(*samples, name, labels);
   return v.ok() ? *v : std::numeric_limits<double>::quiet_NaN();
@@ -68,9 +66,8 @@ void OperatorTestEnv::SetUp() {
   ASSERT_OK(client_->Get(api::Namespace::kResource, "", "default").status());
 
   ASSERT_OK(client_->Create(kCrdResource, "", CrdJson()).status());
-  ASSERT_TRUE(Eventually([&] {
-    return client_->List(api::LoadBalancerPool::kResource, "").ok();
-  })) << "the LoadBalancerPool resource is not served";
+  ASSERT_TRUE(Eventually([&] { return client_->List(api::LoadBalancerPool::kResource, "").ok(); }))
+      << "the LoadBalancerPool resource is not served";
 
   server_->AddAuditCheck("count-writes", [this](const apiserver::AuditEvent& ev) {
     if (ev.verb != "patch") return Status();
@@ -101,8 +98,8 @@ void OperatorTestEnv::SetUp() {
         const Holder& a = holders[0];
         const Holder& b = holders[i];
         if (a.ns == b.ns && !a.key.empty() && a.key == b.key) continue;
-        return FailedPreconditionError(ip + " is shown by " + a.ns + "/" + a.name + " and " +
-                                       b.ns + "/" + b.name);
+        return FailedPreconditionError(ip + " is shown by " + a.ns + "/" + a.name + " and " + b.ns +
+                                       "/" + b.name);
       }
     }
     return Status();
@@ -202,7 +199,6 @@ api::LoadBalancerPool OperatorTestEnv::CreatePool(const api::LoadBalancerPool& p
   return created.ok() ? *created : api::LoadBalancerPool{};
 }
 
-
 void OperatorTestEnv::PatchService(const std::string& ns, const std::string& name,
                                    const std::string& patch) {
   EXPECT_OK(Retrying([&] {
@@ -276,8 +272,8 @@ api::Service OperatorTestEnv::WaitService(const std::string& ns, const std::stri
         return pred(last);
       },
       timeout);
-  EXPECT_TRUE(ok) << ns << "/" << name << " never reached the expected state; last: "
-                  << last.ToJsonString();
+  EXPECT_TRUE(ok) << ns << "/" << name
+                  << " never reached the expected state; last: " << last.ToJsonString();
   return last;
 }
 
@@ -291,8 +287,8 @@ api::LoadBalancerPool OperatorTestEnv::WaitPool(
         return pred(last);
       },
       timeout);
-  EXPECT_TRUE(ok) << "pool " << name << " never reached the expected state; last: "
-                  << last.ToJsonString();
+  EXPECT_TRUE(ok) << "pool " << name
+                  << " never reached the expected state; last: " << last.ToJsonString();
   return last;
 }
 

@@ -59,8 +59,7 @@ class OperatorTestEnv : public ::testing::Test {
   api::Service CreateService(const api::Service& service);
   api::LoadBalancerPool CreatePool(const api::LoadBalancerPool& pool);
   void PatchService(const std::string& ns, const std::string& name, const std::string& patch);
-  void PatchServiceStatus(const std::string& ns, const std::string& name,
-                          const std::string& patch);
+  void PatchServiceStatus(const std::string& ns, const std::string& name, const std::string& patch);
   void PatchPool(const std::string& name, const std::string& patch);
   void DeleteService(const std::string& ns, const std::string& name);
   void DeletePool(const std::string& name);

@@ -1,9 +1,9 @@
 #include "controllers/service_controller.h"
 
+#include <glog/logging.h>
+
 #include <algorithm>
 #include <utility>
-
-#include <glog/logging.h>
 
 #include "controllers/explain.h"
 #include "controllers/status.h"

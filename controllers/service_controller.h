@@ -99,8 +99,7 @@ class ServiceReconciler final : public runtime::Reconciler {
 
  private:
   runtime::ReconcileResult ReconcileHandled(const api::Service& service, const std::string& key);
-  runtime::ReconcileResult ReconcileNotHandled(const api::Service& service,
-                                               const std::string& key);
+  runtime::ReconcileResult ReconcileNotHandled(const api::Service& service, const std::string& key);
   runtime::ReconcileResult Gone(const std::string& key);
   // A write failed: what to do with the reservation and the request.
   runtime::ReconcileResult WriteFailed(const Status& status, const api::Service& service,

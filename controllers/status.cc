@@ -57,7 +57,8 @@ bool ConditionsEquivalent(const std::vector<api::Condition>& a,
 }
 
 bool ServiceStatusEquivalent(const api::ServiceStatus& a, const api::ServiceStatus& b) {
-  return IngressEquivalent(a.ingress, b.ingress) && ConditionsEquivalent(a.conditions, b.conditions);
+  return IngressEquivalent(a.ingress, b.ingress) &&
+         ConditionsEquivalent(a.conditions, b.conditions);
 }
 
 api::ServiceStatus DesiredServiceStatus(const api::ServiceStatus& current,

@@ -91,7 +91,7 @@ TEST(DesiredServiceStatusTest, TransitionTimeMovesOnlyWhenStatusFlips) {
   api::ServiceStatus t = DesiredServiceStatus(
       s, {}, AllocationCondition(ipam::Reason::kNoEligiblePool, "none", 1), At(200));
   EXPECT_EQ(t.conditions[0].last_transition_time, At(100));  // still False
-  EXPECT_FALSE(ServiceStatusEquivalent(s, t));                 // but reason and message differ
+  EXPECT_FALSE(ServiceStatusEquivalent(s, t));               // but reason and message differ
   api::ServiceStatus u = DesiredServiceStatus(
       t, {A("192.0.2.7")}, AllocationCondition(ipam::Reason::kAllocated, "ok", 1), At(300));
   EXPECT_EQ(u.conditions[0].last_transition_time, At(300));

@@ -743,10 +743,12 @@ TEST_F(OperatorTest, LeaderChangeMovesNothing) {
 
 TEST_F(OperatorTest, OneWritePerServiceZeroOnResyncAndCoalescedPoolWrites) {
   CreatePool(Pool("web", {"10.0.0.0/16"}));
-  // Watches end every 300 ms and are resumed from their resourceVersion (no relist yet): a
+  // Watches end every 1.5 s and are resumed from their resourceVersion (no relist yet): a
   // watch reads the fault configuration when it opens, so this must be in place from the start.
+  // (Not much shorter: a watch that ends within 1 s without an event makes the reflector back
+  // off, up to 30 s, and a stale pool cache only makes pool-status writes meet 409s.)
   apiserver::FaultConfig faults;
-  faults.watch_drop_interval = milliseconds(300);
+  faults.watch_drop_interval = milliseconds(1500);
   server_->faults().Configure(faults);
   OperatorOptions o;  // the default pool_status_interval of 1 s
   o.service_workers = 4;

@@ -389,9 +389,11 @@ StatusOr<AllocationState::Rebuilt> AllocationState::Rebuild(
   Rebuilt out;
   quarantine_.clear();
   waiting_.clear();
-  // Start from an empty engine so that nothing held by the previous term survives.
-  engine_ = ipam::Allocator();
-  pools_.clear();
+  // Nothing held in a previous term survives (Restore with nothing empties the allocations),
+  // but the pools do: an invalid pool's last valid layout and selectors, known from an earlier
+  // term of this process, still decide which of its addresses stay (a restarted process
+  // cannot know them: such a pool then holds nothing).
+  engine_.Restore({}, nullptr);
   StatusOr<PoolsApplied> applied = ApplyPoolsLocked(pools, /*force=*/true);
   if (!applied.ok()) return applied.status();
 

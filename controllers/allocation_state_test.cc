@@ -184,6 +184,13 @@ TEST_F(AllocationStateTest, BadSelectorIsInvalidSpecAndKeepsGivenAddresses) {
   AllocationState::Outcome out = Allocate(b);
   EXPECT_EQ(out.reason, ipam::Reason::kNoEligiblePool);
   EXPECT_THAT(out.message, HasSubstr("\"web\": not Ready (InvalidSpec: spec.serviceSelector"));
+
+  // A new leadership term of the same process keeps judging by the last valid selector.
+  auto shown = std::make_shared<const api::Service>(Showing(a, {"192.0.2.0"}));
+  services_.Upsert(shown);
+  ASSERT_OK_AND_ASSIGN(AllocationState::Rebuilt rebuilt, state_.Rebuild(pools_, {shown}));
+  EXPECT_THAT(rebuilt.dropped, IsEmpty());
+  EXPECT_THAT(state_.AddressesOf("default/a"), ElementsAre(A("192.0.2.0")));
 }
 
 TEST_F(AllocationStateTest, AMovedAddressIsQuarantinedUntilTheStatusIsWritten) {

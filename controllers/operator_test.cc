@@ -651,6 +651,31 @@ TEST_F(OperatorTest, AMovedAddressGoesToNoOneUntilTheOldHolderStopsShowingIt) {
   EXPECT_TRUE(DoubleAllocations().empty());
 }
 
+TEST_F(OperatorTest, AStatusTheServerRefusesForGoodReleasesTheReservation) {
+  CreatePool(Pool("web", {"192.0.2.0/32"}));
+  // Every write to default/a is refused with 422, as a server refuses an invalid object.
+  server_->AddAuditCheck(
+      "refuse-a",
+      [](const apiserver::AuditEvent& ev) {
+        if (ev.resource == "services" && ev.name == "a" && ev.verb == "patch") {
+          return FailedPreconditionError("refused by the test");
+        }
+        return Status();
+      },
+      /*reject=*/true);
+  Replica* op = StartOperator(Fast());
+  CreateService(LbService("default", "a"));
+  ASSERT_TRUE(Eventually([&] {
+    return op->Metric("controller_runtime_terminal_reconcile_errors_total",
+                      {{"controller", "service"}}) >= 1;
+  }));
+  // The address `a` could not show is free for another Service.
+  CreateService(LbService("default", "b"));
+  WaitService("default", "b", [](const api::Service& s) { return AllocatedTo(s, {"192.0.2.0"}); });
+  EXPECT_TRUE(Ips(GetService("default", "a")).empty());
+  EXPECT_TRUE(DoubleAllocations().empty());
+}
+
 // ---------------------------------------------------------------- stability (rules 1, 2)
 
 TEST_F(OperatorTest, RestartKeepsEveryAddressAndWritesNothing) {

@@ -10,9 +10,13 @@ endif
 # Debian packages the build and tests need (Debian 12).
 DEB_PACKAGES := build-essential cmake pkg-config git libcpprest-dev rapidjson-dev libssl-dev \
   libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  clang-14 libclang-rt-14-dev openssl curl ccache
+  clang-14 libclang-rt-14-dev openssl curl ccache python3 python3-yaml
 
-.PHONY: help deps configure build test test-unit test-tsan fuzz bench format tidy clean
+.PHONY: help deps configure build test test-unit test-tsan fuzz bench format tidy clean \
+  docker-build docker-push
+
+# The operator's container image (Dockerfile); config/default runs lballoc-operator:latest.
+IMG ?= lballoc-operator:latest
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -66,6 +70,12 @@ format: ## clang-format every C++ file in place
 
 tidy: configure ## clang-tidy over the sources
 	git ls-files '*.cc' | xargs clang-tidy -p $(BUILD) --quiet
+
+docker-build: ## Build the operator's image IMG (needs a Docker engine; none runs on the dev machine)
+	docker build -t $(IMG) .
+
+docker-push: ## Push the image IMG
+	docker push $(IMG)
 
 clean: ## Remove build trees
 	rm -rf $(BUILD) build-tsan build-fuzz

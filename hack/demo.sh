@@ -84,8 +84,19 @@ all_allocated() {
     grep -v '^elsewhere=' | grep -c '=$' || true)
   [[ "$missing" == 0 ]]
 }
+# Pool statuses are written coalesced, a moment after the Services': wait until the pools
+# count every distinct address handed out.
+pools_counted() {
+  local addresses counted
+  addresses=$(k get svc -n "$NS" -o 'jsonpath={range .items[*]}{range .status.loadBalancer.ingress[*]}{.ip}{"\n"}{end}{end}' |
+    sort -u | grep -c . || true)
+  counted=$(k get lbpool -o 'jsonpath={range .items[*]}{.status.allocated}{"\n"}{end}' |
+    awk '{n += $1} END {print n + 0}')
+  [[ "$addresses" == "$counted" ]]
+}
 say "Waiting for the Services' addresses"
 wait_for "the Services' addresses" all_allocated
+wait_for "the pools' status" pools_counted
 
 say "kubectl get lbpool"
 k get lbpool

@@ -71,7 +71,8 @@ std::string ExplainFailure(const ipam::Request& request, ipam::Reason reason,
   }
   if (considered.empty()) return message + ". No LoadBalancerPool exists.";
 
-  std::string_view ns = request.service.substr(0, request.service.find('/'));
+  // A copy: substr() of the std::string is a temporary, and a view of it would dangle.
+  const std::string ns = request.service.substr(0, request.service.find('/'));
   auto why = [&](const Entry& e, ipam::Family f) -> std::string {
     if (e.pool == nullptr) return "does not exist";
     return WhyPassedOver(*e.pool, named(e.name), any_named, f, ns);

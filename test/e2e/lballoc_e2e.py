@@ -9,6 +9,7 @@ Binaries come from the environment ctest sets (LBALLOC_OPERATOR, LBALLOC_APISERV
 else from ./build. Nothing here sleeps for a fixed time to synchronise: eventually() polls.
 """
 
+import atexit
 import json
 import os
 import re
@@ -37,6 +38,18 @@ FAST_ELECTION = [
 ]
 
 ALLOCATED = "lballoc.io/AddressAllocated"
+
+
+# Every process started here, so that none outlives the test run (atexit kills stragglers).
+_PROCESSES = []
+
+
+@atexit.register
+def _kill_stragglers():
+    for proc in _PROCESSES:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 class Timeout(AssertionError):
@@ -79,6 +92,7 @@ class ApiServer:
         self.proc = subprocess.Popen(
             [APISERVER, "--port=0", "--kubeconfig-out=" + self.kubeconfig] + list(extra_args),
             stdout=subprocess.PIPE, stderr=self._log, text=True)
+        _PROCESSES.append(self.proc)
         ready, _, _ = select.select([self.proc.stdout], [], [], 30)
         line = self.proc.stdout.readline() if ready else ""
         if not line.startswith("listening on "):
@@ -158,6 +172,7 @@ class Operator:
         cmd += list(args)
         self.cmd = cmd
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=full_env)
+        _PROCESSES.append(self.proc)
 
     def log(self):
         with open(self.log_path) as f:
@@ -214,7 +229,8 @@ class Operator:
                 self.proc.wait()
                 raise AssertionError("operator %s did not stop within %ds after %s:\n%s" %
                                      (self.name, timeout, sig, self.log()[-4000:]))
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
         return self.proc.returncode
 
     def kill(self):
@@ -313,7 +329,9 @@ class E2ECase(unittest.TestCase):
     def setUp(self):
         E2ECase._block += 1
         self.index = E2ECase._block
-        self.ns = re.sub(r"[^a-z0-9-]", "-", self._testMethodName.lower().replace("_", "-"))[:50]
+        name = self._testMethodName.lower()
+        name = name[len("test_"):] if name.startswith("test_") else name
+        self.ns = re.sub(r"[^a-z0-9-]", "-", name.replace("_", "-"))[:50]
         self.ns = ("c%d-" % self.index) + self.ns.strip("-")
         self.ns = self.ns[:63].strip("-")
         self.server.create_namespace(self.ns, {"e2e-case": self.ns})
@@ -358,9 +376,9 @@ class E2ECase(unittest.TestCase):
         """Waits until the Service has `count` ingress addresses; returns them."""
         def ready():
             ips = ingress_ips(self.svc(name))
-            return ips if len(ips) == count else None
+            return (ips,) if len(ips) == count else None  # a tuple: [] must count as done
         return eventually(ready, timeout=timeout,
-                          what="service %s/%s to have %d address(es)" % (self.ns, name, count))
+                          what="service %s/%s to have %d address(es)" % (self.ns, name, count))[0]
 
     def wait_condition(self, name, status, reason=None, timeout=30):
         def ready():

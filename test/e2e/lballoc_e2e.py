@@ -236,6 +236,19 @@ class Operator:
     def kill(self):
         return self.stop(signal.SIGKILL)
 
+    def wait(self, timeout=30):
+        """Waits for the process to exit on its own; returns the exit status."""
+        self.proc.wait(timeout=timeout)
+        return self.stop()
+
+    def cleanup(self):
+        """For addCleanup(): whatever happened in the test, the process is gone afterwards."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if not self._log.closed:
+            self._log.close()
+
 
 # ---------------------------------------------------------------------------------------------
 # Objects.
@@ -345,6 +358,12 @@ class E2ECase(unittest.TestCase):
             self.fail("the operator died during the test:\n" + self.operator.log()[-4000:])
 
     # --- shortcuts ---------------------------------------------------------------------------
+
+    def start_operator(self, name, **kw):
+        """Another operator on this file's server, killed after the test whatever happens."""
+        op = Operator(self.server, name, **kw)
+        self.addCleanup(op.cleanup)
+        return op
 
     def kubectl(self, *args, **kw):
         return self.server.kubectl(*args, **kw)

@@ -92,6 +92,13 @@ class RunningTest(unittest.TestCase):
         cls.server.stop()
         cls.server.cleanup()
 
+    def start(self, *args, **kw):
+        """An operator that is killed after the test whatever its outcome, so that a failed test
+        leaves no leader behind to interfere with the next."""
+        op = Operator(self.server, *args, **kw)
+        self.addCleanup(op.cleanup)
+        return op
+
     def lease(self, name="lballoc", namespace="default"):
         return self.server.get_json("lease", "-n", namespace, name)
 
@@ -102,7 +109,7 @@ class RunningTest(unittest.TestCase):
             return None
 
     def test_sigterm_releases_the_lease_and_exits_0(self):
-        op = Operator(self.server, "term-0", args=["--leader-elect-lease-name=term"])
+        op = self.start("term-0", args=["--leader-elect-lease-name=term"])
         op.wait_leader()
         self.assertEqual(self.holder("term"), "term-0")
         self.assertEqual(op.stop(signal.SIGTERM), 0, op.log())
@@ -111,14 +118,14 @@ class RunningTest(unittest.TestCase):
         self.assertIn("released lease default/term", op.log())
 
     def test_sigint_is_a_clean_shutdown_too(self):
-        op = Operator(self.server, "int-0", args=["--leader-elect-lease-name=int"])
+        op = self.start("int-0", args=["--leader-elect-lease-name=int"])
         op.wait_leader()
         self.assertEqual(op.stop(signal.SIGINT), 0, op.log())
         self.assertEqual(self.holder("int"), "")
 
     def test_lease_namespace_and_identity_come_from_the_environment(self):
         self.server.create_namespace("lballoc-system")
-        op = Operator(self.server, "env-pod-7", namespace="lballoc-system",
+        op = self.start("env-pod-7", namespace="lballoc-system",
                       args=["--leader-elect-lease-name=envlease"])
         op.wait_leader()
         self.assertEqual(self.holder("envlease", "lballoc-system"), "env-pod-7")
@@ -126,9 +133,9 @@ class RunningTest(unittest.TestCase):
 
     def test_standby_takes_over_when_the_leader_is_killed(self):
         args = ["--leader-elect-lease-name=failover"]
-        a = Operator(self.server, "fo-a", args=args)
+        a = self.start("fo-a", args=args)
         a.wait_leader()
-        b = Operator(self.server, "fo-b", args=args)
+        b = self.start("fo-b", args=args)
         # The standby is ready (caches synced) but does not lead.
         eventually(lambda: b.metric("leader_election_master_status") == 0.0,
                    what="fo-b to run as a standby")
@@ -144,15 +151,15 @@ class RunningTest(unittest.TestCase):
         # The release (leaseDurationSeconds 1, no holder) lets the next candidate in at its first
         # try instead of after the 3 s lease.
         args = ["--leader-elect-lease-name=handover"]
-        a = Operator(self.server, "ho-a", args=args)
+        a = self.start("ho-a", args=args)
         a.wait_leader()
         self.assertEqual(a.stop(), 0, a.log())
-        b = Operator(self.server, "ho-b", args=args)
+        b = self.start("ho-b", args=args)
         b.wait_leader(timeout=10)
         self.assertEqual(b.stop(), 0, b.log())
 
     def test_probes_answer(self):
-        op = Operator(self.server, "probe-0", args=["--leader-elect-lease-name=probe"])
+        op = self.start("probe-0", args=["--leader-elect-lease-name=probe"])
         port = op.port("health")
 
         def get(path):
@@ -168,13 +175,12 @@ class RunningTest(unittest.TestCase):
         self.assertEqual(op.stop(), 0, op.log())
 
     def test_port_in_use_is_a_runtime_failure_exit_1(self):
-        first = Operator(self.server, "port-a", args=["--leader-elect-lease-name=port"])
+        first = self.start("port-a", args=["--leader-elect-lease-name=port"])
         port = first.port("metrics")
-        second = Operator(self.server, "port-b",
+        second = self.start("port-b",
                           args=["--leader-elect-lease-name=port",
                                 "--metrics-bind-address=127.0.0.1:%d" % port])
-        second.proc.wait(timeout=30)
-        self.assertEqual(second.proc.returncode, 1, second.log())
+        self.assertEqual(second.wait(timeout=30), 1, second.log())
         self.assertIn("metrics server", second.log())
         self.assertEqual(first.stop(), 0, first.log())
 
@@ -183,6 +189,7 @@ class RunningTest(unittest.TestCase):
         try:
             server.install_crds()
             op = Operator(server, "tok-0", args=["--v=2"])
+            self.addCleanup(op.cleanup)
             op.wait_leader()
             server.apply(pool("tok-pool", ["10.250.0.0/30"]))
             server.apply(service("tok-svc", "default"))
@@ -193,7 +200,7 @@ class RunningTest(unittest.TestCase):
             server.cleanup()
 
     def test_metrics_pass_promtool_with_every_family(self):
-        op = Operator(self.server, "metrics-0", args=["--leader-elect-lease-name=metrics"])
+        op = self.start("metrics-0", args=["--leader-elect-lease-name=metrics"])
         op.wait_leader()
         self.server.apply(pool("metrics-pool", ["10.251.0.0/29"]))
         self.server.apply(service("metrics-svc", "default"))

@@ -10,16 +10,16 @@ endif
 # Debian packages the build and tests need (Debian 12).
 DEB_PACKAGES := build-essential cmake pkg-config git libcpprest-dev rapidjson-dev libssl-dev \
   libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  clang-14 libclang-rt-14-dev openssl curl ccache python3 python3-yaml
+  clang-14 libclang-rt-14-dev openssl curl ccache python3 python3-yaml prometheus
 
-.PHONY: help deps configure build test test-unit test-tsan fuzz bench format tidy clean \
-  docker-build docker-push
+.PHONY: help deps configure build build-demo test test-unit test-e2e test-tsan fuzz bench demo run \
+  format tidy clean docker-build docker-push
 
 # The operator's container image (Dockerfile); config/default runs lballoc-operator:latest.
 IMG ?= lballoc-operator:latest
 
 help: ## Show this help
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
 deps: ## Install the Debian packages that are missing (apt-get when root)
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -50,6 +50,20 @@ test: build ## Install deps, build, run every test (unit, integration, e2e, TSan
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	$(MAKE) --no-print-directory test-tsan
 	$(MAKE) --no-print-directory fuzz
+
+test-e2e: build ## Run only the end-to-end tests (real binaries, kubectl)
+	cd $(BUILD) && ctest --output-on-failure -L e2e
+
+# Only what the demo and `make run` need, not the whole tree.
+build-demo: deps configure
+	cmake --build $(BUILD) -j$(JOBS) --target lballoc-operator lballoc-apiserver
+
+demo: build-demo ## Demo: in-tree API server, CRD, samples, two operator replicas, kubectl output
+	BUILD=$(BUILD) hack/demo.sh
+
+run: deps configure ## Run the operator against the current kubeconfig's cluster (ARGS=flags)
+	cmake --build $(BUILD) -j$(JOBS) --target lballoc-operator
+	BUILD=$(BUILD) ARGS="$(ARGS)" hack/run.sh
 
 test-tsan: deps ## Build and run the runtime's tests under ThreadSanitizer
 	cmake -S . -B build-tsan -DLBALLOC_SANITIZE=thread -DLBALLOC_BENCH=OFF $(CMAKE_FLAGS) >/dev/null

@@ -13,6 +13,7 @@
 // Thread-safety: call SetupWithManager() once, before Manager::Run().
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include "operator/base/clock.h"
@@ -30,11 +31,21 @@ struct OperatorOptions {
   bool load_balancer_default_class = true;
   Clock* clock = nullptr;                       // nullptr: Clock::Real()
   runtime::MetricsRegistry* metrics = nullptr;  // nullptr: MetricsRegistry::Default()
+
+  // Workers of the Service controller. Each reconcile holds the engine's lock only for the
+  // allocation (microseconds) and spends the rest in its status write, so throughput against
+  // the API server grows with workers until the server saturates.
+  int service_workers = 4;
+  // Count-only changes of a pool's status are written at most once per this interval per pool
+  // (pool_controller.h, "Coalescing"); it bounds how stale the counts can be.
+  Clock::Duration pool_status_interval = std::chrono::seconds(1);
 };
 
 // Adds lballoc's informers, controllers, hook and metrics to `manager`. `recorder` receives the
 // Services' events and must outlive the manager's Run(). InvalidArgument for bad options (an
-// empty load_balancer_class).
+// empty load_balancer_class, service_workers < 1, a non-positive pool_status_interval).
+// The metrics registry (options.metrics or the default one) must outlive the manager; use one
+// registry per SetupWithManager call (the controllers' metric names must be unique in it).
 Status SetupWithManager(runtime::Manager& manager, runtime::EventRecorder& recorder,
                         const OperatorOptions& options);
 

@@ -51,6 +51,23 @@ Controller::Controller(std::string name, std::shared_ptr<Reconciler> reconciler,
                                            "Total number of adds handled by the work queue.",
                                            queue_labels,
                                            [this] { return double(queue_adds_total()); }));
+  queue_metrics_.queue_duration = metrics_.GetHistogram(
+      "workqueue_queue_duration_seconds",
+      "Seconds a key waited in the work queue, from its first add to a worker taking it.",
+      queue_labels, WorkQueueDurationBuckets());
+  queue_metrics_.work_duration =
+      metrics_.GetHistogram("workqueue_work_duration_seconds",
+                            "Seconds a worker spent on a key, from taking it to marking it done.",
+                            queue_labels, WorkQueueDurationBuckets());
+  metric_funcs_.push_back(metrics_.AddFunc(
+      MetricsRegistry::Type::kGauge, "workqueue_unfinished_work_seconds",
+      "Seconds spent so far on the keys being processed, summed; growing steadily means a "
+      "stuck worker.",
+      queue_labels, [this] { return WithQueue(&Queue::UnfinishedWorkSeconds); }));
+  metric_funcs_.push_back(metrics_.AddFunc(
+      MetricsRegistry::Type::kGauge, "workqueue_longest_running_processor_seconds",
+      "Seconds the longest-running worker has spent on its current key.", queue_labels,
+      [this] { return WithQueue(&Queue::LongestRunningProcessorSeconds); }));
   metric_funcs_.push_back(metrics_.AddFunc(MetricsRegistry::Type::kCounter,
                                            "workqueue_retries_total",
                                            "Total number of retries handled by the work queue.",
@@ -100,7 +117,7 @@ Status Controller::Start() {
       return FailedPreconditionError("controller " + name_ + " is already running");
     }
     queue = std::make_shared<WorkQueue<Request, RequestHash>>(
-        clock_, options_.rate_limiter ? options_.rate_limiter(clock_) : nullptr);
+        clock_, options_.rate_limiter ? options_.rate_limiter(clock_) : nullptr, queue_metrics_);
     queue_ = queue;
     replays = replays_;
   }
@@ -149,6 +166,15 @@ uint64_t Controller::queue_adds_total() const {
 uint64_t Controller::queue_retries_total() const {
   std::lock_guard<std::mutex> lock(mu_);
   return retries_before_ + (queue_ != nullptr ? queue_->retries_total() : 0);
+}
+
+double Controller::WithQueue(double (Queue::*read)()) const {
+  std::shared_ptr<Queue> queue;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue = queue_;
+  }
+  return queue != nullptr ? ((*queue).*read)() : 0.0;
 }
 
 size_t Controller::queue_depth() const {

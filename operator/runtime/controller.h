@@ -150,6 +150,10 @@ class Controller final : public Runnable {
   template <typename C, typename H>
   static H HandlerArg(void (C::*)(H));
 
+  using Queue = WorkQueue<Request, RequestHash>;
+  // `read` of the current queue (0 while stopped), for the scrape-time gauges.
+  double WithQueue(double (Queue::*read)()) const;
+
   void EnqueueAll(const std::vector<Request>& requests);
   void Worker(std::shared_ptr<WorkQueue<Request, RequestHash>> queue);
   void ReconcileOne(WorkQueue<Request, RequestHash>& queue, const Request& request);
@@ -169,6 +173,7 @@ class Controller final : public Runnable {
   Counter* panics_total_;
   Histogram* reconcile_time_;
   Gauge* active_workers_;
+  WorkQueueMetrics queue_metrics_;
   std::vector<int> metric_funcs_;
 
   // Serialises Start/Stop against each other.

@@ -379,6 +379,38 @@ TEST(ControllerTest, AtMostNWorkersAndNeverOneKeyTwiceAtOnce) {
   }
 }
 
+// client-go's workqueue latency families, labelled like the other workqueue_* families.
+TEST(ControllerTest, ExportsWorkQueueLatencyAndInProgressWork) {
+  MetricsRegistry metrics;
+  auto reconciler = std::make_shared<BlockingReconciler>();
+  Controller c("latency", reconciler, Opts(&metrics, nullptr, 2));
+  const Labels labels{{"controller", "latency"}, {"name", "latency"}};
+  EXPECT_EQ(Metric(metrics, "workqueue_longest_running_processor_seconds", labels), 0);
+  ASSERT_OK(c.Start());
+  for (int i = 0; i < 4; ++i) c.Enqueue({"ns", "k" + std::to_string(i)});
+  ASSERT_TRUE(reconciler->WaitStarted(2));
+  // Two keys are being processed: the in-progress gauges grow while they run.
+  ASSERT_TRUE(Eventually([&] {
+    return Metric(metrics, "workqueue_longest_running_processor_seconds", labels) > 0.01 &&
+           Metric(metrics, "workqueue_unfinished_work_seconds", labels) >
+               Metric(metrics, "workqueue_longest_running_processor_seconds", labels);
+  }));
+  EXPECT_EQ(Metric(metrics, "workqueue_queue_duration_seconds_count", labels), 2);
+  EXPECT_EQ(Metric(metrics, "workqueue_work_duration_seconds_count", labels), 0);
+  reconciler->Release();
+  ASSERT_TRUE(Eventually([&] { return reconciler->finished() == 4; }));
+  ASSERT_TRUE(Eventually(
+      [&] { return Metric(metrics, "workqueue_work_duration_seconds_count", labels) == 4; }));
+  EXPECT_EQ(Metric(metrics, "workqueue_queue_duration_seconds_count", labels), 4);
+  Labels top = labels;
+  top["le"] = "10";
+  EXPECT_EQ(Metric(metrics, "workqueue_work_duration_seconds_bucket", top), 4);
+  EXPECT_GT(Metric(metrics, "workqueue_work_duration_seconds_sum", labels), 0.01);
+  EXPECT_EQ(Metric(metrics, "workqueue_unfinished_work_seconds", labels), 0);
+  c.Stop();
+  EXPECT_EQ(Metric(metrics, "workqueue_longest_running_processor_seconds", labels), 0);
+}
+
 TEST(ControllerTest, StopIsImmediateAndStartAgainReplays) {
   MetricsRegistry metrics;
   FakeSource source;

@@ -1,0 +1,183 @@
+// AllocationState: the operator's one allocation engine (ipam::Allocator) behind one mutex, with
+// what the two controllers need around it:
+//   - the pools as last given to the engine (spec, parsed ranges, effective label selectors), so
+//     that selectors, failure explanations and "which pools does this address touch" all use the
+//     very state the engine decided with;
+//   - the Services waiting for an address (a failed or incomplete allocation), to retry when
+//     addresses are freed;
+//   - the quarantine (below).
+//
+// Every method takes the mutex for its whole run and never does I/O: the reconcilers call it,
+// then write to the API server with the mutex released. Reads of the informer caches (Service
+// and Namespace labels, for selectors) happen under the mutex; the caches' own locks are leaves,
+// and informer threads never take this mutex, so there is no lock-order cycle.
+//
+// Quarantine. The engine reserves an address before the status write that shows it, so a
+// Service never shows an address the engine could give to another. The reverse matters too: an
+// address a Service still shows (its cached status.loadBalancer.ingress) but no longer holds
+// (it moved, its request changed, it stopped being handled, or it lost the address at
+// restore) must not go to another Service until the write that removes it from the first one
+// succeeded; otherwise two Services would show one address for a while (rule 5 of API.md is
+// judged on what Services show). Such an address is held in the engine under a placeholder
+// "<namespace>/<name>#<ip>" (a name Kubernetes cannot produce) until StatusWritten() for that
+// Service, or its deletion. An address the placeholder cannot hold (no Ready pool contains it,
+// or another Service holds it) needs no quarantine: the engine would not give it out anyway.
+// Placeholders count as allocated in the pools' counts, which is what the cluster shows.
+//
+// Thread-safety: all methods are safe to call from any thread.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/core_v1.h"
+#include "api/meta.h"
+#include "api/v1alpha1/loadbalancerpool.h"
+#include "controllers/convert.h"
+#include "controllers/explain.h"
+#include "operator/base/statusor.h"
+#include "operator/ipam/allocator.h"
+#include "operator/runtime/store.h"
+
+namespace lballoc::controllers {
+
+class AllocationState {
+ public:
+  // The stores are the informer caches of Services and Namespaces (read for labels); they must
+  // outlive this object.
+  AllocationState(ClassSelection classes, const runtime::Store<api::Service>& services,
+                  const runtime::Store<api::Namespace>& namespaces);
+
+  AllocationState(const AllocationState&) = delete;
+  AllocationState& operator=(const AllocationState&) = delete;
+
+  const ClassSelection& classes() const { return classes_; }
+
+  // ---------------------------------------------------------------- pools
+
+  struct PoolsApplied {
+    bool changed = false;  // SetPools ran
+    // Services (real ones, sorted) that lost an address because it stopped being valid.
+    std::vector<std::string> invalidated;
+    // Pools whose status may have changed (every pool, old and new, when changed).
+    std::vector<std::string> dirty_pools;
+  };
+  // Brings the engine's pools in line with `pools` (the pool cache): SetPools when the set of
+  // pools, a spec or a creationTimestamp changed since the last call, or when `force`. Status-only
+  // changes of pools do nothing. Errors only from SetPools (duplicate or empty names).
+  StatusOr<PoolsApplied> ApplyPools(
+      const std::vector<runtime::ObjectPtr<api::LoadBalancerPool>>& pools, bool force = false);
+
+  // The engine's view of pool `name` with the controller's override (a bad selector is
+  // InvalidSpec naming it); nullopt when the engine does not know the pool.
+  std::optional<ipam::PoolStatus> PoolView(std::string_view name) const;
+
+  // ---------------------------------------------------------------- Services
+
+  struct Outcome {
+    ipam::Reason reason = ipam::Reason::kAllocated;
+    std::string message;                  // the condition message
+    std::vector<ipam::Address> addresses;  // held now, in spec.ipFamilies order
+    std::vector<std::string> pools;        // the pool of each address
+    std::vector<ipam::Address> released;   // addresses this call took away from the Service
+    std::vector<std::string> dirty_pools;  // pools whose counts may have changed
+    std::vector<std::string> retry;        // waiting Services to reconcile again (freed addresses)
+  };
+  // Allocates for a handled Service (`request` from BuildRequest; an error is InvalidRequest and
+  // releases what the Service held). Quarantines what the Service shows but no longer holds.
+  Outcome Allocate(const api::Service& service, const StatusOr<ipam::Request>& request);
+
+  struct Released {
+    // The addresses lballoc gave this Service (held, quarantined, or, when the Service carries
+    // the lballoc.io/AddressAllocated condition, shown and inside a known pool): the ingress
+    // entries to remove.
+    std::vector<ipam::Address> ours;
+    std::vector<ipam::Address> released;  // what the engine held for it until now
+    std::vector<std::string> dirty_pools;
+    std::vector<std::string> retry;
+  };
+  // For a Service lballoc does not handle (or no longer handles): releases what it holds and
+  // quarantines what it still shows. `service` null: the Service is gone (nothing quarantined).
+  Released Release(std::string_view key, const api::Service* service);
+
+  struct Freed {
+    std::vector<std::string> dirty_pools;
+    std::vector<std::string> retry;
+  };
+  // The Service's status was written and shows only what it holds: ends its quarantine.
+  Freed StatusWritten(std::string_view key);
+
+  // ---------------------------------------------------------------- rebuild
+
+  struct Rebuilt {
+    std::vector<ipam::Dropped> dropped;  // real Services only
+    size_t services = 0;                 // Services holding addresses after the rebuild
+    size_t quarantined = 0;
+  };
+  // Rules 1-2 of API.md, run on every leadership acquisition before any reconcile: SetPools from
+  // `pools`, then Restore from the status.loadBalancer.ingress of every handled Service in
+  // `services` (creation_order = creationTimestamp), then quarantine what Services show but do
+  // not hold. Forgets the waiting Services (every Service is reconciled after a rebuild).
+  StatusOr<Rebuilt> Rebuild(const std::vector<runtime::ObjectPtr<api::LoadBalancerPool>>& pools,
+                            const std::vector<runtime::ObjectPtr<api::Service>>& services);
+
+  // ---------------------------------------------------------------- for tests and metrics
+
+  std::vector<ipam::Address> AddressesOf(std::string_view key) const;
+  std::vector<std::string> HoldersOf(const ipam::Address& address) const;  // placeholders too
+  size_t waiting_count() const;
+  size_t quarantine_count() const;
+
+ private:
+  struct AppliedPool {
+    runtime::ObjectPtr<api::LoadBalancerPool> pool;
+    std::vector<ipam::AddressRange> ranges;
+    std::string selector_error;  // "" when the selectors are valid
+    // The selectors in force: the current ones when valid, else the last valid ones.
+    bool has_effective = false;  // false: never valid; the pool selects nothing
+    std::optional<api::LabelSelector> service_selector;
+    std::optional<api::LabelSelector> namespace_selector;
+  };
+  using Labels = std::map<std::string, std::string>;
+
+  StatusOr<PoolsApplied> ApplyPoolsLocked(
+      const std::vector<runtime::ObjectPtr<api::LoadBalancerPool>>& pools, bool force);
+  std::optional<ipam::PoolStatus> PoolViewLocked(std::string_view name) const;
+  bool PoolSelectsLocked(std::string_view pool, const Labels& service_labels,
+                         const Labels& namespace_labels) const;
+  Labels NamespaceLabels(std::string_view ns) const;
+  ipam::PoolSelects EnginePoolSelects() const;
+  std::vector<PoolFacts> FactsLocked(const Labels& service_labels,
+                                     const Labels& namespace_labels) const;
+  bool HoldsLocked(std::string_view key, const ipam::Address& a) const;
+  // Holds `a` under the placeholder of `key`; false when not needed or not possible.
+  bool QuarantineLocked(const std::string& key, const ipam::Address& a);
+  // Ends every placeholder of `key`; returns the addresses they held.
+  std::vector<ipam::Address> LiftLocked(std::string_view key);
+  std::vector<std::string> DirtyPoolsLocked(const std::vector<ipam::Address>& changed) const;
+  std::vector<std::string> RetryLocked(std::string_view except) const;
+
+  const ClassSelection classes_;
+  const runtime::Store<api::Service>& services_;
+  const runtime::Store<api::Namespace>& namespaces_;
+
+  mutable std::mutex mu_;
+  ipam::Allocator engine_;
+  std::map<std::string, AppliedPool, std::less<>> pools_;
+  // Service key -> its placeholders' keys.
+  std::map<std::string, std::set<std::string>, std::less<>> quarantine_;
+  // Services whose last allocation failed or lacks a family (PreferDualStack).
+  std::set<std::string, std::less<>> waiting_;
+};
+
+// The placeholder key under which `address`, still shown by `service_key`, is quarantined.
+std::string QuarantineKey(std::string_view service_key, const ipam::Address& address);
+// Whether an engine key is a placeholder.
+bool IsQuarantineKey(std::string_view key);
+
+}  // namespace lballoc::controllers

@@ -1,5 +1,6 @@
 #include "operator/runtime/client.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <utility>
@@ -171,7 +172,67 @@ std::string DeleteBody(const DeleteOptions& o) {
   return api::JsonToString(doc);
 }
 
+// Client::WithCallOptions for implementations that cannot pass a timeout down: the check runs
+// once, before the call is delegated.
+class CheckedClient final : public Client {
+ public:
+  CheckedClient(Client& inner, CallOptions options) : inner_(inner), options_(std::move(options)) {}
+
+  StatusOr<rapidjson::Document> Get(const api::ResourceInfo& resource, std::string_view ns,
+                                    std::string_view name, std::string_view subresource) override {
+    LB_RETURN_IF_ERROR(Check());
+    return inner_.Get(resource, ns, name, subresource);
+  }
+  StatusOr<rapidjson::Document> List(const api::ResourceInfo& resource, std::string_view ns,
+                                     const ListOptions& options) override {
+    LB_RETURN_IF_ERROR(Check());
+    return inner_.List(resource, ns, options);
+  }
+  StatusOr<rapidjson::Document> Create(const api::ResourceInfo& resource, std::string_view ns,
+                                       std::string_view body) override {
+    LB_RETURN_IF_ERROR(Check());
+    return inner_.Create(resource, ns, body);
+  }
+  StatusOr<rapidjson::Document> Update(const api::ResourceInfo& resource, std::string_view ns,
+                                       std::string_view name, std::string_view body,
+                                       std::string_view subresource) override {
+    LB_RETURN_IF_ERROR(Check());
+    return inner_.Update(resource, ns, name, body, subresource);
+  }
+  StatusOr<rapidjson::Document> Patch(const api::ResourceInfo& resource, std::string_view ns,
+                                      std::string_view name, PatchType type,
+                                      std::string_view patch,
+                                      std::string_view subresource) override {
+    LB_RETURN_IF_ERROR(Check());
+    return inner_.Patch(resource, ns, name, type, patch, subresource);
+  }
+  Status Delete(const api::ResourceInfo& resource, std::string_view ns, std::string_view name,
+                const DeleteOptions& options) override {
+    LB_RETURN_IF_ERROR(Check());
+    return inner_.Delete(resource, ns, name, options);
+  }
+  StatusOr<std::unique_ptr<RawWatch>> Watch(const api::ResourceInfo& resource,
+                                            std::string_view ns,
+                                            const WatchOptions& options) override {
+    LB_RETURN_IF_ERROR(Check());
+    return inner_.Watch(resource, ns, options);
+  }
+
+ private:
+  Status Check() {
+    if (!options_.before_send) return Status();
+    return options_.before_send().status();
+  }
+
+  Client& inner_;
+  const CallOptions options_;
+};
+
 }  // namespace
+
+std::unique_ptr<Client> Client::WithCallOptions(CallOptions options) {
+  return std::make_unique<CheckedClient>(*this, std::move(options));
+}
 
 std::string_view PatchContentType(PatchType type) {
   switch (type) {
@@ -257,11 +318,20 @@ Status StatusFromResponse(int status_code, std::string_view body,
 }
 
 RestClient::RestClient(std::shared_ptr<Transport> transport, Clock& clock,
-                       RestClientOptions options)
-    : transport_(std::move(transport)), clock_(clock), options_(options) {}
+                       RestClientOptions options, CallOptions call)
+    : transport_(std::move(transport)), clock_(clock), options_(options), call_(std::move(call)) {}
 
 StatusOr<rapidjson::Document> RestClient::Call(HttpRequest request) {
   for (int attempt = 0;; ++attempt) {
+    if (call_.before_send) {
+      // Just before sending, also after a Retry-After wait: a fence may have closed meanwhile.
+      LB_ASSIGN_OR_RETURN(Clock::Duration timeout, call_.before_send(),
+                          _.WithContext(request.method + " " + request.target));
+      if (timeout > Clock::Duration::zero()) {
+        request.timeout = std::max(std::chrono::milliseconds(1),
+                                   std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+      }
+    }
     LB_ASSIGN_OR_RETURN(HttpResponse response, transport_->Do(request),
                         _.WithContext(request.method + " " + request.target));
     if (Is2xx(response.status_code)) {
@@ -273,7 +343,9 @@ StatusOr<rapidjson::Document> RestClient::Call(HttpRequest request) {
     Status status = StatusFromResponse(response.status_code, response.body, retry_after);
     bool retryable = (response.status_code == 429 || response.status_code >= 500) &&
                      status.retry_after().has_value();
-    if (!retryable || attempt >= options_.max_retries) return status;
+    if (!retryable || !call_.retry_after || attempt >= options_.max_retries) {
+      return status;
+    }
     Clock::Duration wait = std::min<Clock::Duration>(*status.retry_after(),
                                                      options_.max_retry_after);
     clock_.SleepFor(wait);
@@ -350,9 +422,17 @@ Status RestClient::Delete(const api::ResourceInfo& resource, std::string_view ns
   return Call(std::move(req)).status();
 }
 
+std::unique_ptr<Client> RestClient::WithCallOptions(CallOptions call) {
+  return std::make_unique<RestClient>(transport_, clock_, options_, std::move(call));
+}
+
 StatusOr<std::unique_ptr<RawWatch>> RestClient::Watch(const api::ResourceInfo& resource,
                                                       std::string_view ns,
                                                       const WatchOptions& options) {
+  if (call_.before_send) {
+    // A watch only reads; the check may still refuse it (its timeout is the stream's own).
+    LB_RETURN_IF_ERROR(call_.before_send().status());
+  }
   Query q;
   q.Add("watch", "true");
   q.Add("labelSelector", options.label_selector);

@@ -5,6 +5,8 @@
 #include <openssl/x509.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <boost/asio/ssl.hpp>
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
@@ -262,20 +264,76 @@ StatusOr<std::shared_ptr<HttpTransport>> HttpTransport::Create(const RestConfig&
 }
 
 StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
-  std::shared_ptr<http_client> client = impl_->ClientFor(request.timeout);
+  // The connection's timeout is the configured one, or a longer one the request asks for
+  // (rounded up to whole seconds, so that few clients and pools exist). A shorter request
+  // timeout -- lease calls and fenced writes compute one per request -- is enforced here by
+  // cancelling the request, not by a client per value.
+  std::chrono::milliseconds client_timeout = impl_->config.timeout;
+  if (request.timeout > client_timeout) {
+    client_timeout = std::chrono::ceil<std::chrono::seconds>(request.timeout);
+  }
+  std::shared_ptr<http_client> client = impl_->ClientFor(client_timeout);
+  const bool bounded = request.timeout.count() > 0 && request.timeout < client_timeout;
+  const auto deadline = std::chrono::steady_clock::now() + request.timeout;
+
+  // Where the response (or the exception) lands; shared with the continuation, which may
+  // finish after this call gave up on it.
+  struct Result {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    HttpResponse response;
+    std::string error;
+  };
   for (int attempt = 0;; ++attempt) {
+    auto result = std::make_shared<Result>();
+    pplx::cancellation_token_source cts;
     try {
       web::http::http_request msg = impl_->Message(request, impl_->tokens.Token());
-      web::http::http_response resp = client->request(msg).get();
-      HttpResponse out;
-      out.status_code = resp.status_code();
-      out.headers = LowerHeaders(resp.headers());
-      out.body = resp.extract_utf8string(true).get();
-      if (out.status_code == 401 && attempt == 0 && impl_->tokens.Refresh()) continue;
-      return out;
+      client->request(msg, cts.get_token())
+          .then([](web::http::http_response resp) {
+            auto out = std::make_shared<HttpResponse>();
+            out->status_code = resp.status_code();
+            out->headers = LowerHeaders(resp.headers());
+            return resp.extract_utf8string(true).then([out](std::string body) {
+              out->body = std::move(body);
+              return *out;
+            });
+          })
+          .then([result, client](pplx::task<HttpResponse> task) {
+            HttpResponse response;
+            std::string error;
+            try {
+              response = task.get();
+            } catch (const std::exception& e) {
+              error = e.what();
+              if (error.empty()) error = "request failed";
+            }
+            std::lock_guard<std::mutex> lock(result->mu);
+            result->response = std::move(response);
+            result->error = std::move(error);
+            result->done = true;
+            result->cv.notify_all();
+          });
     } catch (const std::exception& e) {
       return UnavailableError(impl_->Describe(request) + ": " + e.what());
     }
+    std::unique_lock<std::mutex> lock(result->mu);
+    if (bounded) {
+      if (!result->cv.wait_until(lock, deadline, [&] { return result->done; })) {
+        lock.unlock();
+        cts.cancel();  // closes the connection; the continuation still lands in `result`
+        return UnavailableError(impl_->Describe(request) + ": no response within " +
+                                std::to_string(request.timeout.count()) + "ms");
+      }
+    } else {
+      result->cv.wait(lock, [&] { return result->done; });
+    }
+    if (!result->error.empty()) {
+      return UnavailableError(impl_->Describe(request) + ": " + result->error);
+    }
+    if (result->response.status_code == 401 && attempt == 0 && impl_->tokens.Refresh()) continue;
+    return std::move(result->response);
   }
 }
 

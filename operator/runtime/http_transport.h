@@ -9,9 +9,12 @@
 //   - Auth: "Authorization: Bearer" from a TokenSource; a token file is
 //     re-read when the cached token is older than 50 s, and at once after a
 //     401 (the request is then retried once if the token changed).
-//   - One http_client per timeout value, reused, so connections are pooled
-//     per host; streams (watches) share one client whose timeout is 11 min or
-//     the request's, if longer (the server ends informer watches within 10).
+//   - One http_client per connection timeout (the configured one, or a longer
+//     one a request asks for, in whole seconds), reused, so connections are
+//     pooled per host; a shorter HttpRequest::timeout (lease calls, fenced
+//     writes) cancels that request when it runs out. Streams (watches) share
+//     one client whose timeout is 11 min or the request's, if longer (the
+//     server ends informer watches within 10).
 //   - Every cpprestsdk/std exception stops here and becomes Unavailable
 //     (Cancelled for a cancelled stream).
 //

@@ -27,7 +27,22 @@ std::string ResourceVersionOf(const rapidjson::Value& object) {
   return std::string(rv->value.GetString(), rv->value.GetStringLength());
 }
 
+std::string StringMember(const rapidjson::Value& object, const char* name) {
+  auto it = object.FindMember(name);
+  if (it == object.MemberEnd() || !it->value.IsString()) return "";
+  return std::string(it->value.GetString(), it->value.GetStringLength());
+}
+
 }  // namespace
+
+std::string RawObjectKey(const rapidjson::Value& object) {
+  if (!object.IsObject()) return "";
+  auto meta = object.FindMember("metadata");
+  if (meta == object.MemberEnd() || !meta->value.IsObject()) return "";
+  std::string name = StringMember(meta->value, "name");
+  if (name.empty()) return "";
+  return ObjectKey(StringMember(meta->value, "namespace"), name);
+}
 
 Reflector::Reflector(Client& client, const api::ResourceInfo& resource, InformerOptions options,
                      Sink& sink)
@@ -98,7 +113,20 @@ Status Reflector::List() {
   std::vector<rapidjson::Document> pages;
   std::string list_rv;
   do {
-    LB_ASSIGN_OR_RETURN(rapidjson::Document page, client_.List(resource_, options_.namespace_, opts),
+    StatusOr<rapidjson::Document> listed = client_.List(resource_, options_.namespace_, opts);
+    if (!listed.ok() && listed.status().IsGone() && !opts.continue_token.empty()) {
+      // The continue token expired: the list takes longer than the server keeps versions.
+      // Paging again from the first page could expire again, forever; one unpaged LIST
+      // cannot (client-go's pager falls back the same way).
+      LOG(WARNING) << options_.name << ": continue token expired after " << pages.size()
+                   << " page(s); listing again without paging";
+      pages.clear();
+      list_rv.clear();
+      opts.limit = 0;
+      opts.continue_token.clear();
+      listed = client_.List(resource_, options_.namespace_, opts);
+    }
+    LB_ASSIGN_OR_RETURN(rapidjson::Document page, std::move(listed),
                         _.WithContext(options_.name + ": list"));
     if (!page.IsObject()) return InvalidArgumentError(options_.name + ": list: not an object");
     std::string cont;

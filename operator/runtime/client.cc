@@ -1,7 +1,11 @@
 #include "operator/runtime/client.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <stop_token>
 #include <string>
 #include <utility>
 
@@ -101,8 +105,19 @@ class JsonSplitter {
 
 class StreamWatch final : public RawWatch {
  public:
-  explicit StreamWatch(std::unique_ptr<ResponseStream> stream) : stream_(std::move(stream)) {}
-  ~StreamWatch() override { stream_->Cancel(); }
+  StreamWatch(std::unique_ptr<ResponseStream> stream, const std::stop_token& cancel)
+      : stream_(std::move(stream)) {
+    // Stop requested on the client's token cancels the stream like Cancel().
+    if (cancel.stop_possible()) {
+      ResponseStream* raw = stream_.get();
+      on_stop_ = std::make_unique<std::stop_callback<std::function<void()>>>(
+          cancel, std::function<void()>([raw] { raw->Cancel(); }));
+    }
+  }
+  ~StreamWatch() override {
+    on_stop_.reset();  // before the stream it points to goes
+    stream_->Cancel();
+  }
 
   StatusOr<std::optional<RawWatchEvent>> Next() override {
     while (pending_.empty()) {
@@ -151,6 +166,7 @@ class StreamWatch final : public RawWatch {
 
  private:
   std::unique_ptr<ResponseStream> stream_;
+  std::unique_ptr<std::stop_callback<std::function<void()>>> on_stop_;
   JsonSplitter splitter_;
   std::vector<std::string> pending_;
 };
@@ -220,6 +236,7 @@ class CheckedClient final : public Client {
 
  private:
   Status Check() {
+    if (options_.cancel.stop_requested()) return CancelledError("call cancelled");
     if (!options_.before_send) return Status();
     return options_.before_send().status();
   }
@@ -227,6 +244,19 @@ class CheckedClient final : public Client {
   Client& inner_;
   const CallOptions options_;
 };
+
+// Waits `wait` on `clock`; false as soon as stop is requested on `cancel`.
+bool WaitUnlessCancelled(Clock& clock, Clock::Duration wait, const std::stop_token& cancel) {
+  std::mutex mu;
+  std::condition_variable cv;
+  // Registered before the lock is taken: it runs at once when stop was already requested.
+  std::stop_callback wake(cancel, [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  return !clock.WaitUntil(lock, cv, clock.Now() + wait, [&] { return cancel.stop_requested(); });
+}
 
 }  // namespace
 
@@ -322,7 +352,11 @@ RestClient::RestClient(std::shared_ptr<Transport> transport, Clock& clock,
     : transport_(std::move(transport)), clock_(clock), options_(options), call_(std::move(call)) {}
 
 StatusOr<rapidjson::Document> RestClient::Call(HttpRequest request) {
+  request.cancel = call_.cancel;
   for (int attempt = 0;; ++attempt) {
+    if (call_.cancel.stop_requested()) {
+      return CancelledError(request.method + " " + request.target + ": cancelled");
+    }
     if (call_.before_send) {
       // Just before sending, also after a Retry-After wait: a fence may have closed meanwhile.
       LB_ASSIGN_OR_RETURN(Clock::Duration timeout, call_.before_send(),
@@ -348,7 +382,10 @@ StatusOr<rapidjson::Document> RestClient::Call(HttpRequest request) {
     }
     Clock::Duration wait = std::min<Clock::Duration>(*status.retry_after(),
                                                      options_.max_retry_after);
-    clock_.SleepFor(wait);
+    if (!WaitUnlessCancelled(clock_, wait, call_.cancel)) {
+      return CancelledError(request.method + " " + request.target +
+                            ": cancelled while waiting to retry");
+    }
   }
 }
 
@@ -429,6 +466,7 @@ std::unique_ptr<Client> RestClient::WithCallOptions(CallOptions call) {
 StatusOr<std::unique_ptr<RawWatch>> RestClient::Watch(const api::ResourceInfo& resource,
                                                       std::string_view ns,
                                                       const WatchOptions& options) {
+  if (call_.cancel.stop_requested()) return CancelledError("watch: cancelled");
   if (call_.before_send) {
     // A watch only reads; the check may still refuse it (its timeout is the stream's own).
     LB_RETURN_IF_ERROR(call_.before_send().status());
@@ -442,6 +480,7 @@ StatusOr<std::unique_ptr<RawWatch>> RestClient::Watch(const api::ResourceInfo& r
   if (options.timeout.count() > 0) q.Add("timeoutSeconds", std::to_string(options.timeout.count()));
   HttpRequest req;
   req.target = ResourcePath(resource, ns) + q.text();
+  req.cancel = call_.cancel;
   if (options.timeout.count() > 0) {
     // The server ends the watch at `timeout`; give it a margin before giving up on our side.
     req.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout) +
@@ -456,7 +495,7 @@ StatusOr<std::unique_ptr<RawWatch>> RestClient::Watch(const api::ResourceInfo& r
                               ra == stream->headers().end() ? "" : ra->second)
         .WithContext("watch " + req.target);
   }
-  return std::unique_ptr<RawWatch>(new StreamWatch(std::move(stream)));
+  return std::unique_ptr<RawWatch>(new StreamWatch(std::move(stream), call_.cancel));
 }
 
 StatusOr<std::unique_ptr<Client>> NewClient(const RestConfig& config, Clock& clock) {

@@ -32,6 +32,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -107,6 +108,9 @@ struct CallOptions {
   std::function<StatusOr<Clock::Duration>()> before_send;
   // Retry 429/5xx responses that carry Retry-After (RestClientOptions::max_retries).
   bool retry_after = true;
+  // Once stop is requested: nothing more is sent, a Retry-After wait ends, a request in flight
+  // or a watch is abandoned; the call returns Cancelled.
+  std::stop_token cancel;
 };
 
 // The untyped client.

@@ -15,7 +15,8 @@
 // Start/Stop may repeat (leadership comes and goes): each Start makes a fresh queue and replays
 // the current cache of every watched informer, so a new leader reconciles everything once;
 // events that arrive while stopped are dropped (the replay covers them). Stop is immediate:
-// reconciles in flight finish, nothing new starts, queued keys are dropped.
+// the stop token of reconciles in flight is requested (Reconciler::Reconcile(request, stop)),
+// they finish, nothing new starts, queued keys are dropped.
 //
 // Thread-safety: all public methods are safe to call from any thread; Watch() before Start().
 #pragma once
@@ -25,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -151,8 +153,9 @@ class Controller final : public Runnable {
   static H HandlerArg(void (C::*)(H));
 
   void EnqueueAll(const std::vector<Request>& requests);
-  void Worker(std::shared_ptr<WorkQueue<Request, RequestHash>> queue);
-  void ReconcileOne(WorkQueue<Request, RequestHash>& queue, const Request& request);
+  void Worker(std::shared_ptr<WorkQueue<Request, RequestHash>> queue, std::stop_token stop);
+  void ReconcileOne(WorkQueue<Request, RequestHash>& queue, const Request& request,
+                    const std::stop_token& stop);
 
   const std::string name_;
   const std::shared_ptr<Reconciler> reconciler_;
@@ -176,6 +179,8 @@ class Controller final : public Runnable {
   mutable std::mutex mu_;
   std::shared_ptr<WorkQueue<Request, RequestHash>> queue_;  // null while stopped
   std::atomic<bool> stopping_{false};
+  // This run's stop: requested first thing in Stop(); a fresh one on every Start().
+  std::stop_source stop_source_;
   std::vector<std::thread> workers_;
   std::vector<std::function<void()>> replays_;
   uint64_t adds_before_ = 0;     // totals of queues already stopped

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
+#include <stop_token>
 #include <boost/asio/ssl.hpp>
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
@@ -318,17 +320,31 @@ StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
     } catch (const std::exception& e) {
       return UnavailableError(impl_->Describe(request) + ": " + e.what());
     }
-    std::unique_lock<std::mutex> lock(result->mu);
-    if (bounded) {
-      if (!result->cv.wait_until(lock, deadline, [&] { return result->done; })) {
+    {
+      // Registered before the lock is taken: it runs at once when stop was already requested.
+      std::stop_callback wake(request.cancel, [&result] {
+        std::lock_guard<std::mutex> lock(result->mu);
+        result->cv.notify_all();
+      });
+      std::unique_lock<std::mutex> lock(result->mu);
+      auto finished = [&] { return result->done || request.cancel.stop_requested(); };
+      bool in_time = true;
+      if (bounded) {
+        in_time = result->cv.wait_until(lock, deadline, finished);
+      } else {
+        result->cv.wait(lock, finished);
+      }
+      if (!result->done) {
         lock.unlock();
         cts.cancel();  // closes the connection; the continuation still lands in `result`
-        return UnavailableError(impl_->Describe(request) + ": no response within " +
-                                std::to_string(request.timeout.count()) + "ms");
+        if (!in_time) {
+          return UnavailableError(impl_->Describe(request) + ": no response within " +
+                                  std::to_string(request.timeout.count()) + "ms");
+        }
+        return CancelledError(impl_->Describe(request) + ": cancelled");
       }
-    } else {
-      result->cv.wait(lock, [&] { return result->done; });
     }
+    std::unique_lock<std::mutex> lock(result->mu);
     if (!result->error.empty()) {
       return UnavailableError(impl_->Describe(request) + ": " + result->error);
     }
@@ -342,17 +358,59 @@ StatusOr<std::unique_ptr<ResponseStream>> HttpTransport::Stream(const HttpReques
   // (so their connections are pooled) with a limit above any of them.
   std::shared_ptr<http_client> client =
       impl_->ClientFor(std::max<std::chrono::milliseconds>(request.timeout, kStreamTimeout));
+  struct Result {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::optional<web::http::http_response> response;
+    std::string error;
+  };
   for (int attempt = 0;; ++attempt) {
+    auto result = std::make_shared<Result>();
+    pplx::cancellation_token_source cts;
     try {
-      pplx::cancellation_token_source cts;
       web::http::http_request msg = impl_->Message(request, impl_->tokens.Token());
-      web::http::http_response resp = client->request(msg, cts.get_token()).get();
-      if (resp.status_code() == 401 && attempt == 0 && impl_->tokens.Refresh()) continue;
-      return std::unique_ptr<ResponseStream>(
-          new HttpResponseStream(std::move(resp), std::move(cts), client, impl_->Describe(request)));
+      client->request(msg, cts.get_token())
+          .then([result, client](pplx::task<web::http::http_response> task) {
+            std::optional<web::http::http_response> response;
+            std::string error;
+            try {
+              response = task.get();
+            } catch (const std::exception& e) {
+              error = e.what();
+              if (error.empty()) error = "request failed";
+            }
+            std::lock_guard<std::mutex> lock(result->mu);
+            result->response = std::move(response);
+            result->error = std::move(error);
+            result->done = true;
+            result->cv.notify_all();
+          });
     } catch (const std::exception& e) {
       return UnavailableError(impl_->Describe(request) + ": " + e.what());
     }
+    {
+      // Waiting for the headers ends early when stop is requested (an informer stopping).
+      std::stop_callback wake(request.cancel, [&result] {
+        std::lock_guard<std::mutex> lock(result->mu);
+        result->cv.notify_all();
+      });
+      std::unique_lock<std::mutex> lock(result->mu);
+      result->cv.wait(lock, [&] { return result->done || request.cancel.stop_requested(); });
+      if (!result->done) {
+        lock.unlock();
+        cts.cancel();
+        return CancelledError(impl_->Describe(request) + ": cancelled");
+      }
+    }
+    std::lock_guard<std::mutex> lock(result->mu);
+    if (!result->error.empty()) {
+      return UnavailableError(impl_->Describe(request) + ": " + result->error);
+    }
+    web::http::http_response resp = *result->response;
+    if (resp.status_code() == 401 && attempt == 0 && impl_->tokens.Refresh()) continue;
+    return std::unique_ptr<ResponseStream>(
+        new HttpResponseStream(std::move(resp), std::move(cts), client, impl_->Describe(request)));
   }
 }
 

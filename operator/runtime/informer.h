@@ -30,6 +30,9 @@
 // after the informer started gets on_add for everything already cached.
 // HasSynced() is true once the first LIST was applied and its handlers ran.
 //
+// Stop() interrupts whatever the informer waits for (a LIST or watch request
+// in flight, a Retry-After or backoff wait) and waits for its thread.
+//
 // Thread-safety: every public method is safe to call from any thread.
 // Start() and Stop() at most once each; Stop() waits for the thread.
 #pragma once
@@ -43,6 +46,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <utility>
@@ -141,7 +145,10 @@ class Reflector {
   bool Sleep(Clock::Duration d);
   bool stopped() const;
 
-  Client& client_;
+  // Stop() requests stop on it: a LIST, a Retry-After wait or a watch being opened ends.
+  std::stop_source stop_source_;
+  // The informer's client with stop_source_'s token on every call.
+  std::unique_ptr<Client> client_;
   const api::ResourceInfo resource_;
   InformerOptions options_;
   Sink& sink_;

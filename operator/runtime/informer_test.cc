@@ -429,6 +429,30 @@ std::string ServiceJson(const std::string& ns, const std::string& name, int n) {
          R"("}},"spec":{"ports":[{"port":80}]}})";
 }
 
+// Finding 8 of issue 10: Stop() interrupts a LIST in flight (it used to wait for the answer,
+// up to the transport timeout).
+TEST(InformerApiServerTest, StopInterruptsAListInFlight) {
+  ASSERT_OK_AND_ASSIGN(auto server, apiserver::ApiServer::Start({}));
+  RestConfig config;
+  config.server = server->url();
+  config.source = "test";
+  ASSERT_OK_AND_ASSIGN(auto client, NewClient(config));
+  ASSERT_OK(client->Get(api::Namespace::kResource, "", "default").status());
+  apiserver::FaultConfig faults;
+  faults.latency = std::chrono::milliseconds(5000);  // every request takes 5 s
+  server->faults().Configure(faults);
+  Informer<api::Service> informer(*client);
+  informer.Start();
+  // Not a synchronisation: if Stop() came before the LIST left, the test would pass anyway.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the LIST is on its way
+  auto stop_at = std::chrono::steady_clock::now();
+  informer.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_at, std::chrono::milliseconds(2500));
+  EXPECT_FALSE(informer.HasSynced());
+  server->faults().Configure({});
+  server->Stop();
+}
+
 TEST(InformerApiServerTest, ConvergesThroughDropsBookmarksAnd410UnderConcurrentWrites) {
   apiserver::ApiServer::Options options;
   options.bookmark_interval = std::chrono::milliseconds(50);

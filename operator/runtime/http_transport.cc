@@ -12,6 +12,7 @@
 #include <boost/asio/ssl.hpp>
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
+#include <glog/logging.h>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -104,6 +105,12 @@ bool TokenSource::Refresh() {
 // TLS material
 
 Status ValidateTlsMaterial(const RestConfig& config) {
+  if (config.insecure_skip_tls_verify && !config.ca_pem.empty()) {
+    // client-go refuses this too: the CA would silently not be used.
+    return InvalidArgumentError(config.source +
+                                ": certificate-authority and insecure-skip-tls-verify together: "
+                                "a CA is not checked when verification is off; drop one");
+  }
   if (!config.ca_pem.empty()) {
     auto bio = MemBio(config.ca_pem);
     int count = 0;
@@ -251,6 +258,13 @@ StatusOr<std::shared_ptr<HttpTransport>> HttpTransport::Create(const RestConfig&
                                                                Clock& clock) {
   if (config.server.empty()) return InvalidArgumentError(config.source + ": no server URL");
   LB_RETURN_IF_ERROR(ValidateTlsMaterial(config));
+  if (!config.tls_server_name.empty()) {
+    // Not honoured (see the header). Verification against the URL's host is stricter, not
+    // weaker, so the connection is safe; it fails if the certificate lacks that host.
+    LOG(WARNING) << config.source << ": tls-server-name \"" << config.tls_server_name
+                 << "\" is not supported; verifying the certificate against the server URL's "
+                    "host instead";
+  }
   try {
     web::uri uri(config.server);
     if (uri.scheme() != "https" && uri.scheme() != "http") {

@@ -246,9 +246,14 @@ TEST(HttpTransportTlsTest, BadTlsMaterialIsRejectedUpFront) {
   config.client_key_pem = "garbage";
   EXPECT_THAT(HttpTransport::Create(config),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("client-key")));
-  config.server = "ftp://x";
+  // Finding 11 of issue 10: a CA with insecure mode is refused (it was accepted silently).
   config.client_cert_pem.clear();
   config.client_key_pem.clear();
+  config.insecure_skip_tls_verify = true;
+  EXPECT_THAT(HttpTransport::Create(config),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("insecure-skip-tls-verify")));
+  config.insecure_skip_tls_verify = false;
+  config.server = "ftp://x";
   EXPECT_THAT(HttpTransport::Create(config),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("not an http(s) URL")));
 }

@@ -99,6 +99,16 @@ void Manager::Stop() {
   cv_.notify_all();
 }
 
+bool Manager::ShutdownComplete() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return shutdown_complete_;
+}
+
+bool Manager::WaitForShutdown(Clock::Duration timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return clock_.WaitUntil(lock, cv_, clock_.Now() + timeout, [&] { return shutdown_complete_; });
+}
+
 bool Manager::stop_requested() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stop_requested_;
@@ -223,29 +233,22 @@ Status Manager::Run() {
   LOG(INFO) << "shutting down" << (status.ok() ? "" : ": " + status.ToString());
 
   // The shutdown itself runs on its own thread so that it can be bounded by the timeout.
-  auto done = std::make_shared<std::atomic<bool>>(false);
-  auto done_mu = std::make_shared<std::mutex>();
-  auto done_cv = std::make_shared<std::condition_variable>();
-  shutdown_thread_ = std::thread([this, done, done_mu, done_cv] {
+  shutdown_thread_ = std::thread([this] {
     Shutdown();
-    std::lock_guard<std::mutex> lock(*done_mu);
-    *done = true;
-    done_cv->notify_all();
+    std::lock_guard<std::mutex> lock(mu_);
+    shutdown_complete_ = true;
+    cv_.notify_all();
   });
   bool finished;
-  {
-    std::unique_lock<std::mutex> lock(*done_mu);
-    if (options_.graceful_shutdown_timeout < Clock::Duration::zero()) {
-      done_cv->wait(lock, [&] { return done->load(); });
-      finished = true;
-    } else {
-      finished = clock_.WaitUntil(lock, *done_cv,
-                                  clock_.Now() + options_.graceful_shutdown_timeout,
-                                  [&] { return done->load(); });
-    }
+  if (options_.graceful_shutdown_timeout < Clock::Duration::zero()) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return shutdown_complete_; });
+    finished = true;
+  } else {
+    finished = WaitForShutdown(options_.graceful_shutdown_timeout);
   }
   if (!finished) {
-    // Components are stuck; the process is expected to exit now. The destructor still waits.
+    // Components are stuck; the process is expected to exit now (see the header's contract).
     LOG(ERROR) << "graceful shutdown did not finish within the timeout";
     if (status.ok()) {
       status = DeadlineExceededError("graceful shutdown did not finish within the timeout");
@@ -319,8 +322,10 @@ void Manager::StartLeaderWork() {
 }
 
 void Manager::OnStoppedLeading() {
-  // The term is over: its work must stop within the fencing margin, before another replica
-  // can hold the Lease. The stop runs on a thread of its own so that it can be bounded.
+  // The term is over (IsLeader() says so at once): its work must stop within the fencing
+  // margin, before another replica can hold the Lease. The stop runs on a thread of its own
+  // so that it can be bounded.
+  leading_ = false;
   struct Done {
     std::mutex mu;
     std::condition_variable cv;
@@ -353,7 +358,6 @@ void Manager::OnStoppedLeading() {
     }
   }
   stopper.join();
-  leading_ = false;
 }
 
 void Manager::StopLeaderTerm() {

@@ -134,11 +134,21 @@ class Manager {
   void AddReadyzCheck(const std::string& name, HealthChecks::Check check);
 
   // Runs until Stop(). Errors: a server cannot listen, caches do not sync in time, leader
-  // election is misconfigured, or shutdown overran graceful_shutdown_timeout (then some
-  // components may still be running: the process should exit).
+  // election is misconfigured, or shutdown overran graceful_shutdown_timeout.
+  //
+  // The overrun contract: Run() returns DeadlineExceeded at the timeout while the shutdown
+  // goes on, on a thread of its own, with some components still running (ShutdownComplete()
+  // is false). The caller should then exit the process (_exit / quick_exit) WITHOUT destroying
+  // the Manager: the destructor waits for that shutdown to finish, however long it takes,
+  // because the components it still stops refer to the Manager.
   Status Run();
   // Asks Run() to shut down and return. Idempotent; may be called before Run().
   void Stop();
+
+  // True once a shutdown has run to its end (false while an overrun one is still going).
+  bool ShutdownComplete() const;
+  // Waits up to `timeout` (on the Manager's clock) for ShutdownComplete().
+  bool WaitForShutdown(Clock::Duration timeout);
 
   bool IsLeader() const { return leading_.load(); }
   // Caches synced (what /readyz reports, with any added checks).
@@ -200,6 +210,7 @@ class Manager {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_requested_ = false;
+  bool shutdown_complete_ = false;  // guarded by mu_, notified on cv_
   std::atomic<bool> synced_{false};
   std::atomic<bool> leading_{false};
 

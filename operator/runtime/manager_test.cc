@@ -329,7 +329,13 @@ TEST(ManagerTest, ShutdownIsBoundedByTheTimeout) {
     stopper.join();
     EXPECT_THAT(status, StatusIs(StatusCode::kDeadlineExceeded, HasSubstr("timeout")));
     EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(5));
-    stuck->Release();  // lets the destructor finish the shutdown
+    // Finding 13 of issue 10: the contract is observable: the shutdown is still going on...
+    EXPECT_FALSE(manager.ShutdownComplete());
+    EXPECT_FALSE(manager.WaitForShutdown(milliseconds(50)));
+    stuck->Release();
+    // ...and finishes on its own once the stuck component returns (the destructor waits).
+    EXPECT_TRUE(manager.WaitForShutdown(seconds(10)));
+    EXPECT_TRUE(manager.ShutdownComplete());
   }
 }
 

@@ -59,6 +59,10 @@ Controller::Controller(std::string name, std::shared_ptr<Reconciler> reconciler,
 }
 
 Controller::~Controller() {
+  {
+    std::unique_lock<std::shared_mutex> lock(gate_->mu);
+    gate_->controller = nullptr;
+  }
   Stop();
   for (int id : metric_funcs_) metrics_.RemoveFunc(id);
 }

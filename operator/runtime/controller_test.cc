@@ -440,6 +440,24 @@ TEST(ControllerTest, StopRequestsStopOnReconcilesInFlight) {
   EXPECT_TRUE(saw_stop.load());
 }
 
+// Finding 10 of issue 10: a source that outlives the controller keeps its handler, which must
+// not reach the destroyed controller (it held a raw `this`).
+TEST(ControllerTest, HandlersLeftInASourceOutliveTheController) {
+  MetricsRegistry metrics;
+  FakeSource source;
+  auto reconciler = std::make_shared<RecordingReconciler>();
+  auto c = std::make_unique<Controller>("short-lived", reconciler, Opts(&metrics, nullptr, 1));
+  c->Watch<Obj>(source, MapToSelf<Obj>());
+  ASSERT_OK(c->Start());
+  source.Add(MakeObj("ns", "before"));
+  ASSERT_TRUE(Eventually([&] { return reconciler->total() == 1u; }));
+  c.reset();
+  // Used freed memory before (the controller's mutex and queue); now a no-op.
+  source.Add(MakeObj("ns", "after"));
+  source.Delete(MakeObj("ns", "before"));
+  EXPECT_EQ(reconciler->total(), 1u);
+}
+
 TEST(ControllerTest, InvalidWorkerCount) {
   auto reconciler = std::make_shared<RecordingReconciler>();
   MetricsRegistry metrics;

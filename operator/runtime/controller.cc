@@ -76,6 +76,10 @@ Controller::Controller(std::string name, std::shared_ptr<Reconciler> reconciler,
 }
 
 Controller::~Controller() {
+  {
+    std::unique_lock<std::shared_mutex> lock(gate_->mu);
+    gate_->controller = nullptr;
+  }
   Stop();
   for (int id : metric_funcs_) metrics_.RemoveFunc(id);
 }
@@ -122,8 +126,9 @@ Status Controller::Start() {
     replays = replays_;
   }
   stopping_ = false;
+  stop_source_ = std::stop_source();
   for (int i = 0; i < options_.max_concurrent_reconciles; ++i) {
-    workers_.emplace_back([this, queue] { Worker(queue); });
+    workers_.emplace_back([this, queue, stop = stop_source_.get_token()] { Worker(queue, stop); });
   }
   // Everything already cached gets one reconcile (events while stopped were dropped).
   for (const auto& replay : replays) replay();
@@ -142,6 +147,7 @@ void Controller::Stop() {
   }
   if (queue == nullptr) return;
   stopping_ = true;
+  stop_source_.request_stop();  // reconciles in flight learn it now
   queue->ShutDown();
   for (std::thread& worker : workers_) worker.join();
   workers_.clear();
@@ -182,7 +188,8 @@ size_t Controller::queue_depth() const {
   return queue_ != nullptr ? queue_->depth() : 0;
 }
 
-void Controller::Worker(std::shared_ptr<WorkQueue<Request, RequestHash>> queue) {
+void Controller::Worker(std::shared_ptr<WorkQueue<Request, RequestHash>> queue,
+                        std::stop_token stop) {
   while (true) {
     std::optional<Request> request = queue->Get();
     if (!request.has_value()) return;
@@ -191,18 +198,19 @@ void Controller::Worker(std::shared_ptr<WorkQueue<Request, RequestHash>> queue) 
       queue->Done(*request);
       return;
     }
-    ReconcileOne(*queue, *request);
+    ReconcileOne(*queue, *request, stop);
     queue->Done(*request);
   }
 }
 
-void Controller::ReconcileOne(WorkQueue<Request, RequestHash>& queue, const Request& request) {
+void Controller::ReconcileOne(WorkQueue<Request, RequestHash>& queue, const Request& request,
+                              const std::stop_token& stop) {
   active_workers_->Add(1);
   Clock::TimePoint start = clock_.Now();
   ReconcileResult result = ReconcileResult::Done();
   bool threw = false;
   try {
-    result = reconciler_->Reconcile(request);
+    result = reconciler_->Reconcile(request, stop);
   } catch (const std::exception& e) {
     threw = true;
     result = ReconcileResult::Error(

@@ -436,6 +436,60 @@ TEST(ControllerTest, StopIsImmediateAndStartAgainReplays) {
   for (int i = 0; i < 5; ++i) EXPECT_GE(reconciler->done({"ns", "o" + std::to_string(i)}), 1);
 }
 
+// Finding 8 of issue 10: a reconcile in flight learns that the controller stops (its stop
+// token), so Stop() returns as soon as the reconciler honours it.
+TEST(ControllerTest, StopRequestsStopOnReconcilesInFlight) {
+  MetricsRegistry metrics;
+  FakeSource source;
+  source.Add(MakeObj("ns", "long"));
+  std::atomic<bool> started{false};
+  std::atomic<bool> saw_stop{false};
+  auto reconciler = MakeStoppableReconciler([&](const Request&, std::stop_token stop) {
+    started = true;
+    // A long reconcile (think: a slow API call) that checks its token.
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!stop.stop_requested() && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    saw_stop = stop.stop_requested();
+    return ReconcileResult::Done();
+  });
+  Controller c("stoppable", reconciler, Opts(&metrics, nullptr, 1));
+  c.Watch<Obj>(source, MapToSelf<Obj>());
+  ASSERT_OK(c.Start());
+  ASSERT_TRUE(Eventually([&] { return started.load(); }));
+  auto stop_at = std::chrono::steady_clock::now();
+  c.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_at, std::chrono::seconds(5));
+  EXPECT_TRUE(saw_stop.load());
+  // A new run gets a fresh token.
+  started = false;
+  saw_stop = false;
+  ASSERT_OK(c.Start());
+  ASSERT_TRUE(Eventually([&] { return started.load(); }));
+  EXPECT_FALSE(saw_stop.load());
+  c.Stop();
+  EXPECT_TRUE(saw_stop.load());
+}
+
+// Finding 10 of issue 10: a source that outlives the controller keeps its handler, which must
+// not reach the destroyed controller (it held a raw `this`).
+TEST(ControllerTest, HandlersLeftInASourceOutliveTheController) {
+  MetricsRegistry metrics;
+  FakeSource source;
+  auto reconciler = std::make_shared<RecordingReconciler>();
+  auto c = std::make_unique<Controller>("short-lived", reconciler, Opts(&metrics, nullptr, 1));
+  c->Watch<Obj>(source, MapToSelf<Obj>());
+  ASSERT_OK(c->Start());
+  source.Add(MakeObj("ns", "before"));
+  ASSERT_TRUE(Eventually([&] { return reconciler->total() == 1u; }));
+  c.reset();
+  // Used freed memory before (the controller's mutex and queue); now a no-op.
+  source.Add(MakeObj("ns", "after"));
+  source.Delete(MakeObj("ns", "before"));
+  EXPECT_EQ(reconciler->total(), 1u);
+}
+
 TEST(ControllerTest, InvalidWorkerCount) {
   auto reconciler = std::make_shared<RecordingReconciler>();
   MetricsRegistry metrics;

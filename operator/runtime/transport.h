@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,6 +40,9 @@ struct HttpRequest {
   std::string content_type;  // for a body; "" means application/json when a body is given
   // 0 = the transport's default timeout.
   std::chrono::milliseconds timeout{0};
+  // When stop is requested the transport abandons the request (or the wait for a stream's
+  // headers) and returns Cancelled.
+  std::stop_token cancel;
 };
 
 struct HttpResponse {

@@ -12,8 +12,8 @@ DEB_PACKAGES := build-essential cmake pkg-config git libcpprest-dev rapidjson-de
   libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev libbenchmark-dev \
   clang-14 libclang-rt-14-dev openssl curl ccache python3 python3-yaml prometheus
 
-.PHONY: help deps configure build build-demo test test-unit test-e2e test-tsan fuzz bench demo run \
-  format tidy clean docker-build docker-push
+.PHONY: help deps configure build build-demo test test-unit test-e2e test-tsan test-asan fuzz \
+  fuzz-build fuzz-long bench demo run format tidy clean docker-build docker-push
 
 # The operator's container image (Dockerfile); config/default runs lballoc-operator:latest.
 IMG ?= lballoc-operator:latest
@@ -71,10 +71,27 @@ test-tsan: deps ## Build and run the runtime's tests under ThreadSanitizer
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/test/tsan.supp" \
 	  ctest --output-on-failure -j$(JOBS) -L tsan
 
-fuzz: deps ## Build the libFuzzer targets with clang and run each briefly
+test-asan: deps ## Build and run the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+	cmake -S . -B build-asan -DLBALLOC_SANITIZE=address -DLBALLOC_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	nice -n 5 cmake --build build-asan -j$(JOBS)
+	cd build-asan && ASAN_OPTIONS="detect_leaks=1 abort_on_error=1" \
+	  UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
+	  ctest --output-on-failure -j$(JOBS) -LE 'slow|fuzz'
+
+# The fuzz build: clang-14, libFuzzer, ASan + UBSan (UB aborts; see the
+# LBALLOC_FUZZ block of CMakeLists.txt). Seeds: fuzz/corpus/, dictionaries: fuzz/dicts/.
+FUZZ_SECONDS ?= 3600
+FUZZ_PARALLEL ?= 1
+fuzz-build: deps
 	CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -DLBALLOC_FUZZ=ON -DLBALLOC_BENCH=OFF >/dev/null
-	cmake --build build-fuzz -j$(JOBS) --target fuzzers
+	nice -n 5 cmake --build build-fuzz -j$(JOBS) --target fuzzers
+
+fuzz: fuzz-build ## Build the libFuzzer targets with clang and run each for 15 s
 	cd build-fuzz && ctest --output-on-failure -L fuzz
+
+fuzz-long: fuzz-build ## Run each fuzzer FUZZ_SECONDS (3600), FUZZ_PARALLEL at a time; FUZZ_TARGETS to pick
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_PARALLEL=$(FUZZ_PARALLEL) \
+	  nice -n 10 fuzz/run_all.sh build-fuzz $(FUZZ_TARGETS)
 
 bench: build ## Run the benchmarks (figures go to BENCHMARKS.md)
 	@for b in $$(find $(BUILD) -type f -perm -u+x -name '*_bench'); do echo "== $$b"; $$b; done
@@ -92,4 +109,4 @@ docker-push: ## Push the image IMG
 	docker push $(IMG)
 
 clean: ## Remove build trees
-	rm -rf $(BUILD) build-tsan build-fuzz
+	rm -rf $(BUILD) build-tsan build-fuzz build-asan

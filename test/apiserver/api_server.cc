@@ -1228,12 +1228,22 @@ bool ParseRoute(const std::vector<std::string>& seg, Route& r) {
   return true;
 }
 
+// A boolean query parameter as kube-apiserver reads one (apimachinery's
+// Convert_Slice_string_To_bool, and the request-info resolver for `watch`): absent is false, "0"
+// and any case of "false" are false, every other value (including "", "True" and "yes") is true.
+// Never an error, unlike Go's strconv.ParseBool.
+bool BoolParam(const HttpRequest& r, const std::string& name) {
+  if (!r.HasParam(name)) return false;
+  std::string v = r.Param(name);
+  for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return v != "0" && v != "false";
+}
+
 std::string VerbOf(const HttpRequest& r, const Route& route) {
   const std::string& m = r.method;
   if (m == "GET") {
     if (!route.name.empty()) return "get";
-    std::string w = r.Param("watch");
-    return route.watch_path || w == "true" || w == "1" ? "watch" : "list";
+    return route.watch_path || BoolParam(r, "watch") ? "watch" : "list";
   }
   if (m == "POST") return "create";
   if (m == "PUT") return "update";
@@ -1889,8 +1899,7 @@ void ApiServer::Impl::HandleWatch(const HttpRequest& r, ResponseWriter& w, const
     SendError(w, e);
     return;
   }
-  bool bookmarks =
-      r.Param("allowWatchBookmarks") == "true" || r.Param("allowWatchBookmarks") == "1";
+  bool bookmarks = BoolParam(r, "allowWatchBookmarks");
   bool table = WantsTable(r);
   std::string include = r.HasParam("includeObject") ? r.Param("includeObject") : "Metadata";
   using SteadyClock = std::chrono::steady_clock;

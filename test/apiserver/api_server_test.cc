@@ -466,6 +466,38 @@ TEST_F(ApiServerTest, WatchTimeoutSelectorsAndInitialEventsRejected) {
   EXPECT_THAT((*sie)->error_body(), HasSubstr("sendInitialEvents is forbidden for watch"));
 }
 
+// kube-apiserver reads boolean query parameters leniently: only "0" and "false" (any case) are
+// false. The official Python client sends watch=True.
+TEST_F(ApiServerTest, BooleanQueryParametersAreReadLikeKubeApiserver) {
+  ApiServer::Options opts;
+  opts.bookmark_interval = std::chrono::milliseconds(50);
+  StartServer(opts);
+  const std::string base = "/api/v1/namespaces/default/configmaps";
+  ASSERT_EQ(Do("POST", base, R"({"metadata":{"name":"b"}})").code, 201);
+  for (const char* v : {"True", "TRUE", "t", "1", "yes", ""}) {
+    auto w = WatchStream::Open(server_->url(),
+                               base + "?watch=" + v + "&allowWatchBookmarks=" + v +
+                                   "&timeoutSeconds=5");
+    ASSERT_OK(w.status());
+    ASSERT_EQ((*w)->code(), 200) << v;
+    auto first = (*w)->Next(std::chrono::seconds(5));
+    ASSERT_TRUE(first.has_value()) << "watch=" << v << " must open a watch";
+    EXPECT_THAT(*first, HasSubstr(R"("type":"ADDED")")) << v;
+    bool bookmark = false;
+    for (int i = 0; i < 10 && !bookmark; ++i) {
+      auto ev = (*w)->Next(std::chrono::seconds(5));
+      ASSERT_TRUE(ev.has_value()) << v;
+      bookmark = ev->find(R"("type":"BOOKMARK")") != std::string::npos;
+    }
+    EXPECT_TRUE(bookmark) << "allowWatchBookmarks=" << v << " must be true";
+  }
+  for (const char* v : {"False", "FALSE", "false", "0"}) {
+    auto r = Do("GET", base + "?watch=" + v);
+    ASSERT_EQ(r.code, 200) << r.body;
+    EXPECT_EQ(Str(r.Json(), "kind"), "ConfigMapList") << "watch=" << v << " is a list";
+  }
+}
+
 TEST_F(ApiServerTest, ListThenWatchLosesNoEvent) {
   const std::string base = "/api/v1/namespaces/default/configmaps";
   std::atomic<bool> stop{false};

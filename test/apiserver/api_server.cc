@@ -1252,6 +1252,63 @@ std::string VerbOf(const HttpRequest& r, const Route& route) {
   return "";
 }
 
+// An object's key within a list, what a continue token's "start" is relative to: the name within
+// one namespace or a cluster-scoped resource, "namespace/name" in a list across namespaces. The
+// store's "namespace/name" order sorts these keys the same way.
+std::string ListKey(const Value& obj, const std::string& list_ns, bool namespaced) {
+  std::string name = StrAt(obj, "metadata.name");
+  if (!namespaced || !list_ns.empty()) return name;
+  return StrAt(obj, "metadata.namespace") + "/" + name;
+}
+
+struct ContinueToken {
+  uint64_t rv = 0;
+  std::string start;  // the first key of the next page is >= start
+};
+
+// The real server's continue token: base64url (no padding) of
+// {"v":"meta.k8s.io/v1","rv":RV,"start":"<last key of this page>\u0000"}. URL-safe and opaque.
+std::string EncodeContinue(uint64_t rv, const std::string& last_key) {
+  return Base64Encode("{\"v\":\"meta.k8s.io/v1\",\"rv\":" + std::to_string(rv) +
+                          ",\"start\":" + Quote(last_key + std::string(1, '\0')) + "}",
+                      /*url=*/true);
+}
+
+// Decodes a token; false with `why` (the real server's wording) when it is not one.
+bool DecodeContinue(const std::string& text, ContinueToken& out, std::string& why) {
+  std::optional<std::string> raw = Base64Decode(text, /*url=*/true);
+  if (!raw) {
+    why = "continue key is not valid: illegal base64 data";
+    return false;
+  }
+  Document d;
+  d.Parse(raw->c_str(), raw->size());
+  if (d.HasParseError() || !d.IsObject()) {
+    why = "continue key is not valid: not a JSON object";
+    return false;
+  }
+  std::string v = StrAt(d, "v");
+  if (v != "meta.k8s.io/v1") {
+    why = "continue key is not valid: server does not recognize this encoded version " + v;
+    return false;
+  }
+  const Value* rv = Member(d, "rv");
+  const Value* start = Member(d, "start");
+  if (rv == nullptr || !rv->IsUint64() || rv->GetUint64() == 0) {
+    why =
+        "continue key is not valid: incorrect encoded start resourceVersion (version "
+        "meta.k8s.io/v1)";
+    return false;
+  }
+  if (start == nullptr || !start->IsString() || start->GetStringLength() == 0) {
+    why = "continue key is not valid: encoded start key empty (version meta.k8s.io/v1)";
+    return false;
+  }
+  out.rv = rv->GetUint64();
+  out.start.assign(start->GetString(), start->GetStringLength());
+  return true;
+}
+
 ApiError NotFoundPath() {
   ApiError e = Err(404, "NotFound", "the server could not find the requested resource");
   e.has_details = true;
@@ -1794,13 +1851,20 @@ void ApiServer::Impl::HandleList(const HttpRequest& r, ResponseWriter& w, const 
   std::string cont = r.Param("continue");
   std::string scope = t.key() + "|" + route.ns + "|" + r.Param("labelSelector") + "|" +
                       r.Param("fieldSelector") + "|";
+  auto list_key = [&](const ObjPtr& o) { return ListKey(o->doc, route.ns, t.namespaced); };
   std::shared_ptr<std::vector<ObjPtr>> items;
   size_t start = 0;
   uint64_t rv;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!cont.empty()) {
-      auto it = snapshots_.find(scope + cont);
+      ContinueToken token;
+      std::string why;
+      if (!DecodeContinue(cont, token, why)) {
+        SendError(w, BadRequest("invalid continue token: " + why));
+        return;
+      }
+      auto it = snapshots_.find(scope + std::to_string(token.rv));
       if (it == snapshots_.end()) {
         SendError(w, Err(410, "Expired",
                          "The provided continue parameter is too old to display a consistent "
@@ -1813,9 +1877,12 @@ void ApiServer::Impl::HandleList(const HttpRequest& r, ResponseWriter& w, const 
         return;
       }
       items = it->second;
-      // The token's suffix after the last '#' is the start index.
-      start = std::strtoul(cont.substr(cont.rfind('#') + 1).c_str(), nullptr, 10);
-      rv = std::strtoull(cont.substr(0, cont.find('#')).c_str(), nullptr, 10);
+      // The snapshot is in key order; the page starts at the first key >= the token's start.
+      start = static_cast<size_t>(
+          std::partition_point(items->begin(), items->end(),
+                               [&](const ObjPtr& o) { return list_key(o) < token.start; }) -
+          items->begin());
+      rv = token.rv;
     } else {
       items = std::make_shared<std::vector<ObjPtr>>();
       auto it = data_.find(t.key());
@@ -1833,18 +1900,15 @@ void ApiServer::Impl::HandleList(const HttpRequest& r, ResponseWriter& w, const 
   std::string next;
   if (limit > 0 && start + static_cast<size_t>(limit) < items->size()) {
     end = start + static_cast<size_t>(limit);
-    // Opaque to clients; the real server's token is base64 too.
-    next = std::to_string(rv) + "#" +
-           Base64Encode("{\"v\":\"meta.k8s.io/v1\",\"rv\":" + std::to_string(rv) +
-                            ",\"start\":" + Quote(StrAt((*items)[end]->doc, "metadata.name")) + "}",
-                        true) +
-           "#" + std::to_string(end);
+    next = EncodeContinue(rv, list_key((*items)[end - 1]));
+    std::string snapshot_key = scope + std::to_string(rv);
     std::lock_guard<std::mutex> lock(mu_);
-    snapshots_[scope + next] = items;
-    snapshot_order_.push_back(scope + next);
-    while (snapshot_order_.size() > 256) {
-      snapshots_.erase(snapshot_order_.front());
-      snapshot_order_.pop_front();
+    if (snapshots_.emplace(snapshot_key, items).second) {
+      snapshot_order_.push_back(snapshot_key);
+      while (snapshot_order_.size() > 256) {
+        snapshots_.erase(snapshot_order_.front());
+        snapshot_order_.pop_front();
+      }
     }
   }
   if (start > items->size()) start = items->size();

@@ -356,12 +356,69 @@ TEST_F(ApiServerTest, ListSelectorsAndPaging) {
     cont = Str(pj, "metadata.continue");
   }
   EXPECT_EQ(names, (std::set<std::string>{"c0", "c1", "c2", "c3", "c4"}));
-  auto expired = Do("GET", base + "?limit=2&continue=bogus");
-  EXPECT_EQ(expired.code, 410);
+  // A token that does not decode is a 400, as kube-apiserver answers.
+  auto bogus = Do("GET", base + "?limit=2&continue=bogus");
+  EXPECT_EQ(bogus.code, 400) << bogus.body;
+  EXPECT_THAT(Str(bogus.Json(), "message"), HasSubstr("invalid continue token"));
+  // A well-formed token for a snapshot the server no longer has is 410 Expired.
+  auto expired = Do("GET", base + "?limit=2&continue=" +
+                               Base64Encode(R"({"v":"meta.k8s.io/v1","rv":1,"start":"c1\u0000"})",
+                                            /*url=*/true));
+  EXPECT_EQ(expired.code, 410) << expired.body;
   EXPECT_EQ(Str(expired.Json(), "reason"), "Expired");
 
   auto sie = Do("GET", base + "?sendInitialEvents=true");
   EXPECT_EQ(sie.code, 422);
+}
+
+// Continue tokens are what the real server sends: URL-safe base64 (no '#', '+', '/' or '=') of
+// {"v":"meta.k8s.io/v1","rv":N,"start":"<last key>\0"}, so clients can put them in a URL as is.
+TEST_F(ApiServerTest, ContinueTokensAreUrlSafeAndPageEveryScope) {
+  Do("POST", "/api/v1/namespaces", R"({"metadata":{"name":"other"}})");
+  for (const char* ns : {"default", "other"}) {
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_EQ(Do("POST", std::string("/api/v1/namespaces/") + ns + "/configmaps",
+                   R"({"metadata":{"name":"m)" + std::to_string(i) + R"("}})")
+                    .code,
+                201);
+    }
+  }
+  auto page_all = [&](const std::string& path) {
+    std::vector<std::string> seen;
+    std::string cont;
+    do {
+      auto r = Do("GET", path + "?limit=2" + (cont.empty() ? "" : "&continue=" + cont));
+      EXPECT_EQ(r.code, 200) << r.body;
+      if (r.code != 200) break;
+      auto j = r.Json();
+      for (const auto& it : j["items"].GetArray()) {
+        seen.push_back(Str(it, "metadata.namespace") + "/" + Str(it, "metadata.name"));
+      }
+      cont = Str(j, "metadata.continue");
+      EXPECT_THAT(cont, ::testing::MatchesRegex("[A-Za-z0-9_-]*")) << cont;
+      if (!cont.empty()) {
+        auto decoded = Base64Decode(cont, /*url=*/true);
+        EXPECT_TRUE(decoded.has_value());
+        if (decoded) {
+          rapidjson::Document d;
+          d.Parse(decoded->c_str(), decoded->size());
+          EXPECT_EQ(Str(d, "v"), "meta.k8s.io/v1");
+          EXPECT_EQ(std::to_string(d["rv"].GetUint64()), Str(j, "metadata.resourceVersion"));
+          std::string start(d["start"].GetString(), d["start"].GetStringLength());
+          EXPECT_EQ(start.back(), '\0') << "start is the last key plus a NUL";
+        }
+      }
+    } while (!cont.empty());
+    return seen;
+  };
+  EXPECT_EQ(page_all("/api/v1/configmaps"),
+            (std::vector<std::string>{"default/m0", "default/m1", "default/m2", "other/m0",
+                                      "other/m1", "other/m2"}));
+  EXPECT_EQ(page_all("/api/v1/namespaces/other/configmaps"),
+            (std::vector<std::string>{"other/m0", "other/m1", "other/m2"}));
+  EXPECT_EQ(page_all("/api/v1/namespaces"),
+            (std::vector<std::string>{"/default", "/kube-node-lease", "/kube-public",
+                                      "/kube-system", "/other"}));
 }
 
 TEST_F(ApiServerTest, WatchStreamsEventsBookmarksAndResumes) {

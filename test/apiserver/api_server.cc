@@ -21,6 +21,8 @@
 #include "test/apiserver/patch.h"
 #include "test/apiserver/resources.h"
 #include "test/apiserver/schema.h"
+#include "test/apiserver/field_error.h"
+#include "test/apiserver/service_status.h"
 #include "test/apiserver/semantics_bridge.h"
 #include "test/apiserver/table.h"
 
@@ -167,6 +169,21 @@ ApiError Invalid(const ResourceType& t, const std::string& name,
   }
   e.message =
       qk + " \"" + name + "\" is invalid: " + (errors.size() > 1 ? "[" + joined + "]" : joined);
+  return e;
+}
+
+// 422 Invalid from structured field errors: `<Kind>[.<group>] "<name>" is invalid: ...`.
+ApiError InvalidFields(const ResourceType& t, const std::string& name,
+                       const std::vector<FieldError>& errors) {
+  ApiError e;
+  e.code = 422;
+  e.reason = "Invalid";
+  e.has_details = true;
+  e.name = name;
+  e.group = t.group;
+  e.kind = t.kind;
+  for (const FieldError& f : errors) e.causes.push_back({f.reason, f.message, f.field});
+  e.message = InvalidMessage(t.group.empty() ? t.kind : t.kind + "." + t.group, name, errors);
   return e;
 }
 
@@ -661,11 +678,12 @@ class ApiServer::Impl {
     if (t.group.empty() && t.plural == "services") {
       SetMember(d, "status", Value(rapidjson::kObjectType), a);
       ObjectMember(*MutableMember(d, "status"), "loadBalancer", a);
-      std::vector<std::string> errors;
+      std::vector<FieldError> errors;
       Status s = services_.Create(d, &errors);
       if (!s.ok()) {
-        err = s.code() == StatusCode::kInvalidArgument && !errors.empty() ? Invalid(t, name, errors)
-                                                                          : FromStatus(s, t, name);
+        err = s.code() == StatusCode::kInvalidArgument && !errors.empty()
+                  ? InvalidFields(t, name, errors)
+                  : FromStatus(s, t, name);
         return false;
       }
       return true;
@@ -900,10 +918,11 @@ class ApiServer::Impl {
       err = Invalid(t, name, {"metadata.uid: Invalid value: \"" + uid + "\": field is immutable"});
       return false;
     }
+    const bool is_service = t.group.empty() && t.plural == "services";
     Document next;
     auto& na = next.GetAllocator();
-    if (status_sub) {
-      // Only status changes; spec and metadata come from the stored object.
+    if (status_sub && t.custom) {
+      // A custom resource's status strategy keeps everything of the stored object but status.
       next.CopyFrom(old->doc, na);
       const Value* st = Member(d, "status");
       if (st != nullptr) {
@@ -912,15 +931,32 @@ class ApiServer::Impl {
         RemoveMember(next, "status");
       }
     } else {
+      // The v1 defaulter runs on the decoded request body, before the strategy resets spec.
+      if (is_service && status_sub) DefaultIngressIpMode(d, a);
       next.CopyFrom(d, na);
       SetString(next, "kind", t.kind, na);
       SetString(next, "apiVersion", t.group_version(), na);
-      if (t.has_status) {
-        const Value* st = Member(old->doc, "status");
-        if (st != nullptr) {
-          SetMember(next, "status", Value(*st, na), na);
+      // The built-in status strategies (Service, Namespace, CustomResourceDefinition) reset only
+      // spec from the stored object, so labels, annotations and finalizers come from the request;
+      // an update of the main resource keeps the stored status.
+      const char* kept = status_sub ? "spec" : t.has_status ? "status" : nullptr;
+      if (kept != nullptr) {
+        const Value* v = Member(old->doc, kept);
+        if (v != nullptr) {
+          SetMember(next, kept, Value(*v, na), na);
         } else {
-          RemoveMember(next, "status");
+          RemoveMember(next, kept);
+        }
+      }
+      if (!status_sub && t.group.empty() && t.plural == "namespaces") {
+        // spec.finalizers changes only through /finalize.
+        const Value* spec = Member(old->doc, "spec");
+        const Value* fin = spec != nullptr ? Member(*spec, "finalizers") : nullptr;
+        Value& nspec = ObjectMember(next, "spec", na);
+        if (fin != nullptr) {
+          SetMember(nspec, "finalizers", Value(*fin, na), na);
+        } else {
+          RemoveMember(nspec, "finalizers");
         }
       }
       Value& nmd = ObjectMember(next, "metadata", na);
@@ -943,33 +979,44 @@ class ApiServer::Impl {
         }
         if (!added.empty()) {
           std::string list;
-          for (const auto& f : added) list += (list.empty() ? "" : " ") + f;
-          err = Invalid(t, name,
-                        {"metadata.finalizers: Forbidden: no new finalizers can be added "
-                         "if the object is being deleted, found new finalizers [" +
-                         list + "]"});
+          for (const auto& f : added) list += (list.empty() ? "" : ", ") + GoQuote(f);
+          err = InvalidFields(t, name,
+                              {ForbiddenError("metadata.finalizers",
+                                              "no new finalizers can be added if the object is "
+                                              "being deleted, found new finalizers []string{" +
+                                                  list + "}")});
           return false;
         }
       }
-      if (t.tracks_generation && ContentChanged(old->doc, next, t.has_status)) {
-        const Value* g = Member(old_md, "generation");
-        int64_t gen = g != nullptr && g->IsInt64() ? g->GetInt64() : 0;
-        SetMember(nmd, "generation", Value(gen + 1), na);
-      }
-      if (t.group.empty() && t.plural == "services") {
-        std::vector<std::string> errors;
-        Status s = services_.Update(old->doc, next, &errors);
-        if (!s.ok()) {
-          err = s.code() == StatusCode::kInvalidArgument && !errors.empty()
-                    ? Invalid(t, name, errors)
-                    : FromStatus(s, t, name);
-          return false;
+      if (status_sub) {
+        if (is_service) {
+          std::vector<FieldError> errors = ValidateLoadBalancerStatus(next, old->doc);
+          if (!errors.empty()) {
+            err = InvalidFields(t, name, errors);
+            return false;
+          }
         }
-      }
-      if (t.group == "apiextensions.k8s.io") {
-        const Value* st = Member(old->doc, "status");
-        if (!PrepareCrdLocked(t, name, next, &old->doc, err)) return false;
-        if (st != nullptr) SetMember(next, "status", Value(*st, na), na);
+      } else {
+        if (t.tracks_generation && ContentChanged(old->doc, next, t.has_status)) {
+          const Value* g = Member(old_md, "generation");
+          int64_t gen = g != nullptr && g->IsInt64() ? g->GetInt64() : 0;
+          SetMember(nmd, "generation", Value(gen + 1), na);
+        }
+        if (is_service) {
+          std::vector<FieldError> errors;
+          Status s = services_.Update(old->doc, next, &errors);
+          if (!s.ok()) {
+            err = s.code() == StatusCode::kInvalidArgument && !errors.empty()
+                      ? InvalidFields(t, name, errors)
+                      : FromStatus(s, t, name);
+            return false;
+          }
+        }
+        if (t.group == "apiextensions.k8s.io") {
+          const Value* st = Member(old->doc, "status");
+          if (!PrepareCrdLocked(t, name, next, &old->doc, err)) return false;
+          if (st != nullptr) SetMember(next, "status", Value(*st, na), na);
+        }
       }
     }
     if (!ApplySchemaLocked(t, next, wo, err)) return false;

@@ -255,7 +255,7 @@ TEST_F(ApiServerTest, ServicesStatusSubresourceAndStrategicMerge) {
   auto st = Do(
       "PUT", base + "/s/status",
       R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"s","resourceVersion":")" + rv +
-          R"("},"spec":{"type":"ClusterIP"},"status":{"loadBalancer":{"ingress":[{"ip":"10.0.0.1"}]}}})");
+          R"("},"spec":{"type":"ClusterIP"},"status":{"loadBalancer":{"ingress":[{"ip":"10.0.0.1","ipMode":"VIP"}]}}})");
   ASSERT_EQ(st.code, 200) << st.body;
   EXPECT_EQ(Str(st.Json(), "spec.type"), "LoadBalancer");
   EXPECT_EQ(Str(st.Json()["status"]["loadBalancer"]["ingress"][0], "ip"), "10.0.0.1");
@@ -273,6 +273,98 @@ TEST_F(ApiServerTest, ServicesStatusSubresourceAndStrategicMerge) {
   auto d = Do("DELETE", base + "/s");
   EXPECT_EQ(d.code, 200);
   EXPECT_EQ(Str(d.Json(), "kind"), "Service");
+}
+
+// kube-apiserver 1.30+ defaults ipMode to VIP on ingress entries with an ip, validates
+// status.loadBalancer on /status writes (422 with causes), and its Service status strategy resets
+// only spec: labels and annotations sent to /status are stored.
+TEST_F(ApiServerTest, ServiceStatusIsDefaultedAndValidatedLikeKubeApiserver) {
+  const std::string base = "/api/v1/namespaces/default/services";
+  ASSERT_EQ(Do("POST", base,
+               R"({"metadata":{"name":"lb"},"spec":{"type":"LoadBalancer","ports":[{"port":80}]}})")
+                .code,
+            201);
+  ASSERT_EQ(Do("POST", base, R"({"metadata":{"name":"cip"},"spec":{"ports":[{"port":80}]}})").code,
+            201);
+  auto patch_status = [&](const std::string& svc, const std::string& status) {
+    return Do("PATCH", base + "/" + svc + "/status", R"({"status":)" + status + "}",
+              "application/merge-patch+json");
+  };
+  auto ok = patch_status("lb", R"({"loadBalancer":{"ingress":[{"ip":"192.0.2.1"}]}})");
+  ASSERT_EQ(ok.code, 200) << ok.body;
+  EXPECT_EQ(Str(ok.Json()["status"]["loadBalancer"]["ingress"][0], "ipMode"), "VIP");
+  // A PUT of the whole object read back is defaulted the same way.
+  auto got = Do("GET", base + "/lb").Json();
+  got["status"]["loadBalancer"]["ingress"][0].RemoveMember("ipMode");
+  got["status"]["loadBalancer"]["ingress"][0]["ip"].SetString("192.0.2.2");
+  auto put = Do("PUT", base + "/lb/status", ToJson(got));
+  ASSERT_EQ(put.code, 200) << put.body;
+  EXPECT_EQ(Str(put.Json()["status"]["loadBalancer"]["ingress"][0], "ipMode"), "VIP");
+
+  struct Bad {
+    const char* service;
+    std::string status;
+    const char* field;
+    const char* reason;
+    const char* message;
+  };
+  const Bad bad[] = {
+      {"lb", R"({"loadBalancer":{"ingress":[{"ip":"not-an-ip"}]}})",
+       "status.loadBalancer.ingress[0].ip", "FieldValueInvalid",
+       R"(Invalid value: "not-an-ip": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff))"},
+      {"lb", R"({"loadBalancer":{"ingress":[{"ip":"010.0.0.1"}]}})",
+       "status.loadBalancer.ingress[0].ip", "FieldValueInvalid",
+       R"(Invalid value: "010.0.0.1": must not have leading 0s)"},
+      {"lb", R"({"loadBalancer":{"ingress":[{"ip":"::ffff:192.0.2.1"}]}})",
+       "status.loadBalancer.ingress[0].ip", "FieldValueInvalid",
+       R"(Invalid value: "::ffff:192.0.2.1": must not be an IPv4-mapped IPv6 address)"},
+      {"lb", R"({"loadBalancer":{"ingress":[{"ip":"192.0.2.9","ipMode":"Bogus"}]}})",
+       "status.loadBalancer.ingress[0].ipMode", "FieldValueNotSupported",
+       R"(Unsupported value: "Bogus": supported values: "Proxy", "VIP")"},
+      {"lb", R"({"loadBalancer":{"ingress":[{"hostname":"lb.example.com","ipMode":"VIP"}]}})",
+       "status.loadBalancer.ingress[0].ipMode", "FieldValueForbidden",
+       "Forbidden: may not be specified when `ip` is not set"},
+      {"lb", R"({"loadBalancer":{"ingress":[{"hostname":"192.0.2.1"}]}})",
+       "status.loadBalancer.ingress[0].hostname", "FieldValueInvalid",
+       R"(Invalid value: "192.0.2.1": must be a DNS name, not an IP address)"},
+      {"cip", R"({"loadBalancer":{"ingress":[{"ip":"192.0.2.1"}]}})",
+       "status.loadBalancer.ingress", "FieldValueForbidden",
+       "Forbidden: may only be used when `spec.type` is 'LoadBalancer'"},
+  };
+  for (const Bad& b : bad) {
+    auto r = patch_status(b.service, b.status);
+    ASSERT_EQ(r.code, 422) << b.status << " -> " << r.body;
+    auto j = r.Json();
+    EXPECT_EQ(Str(j, "reason"), "Invalid");
+    EXPECT_EQ(Str(j, "details.kind"), "Service");
+    ASSERT_EQ(j["details"]["causes"].Size(), 1u) << r.body;
+    const auto& c = j["details"]["causes"][0];
+    EXPECT_EQ(Str(c, "field"), b.field) << r.body;
+    EXPECT_EQ(Str(c, "reason"), b.reason) << r.body;
+    EXPECT_EQ(Str(c, "message"), b.message) << r.body;
+    EXPECT_EQ(Str(j, "message"),
+              std::string("Service \"") + b.service + "\" is invalid: " + b.field + ": " + b.message);
+  }
+  // An address already in the status is kept even if it would not pass today's checks.
+  EXPECT_EQ(Str(Do("GET", base + "/lb").Json()["status"]["loadBalancer"]["ingress"][0], "ip"),
+            "192.0.2.2");
+
+  // The defaulter sees the request body: a status PUT without spec.type gets no ipMode, and the
+  // stored type (LoadBalancer) then requires one.
+  auto nospec = Do("PUT", base + "/lb/status",
+                   R"({"metadata":{"name":"lb"},"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.3"}]}}})");
+  EXPECT_EQ(nospec.code, 422) << nospec.body;
+  EXPECT_THAT(nospec.body, HasSubstr("ipMode: Required value: must be specified when `ip` is set"));
+
+  // Metadata sent to a built-in /status is stored (only spec is reset).
+  auto labelled =
+      Do("PATCH", base + "/lb/status",
+         R"({"metadata":{"labels":{"via":"status"},"annotations":{"a":"b"}},"spec":{"type":"ClusterIP"}})",
+         "application/merge-patch+json");
+  ASSERT_EQ(labelled.code, 200) << labelled.body;
+  EXPECT_EQ(Str(labelled.Json(), "metadata.labels.via"), "status");
+  EXPECT_EQ(Str(labelled.Json(), "metadata.annotations.a"), "b");
+  EXPECT_EQ(Str(labelled.Json(), "spec.type"), "LoadBalancer");
 }
 
 TEST_F(ApiServerTest, FinalizersAndDeletion) {

@@ -35,26 +35,13 @@ struct ServiceSemantics::Rep {
 ServiceSemantics::ServiceSemantics() : rep_(std::make_unique<Rep>()) {}
 ServiceSemantics::~ServiceSemantics() = default;
 
-namespace {
-void Collect(const std::vector<FieldError>& causes, std::vector<std::string>* errors) {
-  if (errors == nullptr) return;
-  for (const FieldError& e : causes) errors->push_back(e.field + ": " + e.message);
-}
-}  // namespace
-
-Status ServiceSemantics::Create(rapidjson::Document& svc, std::vector<std::string>* errors) {
-  std::vector<FieldError> causes;
-  Status s = DefaultAndValidateServiceCreate(svc, rep_->alloc, &causes);
-  Collect(causes, errors);
-  return s;
+Status ServiceSemantics::Create(rapidjson::Document& svc, std::vector<FieldError>* errors) {
+  return DefaultAndValidateServiceCreate(svc, rep_->alloc, errors);
 }
 
 Status ServiceSemantics::Update(const rapidjson::Value& old_svc, rapidjson::Document& new_svc,
-                                std::vector<std::string>* errors) {
-  std::vector<FieldError> causes;
-  Status s = ValidateServiceUpdate(old_svc, new_svc, rep_->alloc, &causes);
-  Collect(causes, errors);
-  return s;
+                                std::vector<FieldError>* errors) {
+  return ValidateServiceUpdate(old_svc, new_svc, rep_->alloc, errors);
 }
 
 void ServiceSemantics::Release(const rapidjson::Value& svc) {
@@ -66,11 +53,11 @@ void ServiceSemantics::Release(const rapidjson::Value& svc) {
 struct ServiceSemantics::Rep {};
 ServiceSemantics::ServiceSemantics() = default;
 ServiceSemantics::~ServiceSemantics() = default;
-Status ServiceSemantics::Create(rapidjson::Document&, std::vector<std::string>*) {
+Status ServiceSemantics::Create(rapidjson::Document&, std::vector<FieldError>*) {
   return Status();
 }
 Status ServiceSemantics::Update(const rapidjson::Value&, rapidjson::Document&,
-                                std::vector<std::string>*) {
+                                std::vector<FieldError>*) {
   return Status();
 }
 void ServiceSemantics::Release(const rapidjson::Value&) {}

@@ -864,11 +864,12 @@ class ApiServer::Impl {
   }
 
   // Replaces an object with `d` (already a full object) following update semantics.
-  // `status_sub` selects /status. `require_rv` is false for patches (whose result carries the
-  // stored version unless the patch set one).
+  // `status_sub` selects /status. For a patch `d` is the patched stored object (it carries the
+  // stored version unless the patch changed it). `code` is 200, or 201 when a PUT created the
+  // object.
   bool UpdateLocked(const std::string& verb, const ResourceType& t, const std::string& ns,
-                    const std::string& name, bool status_sub, Document&& d, bool require_rv,
-                    WriteOpts& wo, ApiError& err, ObjPtr& out, int& code) {
+                    const std::string& name, bool status_sub, Document&& d, WriteOpts& wo,
+                    ApiError& err, ObjPtr& out, int& code) {
     code = 200;
     bool dry_run = wo.dry_run;
     if (!d.IsObject()) {
@@ -878,7 +879,7 @@ class ApiServer::Impl {
     auto& a = d.GetAllocator();
     Value& md = ObjectMember(d, "metadata", a);
     std::string body_name = StrAt(md, "name");
-    if (!body_name.empty() && body_name != name) {
+    if (body_name != name) {
       err = BadRequest("the name of the object (" + body_name +
                        ") does not match the name on the URL (" + name + ")");
       return false;
@@ -897,16 +898,27 @@ class ApiServer::Impl {
     }
     ObjPtr old = GetLocked(t, ns, name);
     if (!old) {
+      if (verb == "update" && !status_sub && t.allow_create_on_update) {
+        // The strategy creates on update; the stored object's version is whatever the create
+        // gets, so a version in the body is not a precondition.
+        RemoveMember(md, "resourceVersion");
+        if (!CreateLocked(t, ns, std::move(d), wo, err, out)) return false;
+        code = 201;
+        return true;
+      }
       err = NotFound(t, name);
       return false;
     }
     const Value& old_md = *Member(old->doc, "metadata");
     std::string rv = StrAt(md, "resourceVersion");
     if (rv.empty()) {
-      if (require_rv && (t.custom || t.group == "apiextensions.k8s.io")) {
-        err = Invalid(t, name,
-                      {"metadata.resourceVersion: Invalid value: 0: must be specified "
-                       "for an update"});
+      if (!t.allow_unconditional_update) {
+        // The generic store names the resource, not the kind: `leases.coordination.k8s.io "x"`.
+        FieldError fe =
+            InvalidError("metadata.resourceVersion", "0", "must be specified for an update");
+        err = InvalidFields(t, name, {fe});
+        err.kind = t.plural;
+        err.message = InvalidMessage(t.qualified(), name, {fe});
         return false;
       }
     } else if (rv != StrAt(old_md, "resourceVersion")) {
@@ -1795,7 +1807,7 @@ void ApiServer::Impl::HandleResource(const HttpRequest& r, ResponseWriter& w, Ro
     std::lock_guard<std::mutex> lock(mu_);
     int code;
     if (!UpdateLocked("update", t, route.ns, route.name, route.subresource == "status",
-                      std::move(body), true, wo, err, out, code)) {
+                      std::move(body), wo, err, out, code)) {
       SendError(w, err);
       return;
     }
@@ -1858,7 +1870,7 @@ void ApiServer::Impl::HandleResource(const HttpRequest& r, ResponseWriter& w, Ro
     }
     int code;
     if (!UpdateLocked("patch", t, route.ns, route.name, route.subresource == "status",
-                      std::move(target), false, wo, err, out, code)) {
+                      std::move(target), wo, err, out, code)) {
       SendError(w, err);
       return;
     }

@@ -156,6 +156,42 @@ TEST_F(ApiServerTest, CreateGetConflictsAndErrors) {
   EXPECT_EQ(badname.code, 400);
 }
 
+// The update handler compares the body's name with the URL's (a missing name is a mismatch), and
+// Services, Events and Leases are created by a PUT of a missing object, with 201.
+TEST_F(ApiServerTest, PutRequiresTheUrlNameAndCreatesWhereTheStrategyAllows) {
+  const std::string cms = "/api/v1/namespaces/default/configmaps";
+  ASSERT_EQ(Do("POST", cms, R"({"metadata":{"name":"a"}})").code, 201);
+  auto noname = Do("PUT", cms + "/a", R"({"metadata":{},"data":{"k":"v"}})");
+  EXPECT_EQ(noname.code, 400) << noname.body;
+  EXPECT_EQ(Str(noname.Json(), "message"),
+            "the name of the object () does not match the name on the URL (a)");
+  EXPECT_EQ(Do("PUT", cms + "/a", R"({"data":{"k":"v"}})").code, 400);
+  auto unnamed = Do("PATCH", cms + "/a", R"({"metadata":{"name":null}})",
+                    "application/merge-patch+json");
+  EXPECT_EQ(unnamed.code, 400) << unnamed.body;
+  // Unconditional updates are fine for ConfigMaps.
+  EXPECT_EQ(Do("PUT", cms + "/a", R"({"metadata":{"name":"a"},"data":{"k":"v"}})").code, 200);
+
+  EXPECT_EQ(Do("PUT", cms + "/missing", R"({"metadata":{"name":"missing"}})").code, 404);
+  EXPECT_EQ(Do("PUT", "/api/v1/namespaces/nope", R"({"metadata":{"name":"nope"}})").code, 404);
+  auto lease = Do("PUT", "/apis/coordination.k8s.io/v1/namespaces/default/leases/l",
+                  R"({"metadata":{"name":"l","resourceVersion":"12345"},"spec":{"holderIdentity":"a"}})");
+  EXPECT_EQ(lease.code, 201) << lease.body;
+  EXPECT_EQ(Str(lease.Json(), "spec.holderIdentity"), "a");
+  EXPECT_NE(Str(lease.Json(), "metadata.resourceVersion"), "12345");
+  auto svc = Do("PUT", "/api/v1/namespaces/default/services/s",
+                R"({"metadata":{"name":"s"},"spec":{"ports":[{"port":80}]}})");
+  EXPECT_EQ(svc.code, 201) << svc.body;
+  EXPECT_FALSE(Str(svc.Json(), "spec.clusterIP").empty()) << "created like a POST: IP allocated";
+  auto ev = Do("PUT", "/api/v1/namespaces/default/events/e1",
+               R"({"metadata":{"name":"e1"},"involvedObject":{"kind":"Service","name":"s","namespace":"default"},"reason":"R","message":"m"})");
+  EXPECT_EQ(ev.code, 201) << ev.body;
+  EXPECT_EQ(Do("PUT", "/api/v1/namespaces/default/services/t/status",
+               R"({"metadata":{"name":"t"},"spec":{"ports":[{"port":80}]}})")
+                .code,
+            404);
+}
+
 TEST_F(ApiServerTest, CustomResourcesGenerationStatusAndPatches) {
   CreateCrd();
   auto disc = Do("GET", "/apis/example.com/v1");
@@ -202,7 +238,9 @@ TEST_F(ApiServerTest, CustomResourcesGenerationStatusAndPatches) {
   // PUT without resourceVersion on a CR: 422.
   auto norv = Do("PUT", base + "/w", Widget("w", 3));
   EXPECT_EQ(norv.code, 422) << norv.body;
-  EXPECT_THAT(norv.body, HasSubstr("must be specified for an update"));
+  EXPECT_EQ(Str(norv.Json(), "message"),
+            "widgets.example.com \"w\" is invalid: metadata.resourceVersion: Invalid value: 0: "
+            "must be specified for an update");
 
   // Strategic merge on a CR: 415; server-side apply: 415.
   EXPECT_EQ(Do("PATCH", base + "/w", "{}", "application/strategic-merge-patch+json").code, 415);
@@ -877,9 +915,20 @@ TEST_F(ApiServerTest, LeasesAndEventsBehaveLikeOtherObjects) {
   ASSERT_EQ(c.code, 201) << c.body;
   EXPECT_FALSE(c.Json()["metadata"].HasMember("generation"));
   EXPECT_EQ(Str(c.Json(), "spec.renewTime"), "2026-01-02T03:04:05.123456Z");
-  // Unconditional update (no resourceVersion) is allowed for built-ins; a stale one is not.
+  // Leases refuse unconditional updates (the lease strategy's AllowUnconditionalUpdate is false),
+  // with the generic store's wording, which names the resource; a stale version is a conflict.
   auto u = Do("PUT", leases + "/lballoc-leader",
               R"({"metadata":{"name":"lballoc-leader"},"spec":{"holderIdentity":"b"}})");
+  ASSERT_EQ(u.code, 422) << u.body;
+  EXPECT_EQ(Str(u.Json(), "message"),
+            "leases.coordination.k8s.io \"lballoc-leader\" is invalid: metadata.resourceVersion: "
+            "Invalid value: 0: must be specified for an update");
+  EXPECT_EQ(Str(u.Json(), "details.kind"), "leases");
+  EXPECT_EQ(Str(u.Json(), "details.group"), "coordination.k8s.io");
+  EXPECT_EQ(Str(u.Json()["details"]["causes"][0], "field"), "metadata.resourceVersion");
+  u = Do("PUT", leases + "/lballoc-leader",
+         R"({"metadata":{"name":"lballoc-leader","resourceVersion":")" +
+             Str(c.Json(), "metadata.resourceVersion") + R"("},"spec":{"holderIdentity":"b"}})");
   EXPECT_EQ(u.code, 200) << u.body;
   auto stale =
       Do("PUT", leases + "/lballoc-leader",

@@ -36,6 +36,10 @@ struct ResourceType {
   // has_status).
   bool tracks_generation = false;
   bool custom = false;          // served from a CRD (no strategic merge patch)
+  // The registry strategy's policies: a PUT without metadata.resourceVersion overwrites (else 422
+  // "must be specified for an update"), and a PUT of a missing object creates it (else 404).
+  bool allow_unconditional_update = true;
+  bool allow_create_on_update = false;
   bool storage_version = true;  // the version objects are stored in
   std::vector<std::string> short_names;
   std::vector<std::string> categories;

@@ -21,6 +21,8 @@
 #include "test/apiserver/patch.h"
 #include "test/apiserver/resources.h"
 #include "test/apiserver/schema.h"
+#include "test/apiserver/builtin_rules.h"
+#include "test/apiserver/events.h"
 #include "test/apiserver/field_error.h"
 #include "test/apiserver/service_status.h"
 #include "test/apiserver/semantics_bridge.h"
@@ -187,6 +189,33 @@ ApiError InvalidFields(const ResourceType& t, const std::string& name,
   return e;
 }
 
+// What the typed decoder does to a built-in object from a request before the registry sees it:
+// Time/MicroTime fields parsed and rewritten in UTC, and events.k8s.io/v1 Events converted to the
+// stored core/v1 shape. A value the decoder refuses is a 400 for a create or update and, as the
+// patch handler reports it, a 422 on field "patch" for a patch.
+bool DecodeObject(const ResourceType& t, Document& d, bool from_patch, ApiError& err) {
+  if (!d.IsObject() || t.custom) return true;
+  Status s = NormalizeTypedTimes(t.group, t.kind, d, d.GetAllocator());
+  if (!s.ok()) {
+    if (from_patch) {
+      FieldError fe = InvalidError("patch", GoQuote(ToJson(d)), s.message());
+      err = Err(422, "Invalid", InvalidMessage("", "", {fe}));
+      err.has_details = true;
+      err.causes.push_back({fe.reason, fe.message, fe.field});
+    } else {
+      err = BadRequest(t.kind + " in version \"" + t.version + "\" cannot be handled as a " +
+                       t.kind + ": " + s.message());
+    }
+    return false;
+  }
+  if (t.group.empty() && t.plural == "events") NormalizeCoreEvent(d, d.GetAllocator());
+  if (t.group == "events.k8s.io" && t.plural == "events") {
+    Document core = EventsV1EventToCore(d);
+    d.Swap(core);
+  }
+  return true;
+}
+
 // A Status from the semantics library, as an HTTP error about one object.
 ApiError FromStatus(const Status& s, const ResourceType& t, const std::string& name) {
   switch (s.code()) {
@@ -275,21 +304,6 @@ std::string NowRfc3339(std::chrono::system_clock::time_point t = std::chrono::sy
   return buf;
 }
 
-bool IsDnsSubdomain(const std::string& s) {
-  if (s.empty() || s.size() > 253) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-    if (!alnum && c != '-' && c != '.') return false;
-    if ((i == 0 || i + 1 == s.size()) && !alnum) return false;
-  }
-  return true;
-}
-
-bool IsDnsLabel(const std::string& s) {
-  return s.size() <= 63 && IsDnsSubdomain(s) && s.find('.') == std::string::npos;
-}
-
 // True when the objects differ outside metadata (and outside status when `ignore_status`).
 bool ContentChanged(const Value& a, const Value& b, bool ignore_status) {
   auto skip = [&](const Value& name) {
@@ -315,16 +329,19 @@ bool HasFinalizers(const Value& obj) {
   return f != nullptr && f->IsArray() && !f->Empty();
 }
 
-std::set<std::string> Finalizers(const Value& obj) {
-  std::set<std::string> out;
-  const Value* md = Member(obj, "metadata");
-  const Value* f = md != nullptr ? Member(*md, "finalizers") : nullptr;
-  if (f != nullptr && f->IsArray()) {
-    for (const auto& s : f->GetArray()) {
-      if (s.IsString()) out.insert(s.GetString());
-    }
-  }
-  return out;
+bool IsEventsV1(const ResourceType& t) { return t.group == "events.k8s.io" && t.plural == "events"; }
+
+// The apiVersion objects of `t` are stored with (events.k8s.io/v1 Events are stored as core/v1).
+std::string StoredApiVersion(const ResourceType& t) {
+  return IsEventsV1(t) ? "v1" : t.group_version();
+}
+
+// How the name of an object of `t` is checked.
+NameRule NameRuleOf(const ResourceType& t) {
+  if (t.group.empty() && t.plural == "namespaces") return NameRule::kDnsLabel;
+  if (t.group.empty() && t.plural == "services") return NameRule::kDns1035Label;
+  if (t.group.empty() && t.plural == "events") return NameRule::kPathSegment;
+  return NameRule::kDnsSubdomain;
 }
 
 // Per-request write options.
@@ -473,10 +490,17 @@ class ApiServer::Impl {
   // The object as served at `t`'s version.
   static std::string Render(const Obj& o, const ResourceType& t) {
     if (StrAt(o.doc, "apiVersion") == t.group_version()) return o.json;
+    return ToJson(Served(o.doc, t));
+  }
+
+  // The stored object in the shape `t` serves (events.k8s.io/v1 Events are converted from the
+  // stored core/v1 shape; other versions only change apiVersion).
+  static Document Served(const Value& stored, const ResourceType& t) {
+    if (IsEventsV1(t)) return CoreEventToEventsV1(stored);
     Document d;
-    d.CopyFrom(o.doc, d.GetAllocator());
+    d.CopyFrom(stored, d.GetAllocator());
     SetString(d, "apiVersion", t.group_version(), d.GetAllocator());
-    return ToJson(d);
+    return d;
   }
 
   static bool WantsTable(const HttpRequest& r) {
@@ -503,8 +527,7 @@ class ApiServer::Impl {
       const Value* src = &o->doc;
       Document copy;
       if (StrAt(o->doc, "apiVersion") != t.group_version()) {
-        copy.CopyFrom(o->doc, copy.GetAllocator());
-        SetString(copy, "apiVersion", t.group_version(), copy.GetAllocator());
+        copy = Served(o->doc, t);
         src = &copy;
       }
       rows.PushBack(TableRow(t, *src, include_object, now, a), a);
@@ -655,15 +678,28 @@ class ApiServer::Impl {
   bool PrepareCreateLocked(const ResourceType& t, const std::string& name, Document& d,
                            ApiError& err) {
     auto& a = d.GetAllocator();
+    const bool core_events = t.group.empty() && t.plural == "events";
+    const bool is_service = t.group.empty() && t.plural == "services";
+    std::vector<FieldError> errors;
+    if (core_events) {
+      // The legacy Event validation checks no metadata; the generic checks run when it passed.
+      errors = ValidateEventCreate(d, /*events_api=*/false);
+      if (errors.empty()) errors = ValidateObjectMetaCreate(d, NameRule::kPathSegment);
+    } else {
+      // Services check their name (a DNS-1035 label) in their own validation.
+      errors = ValidateObjectMetaCreate(d, NameRuleOf(t), /*check_name=*/!is_service);
+    }
+    if (IsEventsV1(t)) {
+      for (FieldError& e : ValidateEventCreate(d, /*events_api=*/true)) errors.push_back(e);
+    }
+    if (t.group == "coordination.k8s.io" && t.plural == "leases") {
+      for (FieldError& e : ValidateLeaseSpec(d)) errors.push_back(e);
+    }
+    if (!errors.empty()) {
+      err = InvalidFields(t, name, errors);
+      return false;
+    }
     if (t.group.empty() && t.plural == "namespaces") {
-      if (!IsDnsLabel(name)) {
-        err = Invalid(t, name,
-                      {"metadata.name: Invalid value: \"" + name +
-                       "\": a lowercase RFC 1123 label must consist of lower case "
-                       "alphanumeric characters or '-', and must start and end with "
-                       "an alphanumeric character"});
-        return false;
-      }
       Value& spec = ObjectMember(d, "spec", a);
       Value fin(rapidjson::kArrayType);
       fin.PushBack("kubernetes", a);
@@ -675,7 +711,7 @@ class ApiServer::Impl {
       SetString(labels, "kubernetes.io/metadata.name", name, a);
       return true;
     }
-    if (t.group.empty() && t.plural == "services") {
+    if (is_service) {
       SetMember(d, "status", Value(rapidjson::kObjectType), a);
       ObjectMember(*MutableMember(d, "status"), "loadBalancer", a);
       std::vector<FieldError> errors;
@@ -793,7 +829,7 @@ class ApiServer::Impl {
       return false;
     }
     SetString(d, "kind", t.kind, a);
-    SetString(d, "apiVersion", t.group_version(), a);
+    SetString(d, "apiVersion", StoredApiVersion(t), a);
     Value& md = ObjectMember(d, "metadata", a);
     std::string body_ns = StrAt(md, "namespace");
     if (t.namespaced) {
@@ -829,15 +865,8 @@ class ApiServer::Impl {
       SetString(md, "name", name, a);
     }
     if (name.empty()) {
-      err = Invalid(t, name, {"metadata.name: Required value: name or generateName is required"});
-      return false;
-    }
-    if (!IsDnsSubdomain(name) && t.plural != "events") {
-      err = Invalid(t, name,
-                    {"metadata.name: Invalid value: \"" + name +
-                     "\": a lowercase RFC 1123 subdomain must consist of lower case "
-                     "alphanumeric characters, '-' or '.', and must start and end "
-                     "with an alphanumeric character"});
+      err = InvalidFields(t, name,
+                          {RequiredError("metadata.name", "name or generateName is required")});
       return false;
     }
     if (t.namespaced && !CheckNamespaceLocked(ns, true, err)) return false;
@@ -947,7 +976,7 @@ class ApiServer::Impl {
       if (is_service && status_sub) DefaultIngressIpMode(d, a);
       next.CopyFrom(d, na);
       SetString(next, "kind", t.kind, na);
-      SetString(next, "apiVersion", t.group_version(), na);
+      SetString(next, "apiVersion", StoredApiVersion(t), na);
       // The built-in status strategies (Service, Namespace, CustomResourceDefinition) reset only
       // spec from the stored object, so labels, annotations and finalizers come from the request;
       // an update of the main resource keeps the stored status.
@@ -983,22 +1012,18 @@ class ApiServer::Impl {
           RemoveMember(nmd, f);
         }
       }
-      if (Member(old_md, "deletionTimestamp") != nullptr) {
-        std::set<std::string> before = Finalizers(old->doc);
-        std::vector<std::string> added;
-        for (const std::string& f : Finalizers(next)) {
-          if (!before.count(f)) added.push_back(f);
+      std::vector<FieldError> errors = ValidateObjectMetaUpdate(next, old->doc);
+      if (!status_sub && (t.group.empty() || IsEventsV1(t)) && t.plural == "events") {
+        for (FieldError& e : ValidateEventUpdate(next, old->doc, IsEventsV1(t))) {
+          errors.push_back(e);
         }
-        if (!added.empty()) {
-          std::string list;
-          for (const auto& f : added) list += (list.empty() ? "" : ", ") + GoQuote(f);
-          err = InvalidFields(t, name,
-                              {ForbiddenError("metadata.finalizers",
-                                              "no new finalizers can be added if the object is "
-                                              "being deleted, found new finalizers []string{" +
-                                                  list + "}")});
-          return false;
-        }
+      }
+      if (!status_sub && t.group == "coordination.k8s.io" && t.plural == "leases") {
+        for (FieldError& e : ValidateLeaseSpec(next)) errors.push_back(e);
+      }
+      if (!errors.empty()) {
+        err = InvalidFields(t, name, errors);
+        return false;
       }
       if (status_sub) {
         if (is_service) {
@@ -1794,6 +1819,10 @@ void ApiServer::Impl::HandleResource(const HttpRequest& r, ResponseWriter& w, Ro
     }
     return h;
   };
+  if ((verb == "create" || verb == "update") && !DecodeObject(t, body, /*from_patch=*/false, err)) {
+    SendError(w, err);
+    return;
+  }
   if (verb == "create") {
     std::lock_guard<std::mutex> lock(mu_);
     if (!CreateLocked(t, route.ns, std::move(body), wo, err, out)) {
@@ -1843,9 +1872,7 @@ void ApiServer::Impl::HandleResource(const HttpRequest& r, ResponseWriter& w, Ro
       SendError(w, NotFound(t, route.name));
       return;
     }
-    Document target;
-    target.CopyFrom(old->doc, target.GetAllocator());
-    SetString(target, "apiVersion", t.group_version(), target.GetAllocator());
+    Document target = Served(old->doc, t);
     Status s;
     if (ct == "application/json-patch+json") {
       if (!body.IsArray()) {
@@ -1866,6 +1893,10 @@ void ApiServer::Impl::HandleResource(const HttpRequest& r, ResponseWriter& w, Ro
         pe = Err(400, "BadRequest", s.message());
       }
       SendError(w, pe);
+      return;
+    }
+    if (!DecodeObject(t, target, /*from_patch=*/true, err)) {
+      SendError(w, err);
       return;
     }
     int code;

@@ -950,8 +950,151 @@ TEST_F(ApiServerTest, LeasesAndEventsBehaveLikeOtherObjects) {
   EXPECT_EQ(Str(p.Json(), "reason"), "IPAllocated");
   auto ev2 = Do(
       "POST", "/apis/events.k8s.io/v1/namespaces/default/events",
-      R"({"apiVersion":"events.k8s.io/v1","kind":"Event","metadata":{"generateName":"web."},"eventTime":"2026-01-01T00:00:00.000000Z","reportingController":"lballoc.io/controller","reportingInstance":"lballoc-x","action":"Allocate","reason":"IPAllocated","regarding":{"kind":"Service","name":"web"},"type":"Normal","note":"n"})");
+      R"({"apiVersion":"events.k8s.io/v1","kind":"Event","metadata":{"name":"web.18a2b"},"eventTime":"2026-01-01T00:00:00.000000Z","reportingController":"lballoc.io/controller","reportingInstance":"lballoc-x","action":"Allocate","reason":"IPAllocated","regarding":{"kind":"Service","name":"web","namespace":"default"},"type":"Normal","note":"n"})");
   EXPECT_EQ(ev2.code, 201) << ev2.body;
+  // A generateName ending in '.' is not a valid DNS subdomain prefix (only a trailing '-' is
+  // masked), as kube-apiserver checks it.
+  auto gen = Do(
+      "POST", "/apis/events.k8s.io/v1/namespaces/default/events",
+      R"({"metadata":{"generateName":"web."},"eventTime":"2026-01-01T00:00:00.000000Z","reportingController":"lballoc.io/controller","reportingInstance":"lballoc-x","action":"Allocate","reason":"IPAllocated","regarding":{"kind":"Service","name":"web","namespace":"default"},"type":"Normal","note":"n"})");
+  ASSERT_EQ(gen.code, 422) << gen.body;
+  EXPECT_EQ(Str(gen.Json()["details"]["causes"][0], "field"), "metadata.generateName");
+}
+
+// Lease spec and MicroTime fields, and ObjectMeta content, are validated as kube-apiserver does.
+TEST_F(ApiServerTest, LeaseTimesLeaseSpecAndMetadataAreValidated) {
+  const std::string leases = "/apis/coordination.k8s.io/v1/namespaces/default/leases";
+  auto c = Do("POST", leases,
+              R"({"metadata":{"name":"l"},"spec":{"holderIdentity":"a","leaseDurationSeconds":15,"renewTime":"2026-01-02T03:04:05.000001+02:00","acquireTime":null}})");
+  ASSERT_EQ(c.code, 201) << c.body;
+  EXPECT_EQ(Str(c.Json(), "spec.renewTime"), "2026-01-02T01:04:05.000001Z");
+  EXPECT_FALSE(c.Json()["spec"].HasMember("acquireTime")) << "a null *MicroTime is absent";
+  auto seconds = Do("POST", leases,
+                    R"({"metadata":{"name":"m"},"spec":{"renewTime":"2026-01-02T03:04:05Z"}})");
+  ASSERT_EQ(seconds.code, 400) << seconds.body;
+  EXPECT_EQ(Str(seconds.Json(), "message"),
+            R"(Lease in version "v1" cannot be handled as a Lease: parsing time "2026-01-02T03:04:05Z" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "Z" as ".000000")");
+  auto patched = Do("PATCH", leases + "/l", R"({"spec":{"renewTime":"yesterday"}})",
+                    "application/merge-patch+json");
+  ASSERT_EQ(patched.code, 422) << patched.body;
+  EXPECT_EQ(Str(patched.Json()["details"]["causes"][0], "field"), "patch");
+  auto zero = Do("POST", leases, R"({"metadata":{"name":"z"},"spec":{"leaseDurationSeconds":0}})");
+  ASSERT_EQ(zero.code, 422) << zero.body;
+  EXPECT_EQ(Str(zero.Json(), "message"),
+            R"(Lease.coordination.k8s.io "z" is invalid: spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0)");
+
+  const std::string cms = "/api/v1/namespaces/default/configmaps";
+  auto label = Do("POST", cms, R"({"metadata":{"name":"x","labels":{"bad key":"v"}}})");
+  ASSERT_EQ(label.code, 422) << label.body;
+  EXPECT_EQ(Str(label.Json()["details"]["causes"][0], "field"), "metadata.labels");
+  EXPECT_THAT(Str(label.Json()["details"]["causes"][0], "message"),
+              HasSubstr(R"(Invalid value: "bad key": name part must consist of alphanumeric characters)"));
+  auto value = Do("POST", cms, R"({"metadata":{"name":"x","labels":{"k":"-v"}}})");
+  EXPECT_EQ(value.code, 422) << value.body;
+  auto fin = Do("POST", cms, R"({"metadata":{"name":"x","finalizers":["not a name"]}})");
+  EXPECT_EQ(fin.code, 422) << fin.body;
+  auto name = Do("POST", cms, R"({"metadata":{"name":"Upper"}})");
+  ASSERT_EQ(name.code, 422) << name.body;
+  EXPECT_EQ(Str(name.Json()["details"]["causes"][0], "message"),
+            R"(Invalid value: "Upper": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*'))");
+  ASSERT_EQ(Do("POST", cms, R"({"metadata":{"name":"x","annotations":{"Example.COM/Any":"v"}}})").code,
+            201);
+  auto relabel = Do("PATCH", cms + "/x", R"({"metadata":{"labels":{"a/b/c":"v"}}})",
+                    "application/merge-patch+json");
+  EXPECT_EQ(relabel.code, 422) << relabel.body;
+}
+
+// core/v1 and events.k8s.io/v1 Events are one resource in one storage: what one API writes the
+// other reads (converted), lists and watches see both, and each API validates as its own.
+TEST_F(ApiServerTest, BothEventApisShareOneStorage) {
+  const std::string core = "/api/v1/namespaces/default/events";
+  const std::string v1 = "/apis/events.k8s.io/v1/namespaces/default/events";
+  auto watch = WatchStream::Open(server_->url(), v1 + "?watch=1&resourceVersion=" +
+                                                     std::to_string(server_->resource_version()));
+  ASSERT_OK(watch.status());
+  auto a = Do("POST", core,
+              R"({"metadata":{"name":"a.1"},"involvedObject":{"kind":"Service","name":"web","namespace":"default"},"reason":"IPAllocated","message":"allocated 192.0.2.1","type":"Normal","count":3,"firstTimestamp":"2026-01-01T00:00:00Z","lastTimestamp":"2026-01-01T00:01:00+01:00","source":{"component":"lballoc"}})");
+  ASSERT_EQ(a.code, 201) << a.body;
+  EXPECT_EQ(Str(a.Json(), "lastTimestamp"), "2025-12-31T23:01:00Z") << "written back in UTC";
+  EXPECT_TRUE(a.Json()["eventTime"].IsNull()) << "a zero MicroTime is written as null";
+  EXPECT_EQ(Str(a.Json(), "reportingComponent"), "");
+
+  auto as_v1 = Do("GET", v1 + "/a.1");
+  ASSERT_EQ(as_v1.code, 200) << as_v1.body;
+  auto j = as_v1.Json();
+  EXPECT_EQ(Str(j, "apiVersion"), "events.k8s.io/v1");
+  EXPECT_EQ(Str(j, "note"), "allocated 192.0.2.1");
+  EXPECT_EQ(Str(j, "regarding.name"), "web");
+  EXPECT_EQ(Str(j, "deprecatedSource.component"), "lballoc");
+  EXPECT_EQ(j["deprecatedCount"].GetInt(), 3);
+  EXPECT_EQ(Str(j, "deprecatedFirstTimestamp"), "2026-01-01T00:00:00Z");
+  EXPECT_FALSE(j.HasMember("message"));
+  EXPECT_FALSE(j.HasMember("involvedObject"));
+  EXPECT_EQ(Str(j, "metadata.resourceVersion"), Str(a.Json(), "metadata.resourceVersion"));
+
+  auto b = Do("POST", v1,
+              R"({"metadata":{"name":"b.1"},"eventTime":"2026-01-01T00:00:00.123456Z","reportingController":"lballoc.io/controller","reportingInstance":"lballoc-x","action":"Allocate","reason":"IPAllocated","regarding":{"kind":"Service","name":"web","namespace":"default"},"type":"Warning","note":"pool exhausted"})");
+  ASSERT_EQ(b.code, 201) << b.body;
+  auto as_core = Do("GET", core + "/b.1").Json();
+  EXPECT_EQ(Str(as_core, "apiVersion"), "v1");
+  EXPECT_EQ(Str(as_core, "message"), "pool exhausted");
+  EXPECT_EQ(Str(as_core, "involvedObject.kind"), "Service");
+  EXPECT_EQ(Str(as_core, "reportingComponent"), "lballoc.io/controller");
+  EXPECT_EQ(Str(as_core, "eventTime"), "2026-01-01T00:00:00.123456Z");
+
+  for (const std::string& path : {core, v1}) {
+    auto list = Do("GET", path).Json();
+    ASSERT_EQ(list["items"].Size(), 2u) << path;
+  }
+  auto selected = Do("GET", v1 + "?fieldSelector=regarding.name%3Dweb,type%3DWarning").Json();
+  ASSERT_EQ(selected["items"].Size(), 1u);
+  EXPECT_EQ(Str(selected["items"][0], "metadata.name"), "b.1");
+  EXPECT_EQ(Do("GET", v1 + "?fieldSelector=involvedObject.name%3Dweb").code, 400);
+
+  // The watch on events.k8s.io/v1 sees the core write, converted.
+  auto first = (*watch)->Next(std::chrono::seconds(5));
+  ASSERT_TRUE(first.has_value());
+  EXPECT_THAT(*first, HasSubstr(R"("note":"allocated 192.0.2.1")"));
+
+  // A merge patch through events.k8s.io/v1 edits the events.k8s.io/v1 shape; the strict API
+  // refuses changes to what it treats as immutable.
+  auto p = Do("PATCH", v1 + "/b.1",
+              R"({"series":{"count":2,"lastObservedTime":"2026-01-01T00:05:00.000000Z"}})",
+              "application/merge-patch+json");
+  ASSERT_EQ(p.code, 200) << p.body;
+  EXPECT_EQ(Do("GET", core + "/b.1").Json()["series"]["count"].GetInt(), 2);
+  auto immut = Do("PATCH", v1 + "/b.1", R"({"note":"changed"})", "application/merge-patch+json");
+  EXPECT_EQ(immut.code, 422) << immut.body;
+  EXPECT_THAT(Str(immut.Json(), "message"),
+              HasSubstr(R"(message: Invalid value: "changed": field is immutable)"));
+  // The core API does not enforce that.
+  EXPECT_EQ(Do("PATCH", core + "/b.1", R"({"message":"changed"})", "application/merge-patch+json")
+                .code,
+            200);
+
+  // events.k8s.io/v1 creates are validated strictly; core/v1 ones by the legacy rules.
+  auto strict = Do("POST", v1, R"({"metadata":{"name":"c.1"},"regarding":{"namespace":"default"}})");
+  ASSERT_EQ(strict.code, 422) << strict.body;
+  std::set<std::string> fields;
+  for (const auto& c : strict.Json()["details"]["causes"].GetArray()) fields.insert(Str(c, "field"));
+  EXPECT_TRUE(fields.count("eventTime")) << strict.body;
+  EXPECT_TRUE(fields.count("type")) << strict.body;
+  auto legacy = Do("POST", core,
+                   R"({"metadata":{"name":"c.1"},"involvedObject":{"namespace":"other"}})");
+  ASSERT_EQ(legacy.code, 422) << legacy.body;
+  EXPECT_EQ(Str(legacy.Json(), "message"),
+            R"(Event "c.1" is invalid: involvedObject.namespace: Invalid value: "other": does not match event.namespace)");
+  auto needs = Do("POST", core,
+                  R"({"metadata":{"name":"c.2"},"involvedObject":{"namespace":"default"},"eventTime":"2026-01-01T00:00:00.000000Z"})");
+  ASSERT_EQ(needs.code, 422) << needs.body;
+  EXPECT_THAT(Str(needs.Json(), "message"), HasSubstr("reportingComponent: Required value"));
+
+  // MicroTime needs exactly six fractional digits; a bad one is a decode error (400).
+  auto micro = Do("POST", v1,
+                  R"({"metadata":{"name":"d.1"},"eventTime":"2026-01-01T00:00:00.123Z","reportingController":"x.io/c","reportingInstance":"i","action":"A","reason":"R","regarding":{"namespace":"default"},"type":"Normal"})");
+  ASSERT_EQ(micro.code, 400) << micro.body;
+  EXPECT_EQ(Str(micro.Json(), "message"),
+            R"(Event in version "v1" cannot be handled as a Event: parsing time "2026-01-01T00:00:00.123Z" as "2006-01-02T15:04:05.000000Z07:00": cannot parse ".123Z" as ".000000")");
 }
 
 TEST_F(ApiServerTest, CustomResourcesArePrunedAndDefaultedByTheirSchema) {

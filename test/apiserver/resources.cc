@@ -99,6 +99,7 @@ std::vector<ResourceType> BuiltinResourceTypes() {
   ev2.kind = "Event";
   ev2.short_names = {"ev"};
   ev2.allow_create_on_update = true;
+  ev2.storage_key = ev.key();
   ev2.columns = {Col("Type", "string", ".type"), Col("Reason", "string", ".reason"),
                  Col("Note", "string", ".note"), Col("Age", "date", ".metadata.creationTimestamp")};
   out.push_back(ev2);

@@ -50,8 +50,12 @@ struct ResourceType {
   std::shared_ptr<const rapidjson::Document> schema;
 
   std::string group_version() const { return group.empty() ? version : group + "/" + version; }
+  // Set when this type is served from another type's storage: events.k8s.io/v1 Events are the
+  // core/v1 Events ("/events"), converted on the way in and out.
+  std::string storage_key;
+
   // Storage key, independent of the version: "group/plural".
-  std::string key() const { return group + "/" + plural; }
+  std::string key() const { return storage_key.empty() ? group + "/" + plural : storage_key; }
   // "plural" or "plural.group", as in error messages.
   std::string qualified() const { return group.empty() ? plural : plural + "." + group; }
 };

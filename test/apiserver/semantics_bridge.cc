@@ -1,5 +1,6 @@
 #include "test/apiserver/semantics_bridge.h"
 
+#include "test/apiserver/events.h"
 #include "test/apiserver/selectors.h"
 #ifdef LBALLOC_HAVE_SERVICE_DEFAULTS
 #include "test/apiserver/service_defaults.h"
@@ -19,8 +20,16 @@ StatusOr<Matcher> MakeMatcher(const std::string& label_selector, const std::stri
   for (const std::string& f : type.selectable_fields) {
     extra.push_back(!f.empty() && f[0] == '.' ? f.substr(1) : f);
   }
-  auto fields = ParseFieldSelector(field_selector, type.custom ? "" : type.kind, extra);
+  auto fields = ParseFieldSelector(field_selector, type.custom ? "" : type.kind, extra,
+                                   type.custom ? "" : type.group);
   if (!fields.ok()) return fields.status();
+  if (type.group == "events.k8s.io" && type.plural == "events") {
+    // Stored as core/v1 Events; events.k8s.io field labels name the events.k8s.io/v1 fields.
+    return Matcher([l = *labels, f = *fields](const rapidjson::Value& obj) {
+      rapidjson::Document served = CoreEventToEventsV1(obj);
+      return l.MatchesObject(served) && f.Matches(served);
+    });
+  }
   return Matcher([l = *labels, f = *fields](const rapidjson::Value& obj) {
     return l.MatchesObject(obj) && f.Matches(obj);
   });

@@ -55,7 +55,8 @@ Operator::~Operator() {
 
 Status Operator::Run() {
   Status status = manager_->Run();
-  recorder_->Shutdown();  // writes the events still queued
+  // After an overrun the controllers may still be recording; the caller exits at once anyway.
+  if (manager_->ShutdownComplete()) recorder_->Shutdown();  // writes the events still queued
   return status;
 }
 

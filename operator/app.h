@@ -6,7 +6,9 @@
 //   StatusOr<AppConfig> config = ResolveConfig(flags, runtime::ProcessEnv());   // exit 2 on error
 //   StatusOr<std::unique_ptr<Operator>> op = Operator::Create(*config);        // exit 1 on error
 //   InstallShutdownSignalHandlers([&] { (*op)->Stop(); });
-//   return ExitCodeFor((*op)->Run());
+//   Status status = (*op)->Run();
+//   if (!(*op)->ShutdownComplete()) _exit(kExitFailure);   // shutdown overran its timeout
+//   return ExitCodeFor(status);
 //
 // Exit codes (API.md "Running it"): 0 after a clean shutdown, 1 on a runtime failure, 2 on bad
 // flags or configuration.
@@ -86,6 +88,10 @@ class Operator {
   // Runs until Stop() (clean: OK) or a failure; then flushes pending events.
   Status Run();
   void Stop();
+  // False when Run() returned because the shutdown overran its timeout and is still going on
+  // (runtime::Manager's overrun contract): the caller must then leave with _exit() without
+  // destroying the Operator, whose destructor would wait for that shutdown.
+  bool ShutdownComplete() const { return manager_->ShutdownComplete(); }
   runtime::Manager& manager() { return *manager_; }
 
  private:

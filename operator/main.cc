@@ -7,6 +7,7 @@
 // value and the contract is status 2 for usage errors (as Go's flag package does).
 #include <gflags/gflags.h>
 #include <glog/logging.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -200,6 +201,14 @@ int main(int argc, char** argv) {
     if (auto alive = weak.lock()) alive->Stop();
   });
   lballoc::Status status = op->Run();
+  if (!op->ShutdownComplete()) {
+    // The manager's shutdown overran its timeout and still runs: leave without destroying
+    // anything it uses (its contract), after making sure the reason is in the log.
+    LOG(ERROR) << "shutdown did not finish in time, exiting now: " << status;
+    google::FlushLogFiles(google::GLOG_INFO);
+    std::fflush(nullptr);
+    _exit(lballoc::app::kExitFailure);
+  }
   if (!status.ok()) {
     LOG(ERROR) << "stopped with an error: " << status;
   } else {

@@ -7,6 +7,9 @@ its own namespace and its own address block so that cases do not see each other'
 
 Binaries come from the environment ctest sets (LBALLOC_OPERATOR, LBALLOC_APISERVER, KUBECTL),
 else from ./build. Nothing here sleeps for a fixed time to synchronise: eventually() polls.
+
+One file or one case by hand, keeping the logs and kubeconfig (LBALLOC_E2E_KEEP=1):
+    LBALLOC_E2E_KEEP=1 /usr/bin/python3 test/e2e/test_allocation.py AllocationTest.test_sharing
 """
 
 import atexit

@@ -15,7 +15,7 @@ DEB_PACKAGES := build-essential cmake pkg-config git libcpprest-dev rapidjson-de
 .PHONY: help deps configure build build-demo test test-unit test-e2e test-tsan test-asan fuzz \
   fuzz-build fuzz-long bench demo run format tidy clean docker-build docker-push
 
-# The operator's container image (Dockerfile); config/default runs lballoc-operator:latest.
+# The operator's container image (config/image/Dockerfile); config/default runs lballoc-operator:latest.
 IMG ?= lballoc-operator:latest
 
 help: ## Show this help
@@ -59,11 +59,11 @@ build-demo: deps configure
 	cmake --build $(BUILD) -j$(JOBS) --target lballoc-operator lballoc-apiserver
 
 demo: build-demo ## Demo: in-tree API server, CRD, samples, two operator replicas, kubectl output
-	BUILD=$(BUILD) hack/demo.sh
+	BUILD=$(BUILD) test/scripts/demo.sh
 
 run: deps configure ## Run the operator against the current kubeconfig's cluster (ARGS=flags)
 	cmake --build $(BUILD) -j$(JOBS) --target lballoc-operator
-	BUILD=$(BUILD) ARGS="$(ARGS)" hack/run.sh
+	BUILD=$(BUILD) ARGS="$(ARGS)" test/scripts/run.sh
 
 test-tsan: deps ## Build and run the runtime's tests under ThreadSanitizer
 	cmake -S . -B build-tsan -DLBALLOC_SANITIZE=thread -DLBALLOC_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
@@ -103,7 +103,7 @@ tidy: configure ## clang-tidy over the sources
 	git ls-files '*.cc' | xargs clang-tidy -p $(BUILD) --quiet
 
 docker-build: ## Build the operator's image IMG (needs a Docker engine; none runs on the dev machine)
-	docker build -t $(IMG) .
+	docker build -f config/image/Dockerfile -t $(IMG) .
 
 docker-push: ## Push the image IMG
 	docker push $(IMG)

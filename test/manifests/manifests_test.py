@@ -440,7 +440,7 @@ def check_bindings(objects):
 def check_dockerfile(objects):
     """The image's entrypoint and user are the ones the Deployment assumes."""
     problems = []
-    with open(os.path.join(SOURCE_DIR, "Dockerfile")) as f:
+    with open(os.path.join(SOURCE_DIR, "config", "image", "Dockerfile")) as f:
         text = f.read()
     stages = re.findall(r"^FROM\s+(\S+)", text, re.M)
     if not stages or not stages[0].startswith("debian:bookworm"):

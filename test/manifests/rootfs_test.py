@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Checks the runtime stage of the Dockerfile without a Docker engine.
 
-The image is `FROM scratch` plus what hack/runtime-rootfs.sh copies: the binary and its ldd
+The image is `FROM scratch` plus what config/image/runtime-rootfs.sh copies: the binary and its ldd
 closure. This test runs that script on a built binary (argument 1: lballoc-operator once it is
 built, else another binary of the tree with the same libraries) and checks that the directory
 holds every library the loader will ask for and no shell, then (as root) runs the binary inside
@@ -27,7 +27,7 @@ BINARY = None  # set from argv in __main__
 
 def image_user():
     """The numeric USER of the Dockerfile's last stage, as "uid:gid"."""
-    with open(os.path.join(SOURCE_DIR, "Dockerfile")) as f:
+    with open(os.path.join(SOURCE_DIR, "config", "image", "Dockerfile")) as f:
         text = f.read()
     final = text[text.rfind("\nFROM "):]
     m = re.search(r"^USER\s+(\d+)(?::(\d+))?\s*$", final, re.M)
@@ -41,7 +41,7 @@ class RuntimeRootfs(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="lballoc-rootfs-")
         cls.root = os.path.join(cls.tmp, "root")
-        proc = subprocess.run([os.path.join(SOURCE_DIR, "hack", "runtime-rootfs.sh"), BINARY,
+        proc = subprocess.run([os.path.join(SOURCE_DIR, "config", "image", "runtime-rootfs.sh"), BINARY,
                                cls.root], capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             raise RuntimeError(f"runtime-rootfs.sh failed: {proc.stderr}")

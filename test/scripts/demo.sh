@@ -10,7 +10,7 @@
 # working directory (kubeconfig, logs) in place.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 APISERVER="$BUILD/test/apiserver/lballoc-apiserver"

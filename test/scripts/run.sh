@@ -8,7 +8,7 @@
 # through ARGS, e.g. make run ARGS="--leader-elect=false --v=1".
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 OPERATOR="$BUILD/operator/lballoc-operator"

@@ -3,7 +3,7 @@
 # dynamic loader included) into DESTDIR, laid out as a root filesystem: the runtime stage of the
 # Dockerfile is this directory and nothing else (no shell, no package manager).
 #
-# usage: hack/runtime-rootfs.sh BINARY DESTDIR
+# usage: config/image/runtime-rootfs.sh BINARY DESTDIR
 # The binary lands at DESTDIR/<its name>, stripped of debug information; each library at the
 # path ldd resolved it to, so the loader finds it in its default directories without
 # /etc/ld.so.cache. test/manifests/rootfs_test.py runs the result in a chroot.

@@ -29,6 +29,12 @@ void Append(std::vector<ipam::Address>& to, const std::vector<ipam::Address>& fr
   }
 }
 
+uint8_t FamilyBit(ipam::Family f) { return f == ipam::Family::kIPv4 ? 1 : 2; }
+
+bool CuredByAFree(ipam::Reason reason) {
+  return reason == ipam::Reason::kPoolExhausted || reason == ipam::Reason::kAddressInUse;
+}
+
 bool SameSource(const api::LoadBalancerPool& a, const api::LoadBalancerPool& b) {
   return a.spec == b.spec && a.metadata.creation_timestamp == b.metadata.creation_timestamp;
 }
@@ -204,12 +210,43 @@ std::vector<std::string> AllocationState::DirtyPoolsLocked(
   return out;
 }
 
-std::vector<std::string> AllocationState::RetryLocked(std::string_view except) const {
+std::vector<std::string> AllocationState::RetryLocked(std::string_view except,
+                                                      const std::vector<ipam::Address>& freed) {
   std::vector<std::string> out;
-  for (const std::string& key : waiting_) {
-    if (key != except) out.push_back(key);
+  uint8_t mask = 0;
+  for (const ipam::Address& a : freed) mask |= FamilyBit(a.family());
+  if (mask == 0) return out;
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    if (it->first != except && (it->second & mask) != 0) {
+      out.push_back(it->first);
+      it = waiting_.erase(it);
+    } else {
+      ++it;
+    }
   }
   return out;
+}
+
+void AllocationState::WaitLocked(const std::string& key, const ipam::Result* result, bool invalid,
+                                 const std::vector<ipam::Family>& families) {
+  uint8_t mask = 0;
+  if (!invalid && result != nullptr) {
+    if (!result->ok()) {
+      // The engine reports the first failing family's reason; wait for any wanted family.
+      if (CuredByAFree(result->reason)) {
+        for (ipam::Family f : families) mask |= FamilyBit(f);
+      }
+    } else {
+      for (const ipam::Shortfall& m : result->missing) {
+        if (CuredByAFree(m.reason)) mask |= FamilyBit(m.family);
+      }
+    }
+  }
+  if (mask == 0) {
+    waiting_.erase(key);
+  } else {
+    waiting_[key] = mask;
+  }
 }
 
 // ---------------------------------------------------------------- quarantine
@@ -250,12 +287,11 @@ AllocationState::Outcome AllocationState::Allocate(const api::Service& service,
   // The Service may take back an address it showed; the quarantine is re-made below.
   std::vector<ipam::Address> lifted = LiftLocked(key);
   std::vector<ipam::Address> before = engine_.AddressesOf(key);
-  bool complete = true;
   if (!request.ok()) {
     out.released = engine_.Release(key);
     out.reason = ipam::Reason::kInvalidRequest;
     out.message = request.status().message();
-    complete = false;
+    WaitLocked(key, nullptr, /*invalid=*/true, {});
   } else {
     ipam::Request req = *request;
     const Labels& labels = service.metadata.labels;
@@ -269,21 +305,15 @@ AllocationState::Outcome AllocationState::Allocate(const api::Service& service,
     out.released = res.released;
     if (res.ok()) {
       out.message = AllocatedMessage(res);
-      complete = res.missing.empty();
     } else {
-      out.message = ExplainFailure(req, res.reason, res.status.message(),
-                                   FactsLocked(labels, ns_labels));
-      complete = false;
+      out.message =
+          ExplainFailure(req, res.reason, res.status.message(), FactsLocked(labels, ns_labels));
     }
+    WaitLocked(key, &res, /*invalid=*/false, req.families);
   }
   std::vector<ipam::Address> requarantined;
   for (const ipam::Address& a : IngressAddresses(service.status)) {
     if (QuarantineLocked(key, a)) requarantined.push_back(a);
-  }
-  if (complete) {
-    waiting_.erase(key);
-  } else {
-    waiting_.insert(key);
   }
 
   // What changed in the engine, for the pools' counts, and what became free, for the waiting.
@@ -296,7 +326,7 @@ AllocationState::Outcome AllocationState::Allocate(const api::Service& service,
   Append(changed, Minus(out.addresses, before));
   Append(changed, Minus(requarantined, lifted));
   out.dirty_pools = DirtyPoolsLocked(changed);
-  if (!freed.empty()) out.retry = RetryLocked(key);
+  out.retry = RetryLocked(key, freed);
   return out;
 }
 
@@ -306,7 +336,7 @@ AllocationState::Released AllocationState::Release(std::string_view key,
   Released out;
   out.released = engine_.Release(key);
   std::vector<ipam::Address> lifted = LiftLocked(key);
-  waiting_.erase(std::string(key));
+  waiting_.erase(std::string(key));  // a Service no longer handled waits for nothing
   out.ours = out.released;
   Append(out.ours, lifted);
   std::vector<ipam::Address> requarantined;
@@ -336,7 +366,7 @@ AllocationState::Released AllocationState::Release(std::string_view key,
   std::vector<ipam::Address> changed = Minus(gone, requarantined);
   Append(changed, Minus(requarantined, gone));
   out.dirty_pools = DirtyPoolsLocked(changed);
-  if (!Minus(gone, requarantined).empty()) out.retry = RetryLocked(key);
+  out.retry = RetryLocked(key, Minus(gone, requarantined));
   return out;
 }
 
@@ -346,7 +376,7 @@ AllocationState::Freed AllocationState::StatusWritten(std::string_view key) {
   std::vector<ipam::Address> lifted = LiftLocked(key);
   if (lifted.empty()) return out;
   out.dirty_pools = DirtyPoolsLocked(lifted);
-  out.retry = RetryLocked(key);
+  out.retry = RetryLocked(key, lifted);
   return out;
 }
 

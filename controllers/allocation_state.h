@@ -3,8 +3,13 @@
 //   - the pools as last given to the engine (spec, parsed ranges, effective label selectors), so
 //     that selectors, failure explanations and "which pools does this address touch" all use the
 //     very state the engine decided with;
-//   - the Services waiting for an address (a failed or incomplete allocation), to retry when
-//     addresses are freed;
+//   - the Services waiting for an address to be freed (PoolExhausted, or a requested address in
+//     use; for PreferDualStack also a missing family for those reasons), with the families
+//     they wait for, to retry when an address of such a family is freed. Other failures cannot
+//     be cured by a free (no eligible pool, an invalid request...): they are retried when the
+//     Service, its namespace or the pools change. A waiting Service is handed out for retry
+//     once and waits again only if that reconcile fails again, so a burst of frees costs one
+//     retry per waiting Service, not one per free;
 //   - the quarantine (below).
 //
 // Every method takes the mutex for its whole run and never does I/O: the reconcilers call it,
@@ -81,7 +86,7 @@ class AllocationState {
 
   struct Outcome {
     ipam::Reason reason = ipam::Reason::kAllocated;
-    std::string message;                  // the condition message
+    std::string message;                   // the condition message
     std::vector<ipam::Address> addresses;  // held now, in spec.ipFamilies order
     std::vector<std::string> pools;        // the pool of each address
     std::vector<ipam::Address> released;   // addresses this call took away from the Service
@@ -160,7 +165,13 @@ class AllocationState {
   // Ends every placeholder of `key`; returns the addresses they held.
   std::vector<ipam::Address> LiftLocked(std::string_view key);
   std::vector<std::string> DirtyPoolsLocked(const std::vector<ipam::Address>& changed) const;
-  std::vector<std::string> RetryLocked(std::string_view except) const;
+  // Hands out (and forgets) the waiting Services, but `except`, that wait for a family of
+  // `freed`.
+  std::vector<std::string> RetryLocked(std::string_view except,
+                                       const std::vector<ipam::Address>& freed);
+  // Records what `key` waits for after an allocation (nothing: forgets it).
+  void WaitLocked(const std::string& key, const ipam::Result* result, bool invalid,
+                  const std::vector<ipam::Family>& families);
 
   const ClassSelection classes_;
   const runtime::Store<api::Service>& services_;
@@ -171,8 +182,9 @@ class AllocationState {
   std::map<std::string, AppliedPool, std::less<>> pools_;
   // Service key -> its placeholders' keys.
   std::map<std::string, std::set<std::string>, std::less<>> quarantine_;
-  // Services whose last allocation failed or lacks a family (PreferDualStack).
-  std::set<std::string, std::less<>> waiting_;
+  // Services waiting for a freed address -> the families they wait for (bit 0 IPv4, bit 1
+  // IPv6).
+  std::map<std::string, uint8_t, std::less<>> waiting_;
 };
 
 // The placeholder key under which `address`, still shown by `service_key`, is quarantined.

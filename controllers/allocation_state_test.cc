@@ -91,6 +91,34 @@ TEST_F(AllocationStateTest, ReleaseOfAGoneServiceRetriesTheWaiting) {
   EXPECT_EQ(state_.waiting_count(), 0u);
 }
 
+TEST_F(AllocationStateTest, OnlyServicesAFreeCanHelpAreRetriedAndEachOnce) {
+  api::LoadBalancerPool team = Pool("team", {"198.51.100.0/24"});
+  team.spec.service_selector = MatchLabels({{"team", "x"}});
+  SetPools({Pool("v4", {"192.0.2.0/32"}), Pool("v6", {"2001:db8::/127"}), team});
+  Allocate(LbService("default", "holder"));                      // takes 192.0.2.0
+  EXPECT_EQ(Allocate(LbService("default", "exhausted")).reason,  // waits for IPv4
+            ipam::Reason::kPoolExhausted);
+  api::Service named = LbService("default", "named");    // no eligible pool: a free
+  named.metadata.annotations[kPoolAnnotation] = "team";  // cannot help
+  EXPECT_EQ(Allocate(named).reason, ipam::Reason::kNoEligiblePool);
+  api::Service bad = LbService("default", "bad");
+  bad.metadata.annotations[kIpsAnnotation] = "nonsense";
+  EXPECT_EQ(Allocate(bad).reason, ipam::Reason::kInvalidRequest);
+  api::Service six = LbService("default", "six");
+  six.spec.ip_families = {"IPv6"};
+  Allocate(six);
+  EXPECT_EQ(state_.waiting_count(), 1u);
+
+  // An IPv6 address freed: nobody waits for IPv6.
+  EXPECT_THAT(state_.Release("default/six", nullptr).retry, IsEmpty());
+  // The IPv4 address freed: the one waiting Service, once.
+  EXPECT_THAT(state_.Release("default/holder", nullptr).retry, ElementsAre("default/exhausted"));
+  EXPECT_EQ(state_.waiting_count(), 0u);
+  Allocate(LbService("default", "holder"));  // takes it back before the retry ran
+  EXPECT_EQ(Allocate(LbService("default", "exhausted")).reason, ipam::Reason::kPoolExhausted);
+  EXPECT_EQ(state_.waiting_count(), 1u);  // waits again
+}
+
 TEST_F(AllocationStateTest, SelectorsFromServiceAndNamespaceLabels) {
   api::LoadBalancerPool prod = Pool("prod", {"192.0.2.0/24"});
   prod.spec.namespace_selector = MatchLabels({{"env", "prod"}});
@@ -238,7 +266,8 @@ TEST_F(AllocationStateTest, RebuildKeepsAddressesOlderWinsAndQuarantinesTheRest)
   EXPECT_THAT(state_.AddressesOf("default/moved"), IsEmpty());
   ASSERT_EQ(rebuilt.dropped.size(), 3u);
   std::vector<std::string> dropped;
-  for (const ipam::Dropped& d : rebuilt.dropped) dropped.push_back(d.service + " " + d.address.ToString());
+  for (const ipam::Dropped& d : rebuilt.dropped)
+    dropped.push_back(d.service + " " + d.address.ToString());
   EXPECT_THAT(dropped, UnorderedElementsAre("default/newer 192.0.2.5", "default/moved 192.0.2.6",
                                             "default/gone 10.9.9.9"));
   // 192.0.2.6 is still shown by `moved`: quarantined. 10.9.9.9 is in no pool; 192.0.2.5 is the

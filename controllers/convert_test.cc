@@ -100,8 +100,8 @@ TEST(BuildRequestTest, LoadBalancerIpAndErrorsNameTheField) {
   EXPECT_THAT(BuildRequest(s), StatusIs(StatusCode::kInvalidArgument, HasSubstr("disagree")));
   s.spec.load_balancer_ip = "";
   s.metadata.annotations[kIpsAnnotation] = "192.0.2.8,192.0.2.9";
-  EXPECT_THAT(BuildRequest(s), StatusIs(StatusCode::kInvalidArgument,
-                                        HasSubstr("annotation lballoc.io/ips")));
+  EXPECT_THAT(BuildRequest(s),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("annotation lballoc.io/ips")));
   s.metadata.annotations[kIpsAnnotation] = "not-an-ip";
   EXPECT_THAT(BuildRequest(s), StatusIs(StatusCode::kInvalidArgument, HasSubstr("not-an-ip")));
 

@@ -30,7 +30,8 @@ std::string WhyPassedOver(const PoolFacts& pool, bool named, bool any_named, ipa
       return "not Ready (" + std::string(ipam::PoolConditionName(pool.status.condition)) +
              (pool.status.message.empty() ? "" : ": " + pool.status.message) + ")";
   }
-  if (!any_named && !pool.auto_assign) return "autoAssign is false and the Service does not name it";
+  if (!any_named && !pool.auto_assign)
+    return "autoAssign is false and the Service does not name it";
   if (any_named && !named) return "not named by the Service";
   if (!pool.service_selector_matches) return "serviceSelector does not match the Service's labels";
   if (!pool.namespace_selector_matches) {
@@ -65,8 +66,8 @@ std::string ExplainFailure(const ipam::Request& request, ipam::Reason reason,
     return a.name < b.name;
   });
   for (const std::string& name : request.pools) {
-    bool exists = std::any_of(pools.begin(), pools.end(),
-                              [&](const PoolFacts& p) { return p.name == name; });
+    bool exists =
+        std::any_of(pools.begin(), pools.end(), [&](const PoolFacts& p) { return p.name == name; });
     if (!exists) considered.push_back({nullptr, name});
   }
   if (considered.empty()) return message + ". No LoadBalancerPool exists.";

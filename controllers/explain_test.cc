@@ -45,7 +45,8 @@ TEST(ExplainFailureTest, EveryReasonAPoolIsPassedOver) {
   pools.back().auto_assign = false;
   pools.push_back(Facts("broken", 0, 0));
   pools.back().status.condition = PoolCondition::kInvalidSpec;
-  pools.back().status.message = "spec.addresses[0]: \"10.0.0.9-10.0.0.1\": last address is below the first";
+  pools.back().status.message =
+      "spec.addresses[0]: \"10.0.0.9-10.0.0.1\": last address is below the first";
   pools.push_back(Facts("newer", 16, 16));
   pools.back().status.condition = PoolCondition::kOverlap;
   pools.back().status.message = "overlaps pool \"full\" (192.0.2.0/30 and 192.0.2.0/30)";
@@ -54,9 +55,9 @@ TEST(ExplainFailureTest, EveryReasonAPoolIsPassedOver) {
   pools.back().status.message = "spec.disabled is true";
   pools.push_back(Facts("v6", 0, 0, 100, 100));
 
-  std::string message = ExplainFailure(Req(), Reason::kPoolExhausted,
-                                       "no free IPv4 address in the eligible pools (\"full\")",
-                                       pools);
+  std::string message =
+      ExplainFailure(Req(), Reason::kPoolExhausted,
+                     "no free IPv4 address in the eligible pools (\"full\")", pools);
   // Order: priority (off has -1), then name; five listed, then the count of the rest.
   EXPECT_EQ(message,
             "no free IPv4 address in the eligible pools (\"full\"). Pools passed over for IPv4: "
@@ -158,8 +159,7 @@ TEST(AllocatedMessageTest, AddressesPoolsAndMissingFamilies) {
   ipam::Result r;
   r.addresses = {A("192.0.2.7"), A("2001:db8::7")};
   r.pools = {"web", "web6"};
-  EXPECT_EQ(AllocatedMessage(r),
-            "allocated 192.0.2.7 (pool \"web\"), 2001:db8::7 (pool \"web6\")");
+  EXPECT_EQ(AllocatedMessage(r), "allocated 192.0.2.7 (pool \"web\"), 2001:db8::7 (pool \"web6\")");
   r.addresses = {A("192.0.2.7")};
   r.pools = {"web"};
   r.missing.push_back({Family::kIPv6, Reason::kFamilyUnavailable,

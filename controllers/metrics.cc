@@ -6,9 +6,9 @@ namespace lballoc::controllers {
 namespace {
 
 constexpr ipam::Reason kReasons[] = {
-    ipam::Reason::kAllocated,      ipam::Reason::kNoEligiblePool,
-    ipam::Reason::kPoolExhausted,  ipam::Reason::kAddressInUse,
-    ipam::Reason::kAddressNotInPool, ipam::Reason::kInvalidRequest,
+    ipam::Reason::kAllocated,         ipam::Reason::kNoEligiblePool,
+    ipam::Reason::kPoolExhausted,     ipam::Reason::kAddressInUse,
+    ipam::Reason::kAddressNotInPool,  ipam::Reason::kInvalidRequest,
     ipam::Reason::kFamilyUnavailable,
 };
 

@@ -1,11 +1,11 @@
 #include "controllers/operator.h"
 
+#include <glog/logging.h>
+
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <glog/logging.h>
 
 #include "api/core_v1.h"
 #include "api/v1alpha1/loadbalancerpool.h"
@@ -57,6 +57,9 @@ struct Operator {
         state->Rebuild(pools->store().List(), services->store().List());
     if (!rebuilt.ok()) return rebuilt.status().WithContext("rebuild allocations");
     pool_reconciler->ResetWrites();
+    // While this replica stood by, its Service watch recorded changes it never answered; the
+    // controllers' replay records every Service afresh.
+    times->Clear();
     LOG(INFO) << "allocations rebuilt from Service statuses: " << rebuilt->services
               << " Services hold addresses, " << rebuilt->dropped.size() << " addresses dropped, "
               << rebuilt->quarantined << " shown addresses held until their Service is rewritten";
@@ -131,15 +134,14 @@ Status SetupWithManager(runtime::Manager& manager, runtime::EventRecorder& recor
   });
   if (!indexed.ok()) return indexed;
 
-  op->state = std::make_shared<AllocationState>(classes, op->services->store(),
-                                                op->namespaces->store());
+  op->state =
+      std::make_shared<AllocationState>(classes, op->services->store(), op->namespaces->store());
   op->metrics = std::make_shared<OperatorMetrics>(registry);
   op->times = std::make_shared<EventTimes>(*op->clock);
   op->service_reconciler = std::make_shared<ServiceReconciler>(
       op->state, op->services->store(), client, recorder, op->metrics, op->times, *op->clock);
-  op->pool_reconciler =
-      std::make_shared<PoolReconciler>(op->state, op->pools->store(), client, op->metrics,
-                                       *op->clock, options.pool_status_interval);
+  op->pool_reconciler = std::make_shared<PoolReconciler>(
+      op->state, op->pools->store(), client, op->metrics, *op->clock, options.pool_status_interval);
 
   runtime::ControllerOptions service_options;
   service_options.max_concurrent_reconciles = options.service_workers;
@@ -150,8 +152,8 @@ Status SetupWithManager(runtime::Manager& manager, runtime::EventRecorder& recor
   runtime::ControllerOptions pool_options;
   pool_options.clock = op->clock;
   pool_options.metrics = &registry;
-  op->pool_controller = std::make_shared<runtime::Controller>(
-      "loadbalancerpool", op->pool_reconciler, pool_options);
+  op->pool_controller =
+      std::make_shared<runtime::Controller>("loadbalancerpool", op->pool_reconciler, pool_options);
 
   // Wiring between the two controllers. The lambdas hold the controllers (which do not own the
   // informers), never the Operator, so nothing forms a reference cycle.
@@ -187,10 +189,9 @@ Status SetupWithManager(runtime::Manager& manager, runtime::EventRecorder& recor
   op->pool_reconciler->SetHooks(std::move(pool_hooks));
 
   // Watches.
-  op->service_controller->Watch<api::Service>(*op->services,
-                                              ServiceRequests(classes, op->times));
+  op->service_controller->Watch<api::Service>(*op->services, ServiceRequests(classes, op->times));
   op->pool_controller->Watch<api::LoadBalancerPool>(*op->pools,
-                                                   runtime::MapToSelf<api::LoadBalancerPool>());
+                                                    runtime::MapToSelf<api::LoadBalancerPool>());
   // A Namespace added, deleted or relabelled re-evaluates the namespaceSelectors for the
   // handled Services in it. Not a Controller::Watch: that would also replay every Namespace on
   // start, which the Service replay already covers.

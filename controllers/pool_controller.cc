@@ -1,8 +1,8 @@
 #include "controllers/pool_controller.h"
 
-#include <utility>
-
 #include <glog/logging.h>
+
+#include <utility>
 
 #include "controllers/status.h"
 

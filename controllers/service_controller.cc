@@ -1,9 +1,9 @@
 #include "controllers/service_controller.h"
 
+#include <glog/logging.h>
+
 #include <algorithm>
 #include <utility>
-
-#include <glog/logging.h>
 
 #include "controllers/explain.h"
 #include "controllers/status.h"
@@ -42,6 +42,11 @@ std::optional<Clock::TimePoint> EventTimes::Take(const std::string& key) {
 void EventTimes::Forget(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
   seen_.erase(key);
+}
+
+void EventTimes::Clear() {
+  std::lock_guard<std::mutex> lock(mu_);
+  seen_.clear();
 }
 
 size_t EventTimes::size() const {
@@ -188,22 +193,29 @@ runtime::ReconcileResult ServiceReconciler::ReconcileNotHandled(const api::Servi
                                                                 const std::string& key) {
   AllocationState::Released r = state_->Release(key, &service);
   Notify(r.dirty_pools, r.retry);
+  // What the Service loses: what the engine held for it (the API server may already have
+  // cleared the ingress, e.g. on a type change) and what its ingress still shows of ours.
+  std::vector<ipam::Address> released = r.released;
   api::ServiceStatus desired = ReleasedServiceStatus(service.status, r.ours);
+  for (const ipam::Address& a :
+       ShownMinus(IngressAddresses(service.status), IngressAddresses(desired))) {
+    if (std::find(released.begin(), released.end(), a) == released.end()) released.push_back(a);
+  }
+  auto event = [&] {
+    if (released.empty()) return;
+    recorder_.Event(service, runtime::kEventTypeNormal, kEventAddressReleased,
+                    "released " + JoinAddresses(released) + ": the Service is no longer handled");
+  };
+  times_->Forget(key);
   if (ServiceStatusEquivalent(desired, service.status)) {
-    times_->Forget(key);
+    event();
     return runtime::ReconcileResult::Done();
   }
   Status written = WriteStatus(service, desired);
   if (!written.ok()) return WriteFailed(written, service, key);
   AllocationState::Freed freed = state_->StatusWritten(key);
   Notify(freed.dirty_pools, freed.retry);
-  times_->Forget(key);
-  std::vector<ipam::Address> removed =
-      ShownMinus(IngressAddresses(service.status), IngressAddresses(desired));
-  if (!removed.empty()) {
-    recorder_.Event(service, runtime::kEventTypeNormal, kEventAddressReleased,
-                    "released " + JoinAddresses(removed) + ": the Service is no longer handled");
-  }
+  event();
   return runtime::ReconcileResult::Done();
 }
 

@@ -60,6 +60,8 @@ class EventTimes {
   void Seen(const std::string& key);
   std::optional<Clock::TimePoint> Take(const std::string& key);
   void Forget(const std::string& key);
+  // Forgets everything (a new leadership term: a standby records events it never answers).
+  void Clear();
   size_t size() const;
   Clock& clock() { return clock_; }
 
@@ -97,8 +99,7 @@ class ServiceReconciler final : public runtime::Reconciler {
 
  private:
   runtime::ReconcileResult ReconcileHandled(const api::Service& service, const std::string& key);
-  runtime::ReconcileResult ReconcileNotHandled(const api::Service& service,
-                                               const std::string& key);
+  runtime::ReconcileResult ReconcileNotHandled(const api::Service& service, const std::string& key);
   runtime::ReconcileResult Gone(const std::string& key);
   // A write failed: what to do with the reservation and the request.
   runtime::ReconcileResult WriteFailed(const Status& status, const api::Service& service,

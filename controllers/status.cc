@@ -57,7 +57,8 @@ bool ConditionsEquivalent(const std::vector<api::Condition>& a,
 }
 
 bool ServiceStatusEquivalent(const api::ServiceStatus& a, const api::ServiceStatus& b) {
-  return IngressEquivalent(a.ingress, b.ingress) && ConditionsEquivalent(a.conditions, b.conditions);
+  return IngressEquivalent(a.ingress, b.ingress) &&
+         ConditionsEquivalent(a.conditions, b.conditions);
 }
 
 api::ServiceStatus DesiredServiceStatus(const api::ServiceStatus& current,
@@ -74,6 +75,9 @@ api::ServiceStatus DesiredServiceStatus(const api::ServiceStatus& current,
       in.ip = a.ToString();
       out.ingress.push_back(std::move(in));
     }
+  }
+  for (const api::LoadBalancerIngress& in : current.ingress) {
+    if (in.ip.empty() && !in.hostname.empty()) out.ingress.push_back(in);
   }
   out.conditions = current.conditions;
   api::SetCondition(out.conditions, std::move(condition), now);

@@ -40,9 +40,11 @@ bool ServiceStatusEquivalent(const api::ServiceStatus& a, const api::ServiceStat
 // The status lballoc wants for a handled Service, starting from `current` (as read):
 //   - ingress: one {ip} per address of `addresses` (already in spec.ipFamilies order). An entry
 //     the Service already shows for that ip is kept as is (ipMode, ports), so nothing is
-//     rewritten for fields others own. Every other entry (an ip lballoc does not hold for this
-//     Service, a hostname) is dropped: lballoc is the allocator of a handled Service, and an ip
-//     it does not hold may be another Service's (rule 5 of API.md is judged on the ingress).
+//     rewritten for fields others own. An entry with an ip lballoc does not hold for this
+//     Service is dropped: lballoc is the allocator of a handled Service, and an ip it does not
+//     hold may be another Service's (rule 5 of API.md is judged on the ingress). Entries with a
+//     hostname and no ip are someone else's business and cannot clash: they are kept, after
+//     lballoc's entries.
 //   - conditions: `current`'s, with lballoc.io/AddressAllocated set to `condition`
 //     (lastTransitionTime kept unless the status flips; `now` otherwise).
 api::ServiceStatus DesiredServiceStatus(const api::ServiceStatus& current,

@@ -75,15 +75,14 @@ TEST(DesiredServiceStatusTest, NothingToWriteWhenTheServerAddedIpMode) {
   EXPECT_EQ(again.conditions[0].last_transition_time, At(500));
 }
 
-TEST(DesiredServiceStatusTest, DropsEntriesLballocDoesNotHold) {
+TEST(DesiredServiceStatusTest, DropsIpsLballocDoesNotHoldKeepsHostnames) {
   api::ServiceStatus current;
-  current.ingress = {Ip("198.51.100.1"), Ip("192.0.2.7", "VIP")};
   api::LoadBalancerIngress host;
   host.hostname = "lb.example.com";
-  current.ingress.push_back(host);
+  current.ingress = {host, Ip("198.51.100.1"), Ip("192.0.2.7", "VIP")};
   api::ServiceStatus want = DesiredServiceStatus(
       current, {A("192.0.2.7")}, AllocationCondition(ipam::Reason::kAllocated, "x", 1), At(1));
-  EXPECT_THAT(want.ingress, ElementsAre(Ip("192.0.2.7", "VIP")));
+  EXPECT_THAT(want.ingress, ElementsAre(Ip("192.0.2.7", "VIP"), host));
 }
 
 TEST(DesiredServiceStatusTest, TransitionTimeMovesOnlyWhenStatusFlips) {
@@ -92,7 +91,7 @@ TEST(DesiredServiceStatusTest, TransitionTimeMovesOnlyWhenStatusFlips) {
   api::ServiceStatus t = DesiredServiceStatus(
       s, {}, AllocationCondition(ipam::Reason::kNoEligiblePool, "none", 1), At(200));
   EXPECT_EQ(t.conditions[0].last_transition_time, At(100));  // still False
-  EXPECT_FALSE(ServiceStatusEquivalent(s, t));                 // but reason and message differ
+  EXPECT_FALSE(ServiceStatusEquivalent(s, t));               // but reason and message differ
   api::ServiceStatus u = DesiredServiceStatus(
       t, {A("192.0.2.7")}, AllocationCondition(ipam::Reason::kAllocated, "ok", 1), At(300));
   EXPECT_EQ(u.conditions[0].last_transition_time, At(300));

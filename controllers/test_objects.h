@@ -13,9 +13,7 @@
 
 namespace lballoc::controllers::testing {
 
-inline api::Time At(int64_t seconds) {
-  return api::Time(std::chrono::seconds(seconds));
-}
+inline api::Time At(int64_t seconds) { return api::Time(std::chrono::seconds(seconds)); }
 
 // A LoadBalancer Service with one TCP port, IPv4 SingleStack, no class.
 inline api::Service LbService(const std::string& ns, const std::string& name) {

@@ -224,6 +224,28 @@ TEST_F(ClientTest, StopTokenEndsARetryAfterWait) {
   EXPECT_EQ(calls.load(), 1);
 }
 
+// The default client honours Retry-After with the server's delay, not a fixed step: nothing is
+// sent again before 7 s have passed, and the retry goes out at 7 s.
+TEST_F(ClientTest, RetryAfterWaitsExactlyTheServersDelay) {
+  std::atomic<int> calls{0};
+  transport_->SetHandler([&](const HttpRequest&) {
+    if (++calls == 1) {
+      return Json(429, StatusBody(429, "TooManyRequests", "slow down"), {{"retry-after", "7"}});
+    }
+    return Json(200, kService);
+  });
+  StatusOr<api::Service> result = UnknownError("not done");
+  std::thread caller([&] { result = services_.Get("prod", "web"); });
+  ASSERT_TRUE(::lballoc::testing::Eventually([&] { return clock_.waiters() == 1; }));
+  clock_.Advance(std::chrono::milliseconds(6900));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // give a wrong client time to send
+  EXPECT_EQ(calls.load(), 1);
+  clock_.Advance(std::chrono::milliseconds(100));
+  caller.join();
+  EXPECT_OK(result.status());
+  EXPECT_EQ(calls.load(), 2);
+}
+
 TEST_F(ClientTest, ListAllFollowsContinue) {
   transport_->SetHandler([](const HttpRequest& r) {
     auto item = [](const std::string& name) {

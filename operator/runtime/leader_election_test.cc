@@ -241,6 +241,25 @@ TEST(LeaderElectionTest, LeaseCallsAreBoundedByTheRoundDeadline) {
   EXPECT_EQ(lock.timeouts().size(), 3u);  // no GET after it: no time was left
 }
 
+// on_new_leader reports another holder, a release ("") and this candidate's own acquisition.
+TEST(LeaderElectionTest, OnNewLeaderForAnotherHolderAReleaseAndItself) {
+  FakeClock clock;
+  MetricsRegistry metrics;
+  FakeLeaseServer server;
+  FakeLeaseLock lock_a(server), lock_b(server);
+  std::vector<std::string> seen_by_b;
+  LeaderCallbacks callbacks;
+  callbacks.on_new_leader = [&](const std::string& id) { seen_by_b.push_back(id); };
+  auto a = NewElector(lock_a, Config("a", &clock, &metrics));
+  auto b = NewElector(lock_b, Config("b", &clock, &metrics), callbacks);
+  ASSERT_TRUE(a->TryAcquireOrRenew());
+  EXPECT_FALSE(b->TryAcquireOrRenew());
+  EXPECT_FALSE(b->TryAcquireOrRenew());  // the same holder again: no new call
+  ASSERT_OK(a->Release());
+  EXPECT_TRUE(b->TryAcquireOrRenew());  // sees the release, then takes it
+  EXPECT_THAT(seen_by_b, ::testing::ElementsAre("a", "", "b"));
+}
+
 // ClientLeaseLock: one request, the timeout on the wire, no Retry-After retry.
 TEST(ClientLeaseLockTest, OneBoundedAttemptWithoutRetryAfter) {
   auto transport = std::make_shared<FakeTransport>();

@@ -165,7 +165,7 @@ struct RestClientOptions {
   Clock::Duration max_retry_after = std::chrono::seconds(60);
 };
 
-// The Client over a Transport (HttpTransport in production, FakeTransport in tests).
+// The Client over a Transport (HttpTransport in production; test/testing/fake_transport.h).
 class RestClient final : public Client {
  public:
   RestClient(std::shared_ptr<Transport> transport, Clock& clock = Clock::Real(),

@@ -19,15 +19,23 @@ lballoc_test(runtime_control_test
     ${CMAKE_CURRENT_LIST_DIR}/metrics_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/http_server_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/controller_test.cc
+  DEPS lballoc_runtime_control lballoc_api
+  LABELS unit tsan
+  TIMEOUT 300)
+add_dependencies(tsan_tests runtime_control_test)
+
+# Leader election and the manager: some of these tests assert real-time bounds (take-over,
+# fencing margin); they run alone so a neighbouring test cannot starve them of the machine's
+# two cores, and the rest of the runtime's tests need not.
+lballoc_test(runtime_election_test
+  SRCS
     ${CMAKE_CURRENT_LIST_DIR}/leader_election_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/manager_test.cc
   DEPS lballoc_runtime_control lballoc_api
   LABELS unit tsan
   TIMEOUT 300)
-add_dependencies(tsan_tests runtime_control_test)
-# Leader-election tests assert real-time take-over bounds; run them alone so a
-# neighbouring test cannot starve them of the machine's two cores.
-set_tests_properties(runtime_control_test PROPERTIES RUN_SERIAL TRUE)
+add_dependencies(tsan_tests runtime_election_test)
+set_tests_properties(runtime_election_test PROPERTIES RUN_SERIAL TRUE)
 
 # Against the in-process API server (test/apiserver), when it is part of the tree.
 if(EXISTS ${CMAKE_SOURCE_DIR}/test/apiserver/server.cmake)

@@ -184,6 +184,21 @@ TEST_F(EventRecorderTest, ShutdownIsBoundedWhenTheServerIsUnreachable) {
   EXPECT_GE(counters.dropped, 45);
 }
 
+// An Unavailable write is retried (here: the first create gets a 503) and the caller never
+// waits for it.
+TEST_F(EventRecorderTest, UnavailableWritesAreRetried) {
+  EventRecorderOptions options = Options();
+  options.max_attempts = 3;
+  options.retry_delay = std::chrono::milliseconds(10);
+  ClientEventRecorder recorder(*client_, options);  // real clock
+  server_->faults().FailNext("create", "events", 500, 1);  // no Retry-After: the recorder retries
+  recorder.Event(svc_, kEventTypeNormal, "Retried", "once");
+  recorder.Flush();
+  EXPECT_EQ(recorder.counters().created, 1);
+  EXPECT_EQ(recorder.counters().failed, 0);
+  EXPECT_EQ(Events("default").size(), 1u);
+}
+
 TEST(FakeEventRecorderTest, KeepsWhatItWasGiven) {
   FakeEventRecorder fake;
   api::Service svc;

@@ -69,7 +69,8 @@
 namespace lballoc::runtime {
 
 // The one Lease object an elector competes for. Each call is one request, not retried, that
-// gives up after `timeout` (> 0).
+// gives up after `timeout` (> 0). Calls may overlap (a round abandoned at its deadline and the
+// release), so implementations must be safe for concurrent use.
 class LeaseLock {
  public:
   virtual ~LeaseLock() = default;

@@ -14,6 +14,7 @@
 #include "operator/base/clock.h"
 #include "operator/runtime/leader_election_testing.h"
 #include "test/testing/eventually.h"
+#include "test/testing/fake_transport.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::runtime {
@@ -238,6 +239,25 @@ TEST(LeaderElectionTest, LeaseCallsAreBoundedByTheRoundDeadline) {
   server.Edit([](api::LeaseSpec& spec) { spec.holder_identity = "other"; });
   EXPECT_FALSE(a->TryAcquireOrRenew());  // the fast-path PUT took 11 s and lost
   EXPECT_EQ(lock.timeouts().size(), 3u);  // no GET after it: no time was left
+}
+
+// on_new_leader reports another holder, a release ("") and this candidate's own acquisition.
+TEST(LeaderElectionTest, OnNewLeaderForAnotherHolderAReleaseAndItself) {
+  FakeClock clock;
+  MetricsRegistry metrics;
+  FakeLeaseServer server;
+  FakeLeaseLock lock_a(server), lock_b(server);
+  std::vector<std::string> seen_by_b;
+  LeaderCallbacks callbacks;
+  callbacks.on_new_leader = [&](const std::string& id) { seen_by_b.push_back(id); };
+  auto a = NewElector(lock_a, Config("a", &clock, &metrics));
+  auto b = NewElector(lock_b, Config("b", &clock, &metrics), callbacks);
+  ASSERT_TRUE(a->TryAcquireOrRenew());
+  EXPECT_FALSE(b->TryAcquireOrRenew());
+  EXPECT_FALSE(b->TryAcquireOrRenew());  // the same holder again: no new call
+  ASSERT_OK(a->Release());
+  EXPECT_TRUE(b->TryAcquireOrRenew());  // sees the release, then takes it
+  EXPECT_THAT(seen_by_b, ::testing::ElementsAre("a", "", "b"));
 }
 
 // ClientLeaseLock: one request, the timeout on the wire, no Retry-After retry.

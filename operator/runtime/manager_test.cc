@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <chrono>
@@ -17,6 +18,7 @@
 
 #include "operator/runtime/leader_election_testing.h"
 #include "test/testing/eventually.h"
+#include "test/testing/fake_transport.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::runtime {
@@ -461,6 +463,16 @@ TEST(ManagerTest, LeaderWorkNotStoppedWithinTheMarginIsAFencingFailure) {
   runner.join();
 }
 
+// The hard exit leaves threads unjoined on purpose; ThreadSanitizer reports that as a thread
+// leak at exit and turns the status into its own (66). The message checked below still proves
+// the exit went through the fencing-failure path.
+bool ExitedWithOne(int status) {
+#if defined(__SANITIZE_THREAD__)
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 66) return true;
+#endif
+  return WIFEXITED(status) && WEXITSTATUS(status) == 1;
+}
+
 // ... and by default that failure ends the process with status 1.
 TEST(ManagerDeathTest, FencingFailureExitsWithStatusOne) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
@@ -477,7 +489,7 @@ TEST(ManagerDeathTest, FencingFailureExitsWithStatusOne) {
         lock.set_cut(true);
         runner.join();  // never returns: the process exits
       },
-      ::testing::ExitedWithCode(1), "fencing margin");
+      ExitedWithOne, "fencing margin");
 }
 
 // Finding 4 of issue 10: leader_client() writes only within this replica's term, with the

@@ -14,16 +14,16 @@
 // (other than http(s) URLs) are not interpreted: they could name any file of
 // the machine (/dev/zero would never end), which says nothing about the
 // parser and would make runs depend on the machine.
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
-
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "operator/runtime/rest_config.h"
 

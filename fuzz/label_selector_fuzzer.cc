@@ -52,14 +52,30 @@ std::string ToText(const std::vector<lballoc::apiserver::LabelRequirement>& reqs
   std::vector<std::string> parts;
   for (const auto& r : reqs) {
     switch (r.op) {
-      case Op::kExists: parts.push_back(r.key); break;
-      case Op::kDoesNotExist: parts.push_back("!" + r.key); break;
-      case Op::kEquals: parts.push_back(r.key + "=" + r.values[0]); break;
-      case Op::kNotEquals: parts.push_back(r.key + "!=" + r.values[0]); break;
-      case Op::kIn: parts.push_back(r.key + " in (" + Join(r.values) + ")"); break;
-      case Op::kNotIn: parts.push_back(r.key + " notin (" + Join(r.values) + ")"); break;
-      case Op::kGreaterThan: parts.push_back(r.key + ">" + r.values[0]); break;
-      case Op::kLessThan: parts.push_back(r.key + "<" + r.values[0]); break;
+      case Op::kExists:
+        parts.push_back(r.key);
+        break;
+      case Op::kDoesNotExist:
+        parts.push_back("!" + r.key);
+        break;
+      case Op::kEquals:
+        parts.push_back(r.key + "=" + r.values[0]);
+        break;
+      case Op::kNotEquals:
+        parts.push_back(r.key + "!=" + r.values[0]);
+        break;
+      case Op::kIn:
+        parts.push_back(r.key + " in (" + Join(r.values) + ")");
+        break;
+      case Op::kNotIn:
+        parts.push_back(r.key + " notin (" + Join(r.values) + ")");
+        break;
+      case Op::kGreaterThan:
+        parts.push_back(r.key + ">" + r.values[0]);
+        break;
+      case Op::kLessThan:
+        parts.push_back(r.key + "<" + r.values[0]);
+        break;
     }
   }
   return Join(parts);
@@ -108,7 +124,8 @@ std::string LabelsJson(const Labels& labels) {
   return lballoc::api::JsonToString(doc);
 }
 
-void CheckAgree(const lballoc::apiserver::LabelSelector& text, const lballoc::api::LabelSelector& meta,
+void CheckAgree(const lballoc::apiserver::LabelSelector& text,
+                const lballoc::api::LabelSelector& meta,
                 const std::map<std::string, std::set<std::string>>& keys, uint64_t seed,
                 const std::string& what) {
   for (const Labels& labels : LabelSets(keys, seed)) {
@@ -143,8 +160,10 @@ void FuzzText(std::string_view input) {
   std::string canonical = ToText(reqs);
   StatusOr<lballoc::apiserver::LabelSelector> again =
       lballoc::apiserver::LabelSelector::Parse(canonical);
-  if (!again.ok()) Fail("canonical text \"" + canonical + "\" does not parse: " + again.status().ToString());
-  if (!SameRequirements(reqs, again->requirements())) Fail("\"" + canonical + "\" parses differently");
+  if (!again.ok())
+    Fail("canonical text \"" + canonical + "\" does not parse: " + again.status().ToString());
+  if (!SameRequirements(reqs, again->requirements()))
+    Fail("\"" + canonical + "\" parses differently");
 
   // The metav1 translation, when there is one.
   lballoc::api::LabelSelector meta;
@@ -155,12 +174,22 @@ void FuzzText(std::string_view input) {
     lballoc::api::LabelSelectorRequirement e;
     e.key = r.key;
     switch (r.op) {
-      case Op::kExists: e.op = "Exists"; break;
-      case Op::kDoesNotExist: e.op = "DoesNotExist"; break;
+      case Op::kExists:
+        e.op = "Exists";
+        break;
+      case Op::kDoesNotExist:
+        e.op = "DoesNotExist";
+        break;
       case Op::kEquals:
-      case Op::kIn: e.op = "In"; e.values = r.values; break;
+      case Op::kIn:
+        e.op = "In";
+        e.values = r.values;
+        break;
       case Op::kNotEquals:
-      case Op::kNotIn: e.op = "NotIn"; e.values = r.values; break;
+      case Op::kNotIn:
+        e.op = "NotIn";
+        e.values = r.values;
+        break;
       case Op::kGreaterThan:
       case Op::kLessThan: {
         // No metav1 form; check the numeric comparison on its own.
@@ -184,7 +213,8 @@ void FuzzText(std::string_view input) {
   if (numeric) return;
   lballoc::Status valid = meta.Validate();
   if (!valid.ok()) {
-    Fail("\"" + canonical + "\" parses as text but its metav1 form is refused: " + valid.ToString());
+    Fail("\"" + canonical +
+         "\" parses as text but its metav1 form is refused: " + valid.ToString());
   }
   CheckAgree(*sel, meta, keys, Hash(input), "\"" + canonical + "\"");
 }
@@ -201,7 +231,8 @@ void FuzzJson(std::string_view input) {
   rapidjson::Document out;
   meta->ToJson(out, out.GetAllocator());
   StatusOr<lballoc::api::LabelSelector> back = lballoc::api::LabelSelector::FromJson(out);
-  if (!back.ok() || !(*back == *meta)) Fail("ToJson/FromJson round trip: " + lballoc::api::JsonToString(out));
+  if (!back.ok() || !(*back == *meta))
+    Fail("ToJson/FromJson round trip: " + lballoc::api::JsonToString(out));
 
   // The text translation.
   std::vector<std::string> parts;
@@ -215,7 +246,8 @@ void FuzzJson(std::string_view input) {
     // The text form has no set of just the empty value ("k in ()" is an
     // error): {""} is written k= / k!=.
     bool only_empty = e.values == std::vector<std::string>{""};
-    if (e.op == "In") parts.push_back(only_empty ? e.key + "=" : e.key + " in (" + Join(e.values) + ")");
+    if (e.op == "In")
+      parts.push_back(only_empty ? e.key + "=" : e.key + " in (" + Join(e.values) + ")");
     if (e.op == "NotIn") {
       parts.push_back(only_empty ? e.key + "!=" : e.key + " notin (" + Join(e.values) + ")");
     }

@@ -80,8 +80,11 @@ const std::vector<FakeService>& Services() {
   static const std::vector<FakeService> kServices = {
       {"default/web", {{"team", "web"}}, {{"env", "prod"}}, {Family::kIPv4}, P::kSingleStack},
       {"default/db", {{"team", "storefront"}}, {{"env", "prod"}}, {Family::kIPv6}, P::kSingleStack},
-      {"lab/x", {}, {{"env", "staging"}, {"quarantine", "yes"}},
-       {Family::kIPv4, Family::kIPv6}, P::kPreferDualStack},
+      {"lab/x",
+       {},
+       {{"env", "staging"}, {"quarantine", "yes"}},
+       {Family::kIPv4, Family::kIPv6},
+       P::kPreferDualStack},
       {"lab/y", {{"app", "y"}}, {}, {Family::kIPv6, Family::kIPv4}, P::kRequireDualStack},
   };
   return kServices;
@@ -92,8 +95,7 @@ bool Selects(const LoadBalancerPool& pool, const FakeService& s) {
     if (sel->has_value() && !(*sel)->Validate().ok()) return false;
   }
   if (pool.spec.service_selector && !pool.spec.service_selector->Matches(s.labels)) return false;
-  if (pool.spec.namespace_selector &&
-      !pool.spec.namespace_selector->Matches(s.namespace_labels)) {
+  if (pool.spec.namespace_selector && !pool.spec.namespace_selector->Matches(s.namespace_labels)) {
     return false;
   }
   return true;
@@ -196,7 +198,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (invalid != (st.condition == PoolCondition::kInvalidSpec)) {
       Fail("pool " + st.name + ": InvalidSpec differs alone and with the others");
     }
-    if (st.condition == PoolCondition::kDisabled && !spec.disabled) Fail("disabled but not by spec");
+    if (st.condition == PoolCondition::kDisabled && !spec.disabled)
+      Fail("disabled but not by spec");
     if (invalid && (st.all.total != 0)) Fail("an InvalidSpec pool counts addresses");
   }
 
@@ -226,7 +229,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                              [&](const PoolSpec& p) { return p.name == st.name; });
         from_serving = from_serving || Contains(spec, res.addresses[i]);
       }
-      if (!from_serving) Fail(s.key + " got " + res.addresses[i].ToString() + " from no Serving pool");
+      if (!from_serving)
+        Fail(s.key + " got " + res.addresses[i].ToString() + " from no Serving pool");
     }
     held[s.key] = res.addresses;
   }
@@ -236,7 +240,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<PoolStatus> before = alloc.Pools();
   std::reverse(specs.begin(), specs.end());
   auto again = alloc.SetPools(specs, selects);
-  if (!again.ok() || !again->invalidated.empty()) Fail("setting the same pools again moved addresses");
+  if (!again.ok() || !again->invalidated.empty())
+    Fail("setting the same pools again moved addresses");
   std::vector<PoolStatus> after = alloc.Pools();
   if (Describe(before) != Describe(after)) {
     Fail("statuses changed: " + Describe(before) + "-> " + Describe(after));

@@ -59,13 +59,13 @@ struct Body {
 
 std::shared_ptr<FakeTransport> TransportFor(const Body& body) {
   auto transport = std::make_shared<FakeTransport>();
-  transport->SetStreamHandler([body](const lballoc::runtime::HttpRequest&)
-                                  -> StatusOr<std::shared_ptr<FakeStream>> {
-    auto stream = std::make_shared<FakeStream>(body.status);
-    for (const std::string& line : body.lines) stream->Push(line);
-    stream->Close(body.broken ? lballoc::UnavailableError("connection reset") : Status());
-    return stream;
-  });
+  transport->SetStreamHandler(
+      [body](const lballoc::runtime::HttpRequest&) -> StatusOr<std::shared_ptr<FakeStream>> {
+        auto stream = std::make_shared<FakeStream>(body.status);
+        for (const std::string& line : body.lines) stream->Push(line);
+        stream->Close(body.broken ? lballoc::UnavailableError("connection reset") : Status());
+        return stream;
+      });
   return transport;
 }
 

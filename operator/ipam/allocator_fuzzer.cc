@@ -19,7 +19,7 @@
 //   changes nothing, and a pool is InvalidSpec exactly when its spec does not
 //   compile;
 // - determinism: the whole sequence replayed on a second Allocator gives a
-//   byte-identical trace.
+//   byte-identical trace (for one input in four, chosen by a hash of it).
 //
 // Any violation aborts (the fuzz build turns aborts into crash reports).
 #include <fuzzer/FuzzedDataProvider.h>
@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -56,10 +57,22 @@ void Check(bool ok, const std::string& what) {
 // them, and the checks below never enumerate a range).
 const std::vector<std::string>& Entries() {
   static const std::vector<std::string> kEntries = {
-      "10.0.0.0/30",      "10.0.0.4-10.0.0.9",  "10.0.0.254-10.0.1.1", "10.0.0.8/29",
-      "10.0.1.0",         "2001:db8::/126",     "2001:db8::4-2001:db8::6", "2001:db8::/64",
-      "10.0.0.300",       "10.0.0.9-10.0.0.1",  "::/0",                "10.0.0.0/8",
-      " 10.0.0.2 ",       "2001:db8::2/127",    "192.0.2.0/31",        "10.0.0.0/31",
+      "10.0.0.0/30",
+      "10.0.0.4-10.0.0.9",
+      "10.0.0.254-10.0.1.1",
+      "10.0.0.8/29",
+      "10.0.1.0",
+      "2001:db8::/126",
+      "2001:db8::4-2001:db8::6",
+      "2001:db8::/64",
+      "10.0.0.300",
+      "10.0.0.9-10.0.0.1",
+      "::/0",
+      "10.0.0.0/8",
+      " 10.0.0.2 ",
+      "2001:db8::2/127",
+      "192.0.2.0/31",
+      "10.0.0.0/31",
   };
   return kEntries;
 }
@@ -71,7 +84,7 @@ const std::vector<std::string>& Exclusions() {
 }
 const std::vector<std::string>& Addresses() {
   static const std::vector<std::string> kAddresses = {
-      "10.0.0.0", "10.0.0.1", "10.0.0.2", "10.0.0.5",    "10.0.0.255",  "10.0.1.0",
+      "10.0.0.0",  "10.0.0.1",   "10.0.0.2",    "10.0.0.5",    "10.0.0.255",     "10.0.1.0",
       "192.0.2.1", "2001:db8::", "2001:db8::1", "2001:db8::5", "2001:db8::ffff", "2001:db9::1",
   };
   return kAddresses;
@@ -102,8 +115,8 @@ struct Op {
 };
 
 std::vector<ServicePort> Ports(FuzzedDataProvider& in) {
-  static const std::vector<ServicePort> kPorts = {{"TCP", 80}, {"TCP", 443}, {"UDP", 80},
-                                                  {"SCTP", 80}, {"", 1}};
+  static const std::vector<ServicePort> kPorts = {
+      {"TCP", 80}, {"TCP", 443}, {"UDP", 80}, {"SCTP", 80}, {"", 1}};
   std::vector<ServicePort> out;
   uint8_t bits = in.ConsumeIntegral<uint8_t>();
   for (size_t i = 0; i < kPorts.size(); ++i) {
@@ -120,15 +133,19 @@ Request DecodeRequest(FuzzedDataProvider& in, size_t* service) {
   *service = in.ConsumeIntegralInRange<size_t>(0, ServiceNames().size() - 1);
   r.service = ServiceNames()[*service];
   r.creation_order = in.ConsumeIntegralInRange<int64_t>(0, 3);
-  static const std::vector<std::vector<Family>> kFamilies = {
-      {Family::kIPv4}, {Family::kIPv6}, {Family::kIPv4, Family::kIPv6},
-      {Family::kIPv6, Family::kIPv4}, {}, {Family::kIPv4, Family::kIPv4}};
+  static const std::vector<std::vector<Family>> kFamilies = {{Family::kIPv4},
+                                                             {Family::kIPv6},
+                                                             {Family::kIPv4, Family::kIPv6},
+                                                             {Family::kIPv6, Family::kIPv4},
+                                                             {},
+                                                             {Family::kIPv4, Family::kIPv4}};
   uint8_t f = in.ConsumeIntegral<uint8_t>();
   r.families = kFamilies[f < 250 ? f % 4 : 4 + f % 2];
   r.policy = static_cast<IpFamilyPolicy>(in.ConsumeIntegralInRange<int>(0, 2));
   int requested = in.ConsumeIntegralInRange<int>(0, 7);
   for (int i = 0; i < requested - 5; ++i) {  // mostly none, sometimes one or two
-    r.requested.push_back(A(Addresses()[in.ConsumeIntegralInRange<size_t>(0, Addresses().size() - 1)]));
+    r.requested.push_back(
+        A(Addresses()[in.ConsumeIntegralInRange<size_t>(0, Addresses().size() - 1)]));
   }
   if (in.ConsumeIntegralInRange<int>(0, 3) == 0) {
     uint8_t names = in.ConsumeIntegral<uint8_t>();
@@ -197,7 +214,8 @@ std::vector<Op> Decode(FuzzedDataProvider& in) {
         op.kind = Op::kRestore;
         op.restore_verbatim = in.ConsumeBool();
         for (int i = in.ConsumeIntegralInRange<int>(0, 3); i > 0; --i) {
-          op.extra_claims.emplace_back(in.ConsumeIntegral<uint8_t>(), in.ConsumeIntegral<uint8_t>());
+          op.extra_claims.emplace_back(in.ConsumeIntegral<uint8_t>(),
+                                       in.ConsumeIntegral<uint8_t>());
         }
         for (size_t i = 0; i < ServiceNames().size(); ++i) {
           op.ages.push_back(in.ConsumeIntegralInRange<int64_t>(0, 3));
@@ -299,9 +317,8 @@ class Run {
   }
   PoolSelects PoolSelector() const {
     if (selector_bits_ == 0) return nullptr;
-    return [this](std::string_view service, std::string_view pool) {
-      return Selects(service, pool);
-    };
+    return
+        [this](std::string_view service, std::string_view pool) { return Selects(service, pool); };
   }
   Request WithSelects(Request r) const {
     if (selector_bits_ != 0) {
@@ -372,7 +389,8 @@ class Run {
             svc + ": invalidated does not match what it lost");
       if (now.empty()) requests_.erase(svc);
     }
-    for (const std::string& s : invalidated) Check(before.count(s) == 1, s + " invalidated but held nothing");
+    for (const std::string& s : invalidated)
+      Check(before.count(s) == 1, s + " invalidated but held nothing");
     trace_ << "pools " << specs.size() << " invalidated " << invalidated.size() << "\n";
   }
 
@@ -411,7 +429,8 @@ class Run {
       Check(st.condition == want.at(st.name),
             "pool " + st.name + " is " + std::string(PoolConditionName(st.condition)) + ", not " +
                 std::string(PoolConditionName(want.at(st.name))));
-      Check(st.ready() == st.message.empty(), "pool " + st.name + ": message and condition disagree");
+      Check(st.ready() == st.message.empty(),
+            "pool " + st.name + ": message and condition disagree");
     }
   }
 
@@ -459,7 +478,8 @@ class Run {
     if (request.policy == IpFamilyPolicy::kRequireDualStack) {
       Check(held.empty() || held.size() == 2, "RequireDualStack holds one family");
     }
-    if (request.policy == IpFamilyPolicy::kSingleStack) Check(held.size() <= 1, "SingleStack holds two");
+    if (request.policy == IpFamilyPolicy::kSingleStack)
+      Check(held.size() <= 1, "SingleStack holds two");
     for (const Shortfall& s : res.missing) {
       Check(request.policy == IpFamilyPolicy::kPreferDualStack, "missing outside PreferDualStack");
       for (const Address& a : held) Check(a.family() != s.family, "missing a family it holds");
@@ -472,7 +492,8 @@ class Run {
     std::vector<Address> released = res.released;
     std::sort(lost.begin(), lost.end());
     std::sort(released.begin(), released.end());
-    Check(lost == released, request.service + ": released " + Str(released) + ", lost " + Str(lost));
+    Check(lost == released,
+          request.service + ": released " + Str(released) + ", lost " + Str(lost));
     // Nobody else moved.
     auto after = Snapshot();
     before.erase(request.service);
@@ -616,17 +637,27 @@ class Run {
               "pool " + name + " never had a valid spec but counts addresses");
         continue;
       }
-      PoolLayout recount = *PoolLayout::Compile(it->second);
-      for (const auto& [a, svcs] : holders) recount.Mark(a);
-      Check(st->ipv4 == recount.Counts(Family::kIPv4), "pool " + name + " IPv4 counts");
-      Check(st->ipv6 == recount.Counts(Family::kIPv6), "pool " + name + " IPv6 counts");
+      // Totals of the compiled layout (no addresses marked), allocated by
+      // a recount; no entry here comes near 2^63 addresses without passing
+      // it, so available saturates exactly when total does.
+      const PoolLayout& layout = layouts_.at(name);
+      for (Family f : {Family::kIPv4, Family::kIPv6}) {
+        FamilyCounts want = layout.Counts(f);
+        for (const auto& [a, svcs] : holders) {
+          if (a.family() == f && layout.Find(a) != nullptr) ++want.allocated;
+        }
+        if (want.total != std::numeric_limits<int64_t>::max())
+          want.available = want.total - want.allocated;
+        Check((f == Family::kIPv4 ? st->ipv4 : st->ipv6) == want,
+              "pool " + name + " " + std::string(FamilyName(f)) + " counts");
+      }
     }
   }
 
   uint64_t selector_bits_;
   Allocator alloc_;
-  std::map<std::string, Request> requests_;  // last request of each Service holding something
-  std::map<std::string, PoolSpec> current_;   // the pools given to the last SetPools
+  std::map<std::string, Request> requests_;    // last request of each Service holding something
+  std::map<std::string, PoolSpec> current_;    // the pools given to the last SetPools
   std::map<std::string, PoolSpec> effective_;  // the spec each pool's layout comes from
   std::map<std::string, PoolLayout> layouts_;
   std::ostringstream trace_;
@@ -640,9 +671,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzedDataProvider in(data, size);
   // Selectors in a third of the inputs: bit i of the mask says whether pool
   // p does NOT select Service s (i = 7s + p mod 64).
-  uint64_t selector_bits = in.ConsumeIntegralInRange<int>(0, 2) == 0 ? in.ConsumeIntegral<uint64_t>() : 0;
+  uint64_t selector_bits =
+      in.ConsumeIntegralInRange<int>(0, 2) == 0 ? in.ConsumeIntegral<uint64_t>() : 0;
   std::vector<Op> ops = Decode(in);
   std::string first = Run(selector_bits).Execute(ops);
+  // The replay doubles the cost of an input; one input in four is enough to
+  // catch an answer that depends on more than the calls (hash order, memory).
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < size; ++i) h = (h ^ data[i]) * 16777619u;
+  if (h % 4 != 0) return 0;
   std::string again = Run(selector_bits).Execute(ops);
   if (first != again) {
     std::fprintf(stderr, "allocator_fuzzer: replay differs\n--- first\n%s\n--- again\n%s\n",

@@ -19,6 +19,7 @@
 #include "test/apiserver/http_server.h"
 #include "test/apiserver/json_util.h"
 #include "test/apiserver/patch.h"
+#include "test/apiserver/protobuf.h"
 #include "test/apiserver/resources.h"
 #include "test/apiserver/schema.h"
 #include "test/apiserver/schema_validation.h"
@@ -1820,19 +1821,32 @@ void ApiServer::Impl::HandleResource(const HttpRequest& r, ResponseWriter& w, Ro
     }
     return;
   }
+  Document body;
+  bool decoded = false;
   if (verb == "create" || verb == "update") {
     std::string ct = r.Header("content-type");
     ct = ct.substr(0, ct.find(';'));
-    if (!ct.empty() && ct != "application/json") {
+    if (ct == kProtobufMediaType) {
+      // kubectl's typed clients send protobuf unasked (see protobuf.h).
+      StatusOr<Document> d = DecodeKubernetesProtobuf(r.body);
+      if (!d.ok() && d.status().code() != StatusCode::kUnimplemented) {
+        SendError(w, BadRequest(d.status().message()));
+        return;
+      }
+      if (d.ok()) {
+        body.Swap(*d);
+        decoded = true;
+      }
+    }
+    if (!decoded && !ct.empty() && ct != "application/json") {
       SendError(w, Err(415, "UnsupportedMediaType",
                        "the body of the request was in an unknown format - accepted media types "
                        "include: application/json (this test API server does not decode " +
-                           ct + ")"));
+                           ct + (ct == kProtobufMediaType ? " for this kind" : "") + ")"));
       return;
     }
   }
-  Document body;
-  if (!r.body.empty() || verb == "create" || verb == "update" || verb == "patch") {
+  if (!decoded && (!r.body.empty() || verb == "create" || verb == "update" || verb == "patch")) {
     body.Parse(r.body.c_str(), r.body.size());
     if (body.HasParseError()) {
       SendError(w, BadRequest(std::string("the body of the request could not be decoded as "

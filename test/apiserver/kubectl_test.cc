@@ -247,6 +247,29 @@ TEST_F(KubectlTest, LoadBalancerPoolSchemaIsEnforced) {
   EXPECT_EQ(r.out, "PoolReady") << "refused writes changed nothing";
 }
 
+// kubectl's typed clients send protobuf bodies without asking discovery (and client-go does not
+// fall back to JSON after a 415 for protobuf), so the server reads them.
+TEST_F(KubectlTest, CreateCommandsThatSendProtobufWork) {
+  CmdResult r = K("create namespace x");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "namespace/x created\n");
+  r = K("get namespace x -o 'jsonpath={.status.phase}/{.metadata.labels}'");
+  EXPECT_EQ(r.out, R"(Active/{"kubernetes.io/metadata.name":"x"})");
+  r = K("create configmap settings -n x --from-literal=mode=fast --from-literal=size=3");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = K("get configmap settings -n x -o 'jsonpath={.data.mode}/{.data.size}'");
+  EXPECT_EQ(r.out, "fast/3");
+  r = K("create service loadbalancer web -n x --tcp=80:8080 --tcp=443");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = K("get service web -n x -o "
+        "'jsonpath={.spec.type}/{.spec.ports[*].port}/{.spec.ports[*].targetPort}/"
+        "{.spec.selector.app}'");
+  EXPECT_EQ(r.out, "LoadBalancer/80 443/8080 443/web");
+  r = K("create namespace Bad");
+  EXPECT_NE(r.code, 0);
+  EXPECT_THAT(r.out, HasSubstr("The Namespace \"Bad\" is invalid"));
+}
+
 TEST_F(KubectlTest, ServiceReapplyWithChangedPortsUsesStrategicMerge) {
   CmdResult r = K("apply -f " + kTestdata + "/service-v1.yaml");
   ASSERT_EQ(r.code, 0) << r.out;

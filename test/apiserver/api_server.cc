@@ -19,8 +19,10 @@
 #include "test/apiserver/http_server.h"
 #include "test/apiserver/json_util.h"
 #include "test/apiserver/patch.h"
+#include "test/apiserver/protobuf.h"
 #include "test/apiserver/resources.h"
 #include "test/apiserver/schema.h"
+#include "test/apiserver/schema_validation.h"
 #include "test/apiserver/builtin_rules.h"
 #include "test/apiserver/events.h"
 #include "test/apiserver/field_error.h"
@@ -680,6 +682,7 @@ class ApiServer::Impl {
     auto& a = d.GetAllocator();
     const bool core_events = t.group.empty() && t.plural == "events";
     const bool is_service = t.group.empty() && t.plural == "services";
+    if (t.custom && t.has_status) RemoveMember(d, "status");
     std::vector<FieldError> errors;
     if (core_events) {
       // The legacy Event validation checks no metadata; the generic checks run when it passed.
@@ -694,6 +697,10 @@ class ApiServer::Impl {
     }
     if (t.group == "coordination.k8s.io" && t.plural == "leases") {
       for (FieldError& e : ValidateLeaseSpec(d)) errors.push_back(e);
+    }
+    if (t.custom && t.schema) {
+      for (FieldError& e : ValidateAgainstSchema(d, *t.schema, "", nullptr)) errors.push_back(e);
+      for (FieldError& e : ValidateListTypes(d, *t.schema)) errors.push_back(e);
     }
     if (!errors.empty()) {
       err = InvalidFields(t, name, errors);
@@ -727,7 +734,6 @@ class ApiServer::Impl {
     if (t.group == "apiextensions.k8s.io" && t.plural == "customresourcedefinitions") {
       return PrepareCrdLocked(t, name, d, nullptr, err);
     }
-    if (t.custom && t.has_status) RemoveMember(d, "status");
     return true;
   }
 
@@ -881,8 +887,9 @@ class ApiServer::Impl {
     SetString(md, "uid", NewUid(), a);
     SetString(md, "creationTimestamp", NowRfc3339(), a);
     if (t.tracks_generation) md.AddMember("generation", 1, a);
-    if (!PrepareCreateLocked(t, name, d, err)) return false;
+    // Custom resources are pruned and defaulted as they are decoded, before the strategy.
     if (!ApplySchemaLocked(t, d, wo, err)) return false;
+    if (!PrepareCreateLocked(t, name, d, err)) return false;
     if (!CommitLocked("create", t, ns, name, nullptr, &d, dry_run, err, out)) {
       if (!dry_run && t.plural == "services" && t.group.empty()) ServiceRelease(d);
       return false;
@@ -1057,6 +1064,10 @@ class ApiServer::Impl {
       }
     }
     if (!ApplySchemaLocked(t, next, wo, err)) return false;
+    if (t.custom && t.schema && !ValidateCustomResourceUpdateLocked(t, name, next, old->doc,
+                                                                    status_sub, err)) {
+      return false;
+    }
     if (t.custom && t.tracks_generation && !status_sub) {
       // Defaults may have been what changed; recompute generation on the final content.
       Value& nmd = ObjectMember(next, "metadata", na);
@@ -1084,6 +1095,31 @@ class ApiServer::Impl {
     if (!CommitLocked(verb, t, ns, name, old, &next, dry_run, err, out)) return false;
     if (!dry_run && t.group == "apiextensions.k8s.io") RegisterCrdLocked(out->doc);
     return true;
+  }
+
+  // Schema validation of an updated custom resource, ratcheting against the stored one. A /status
+  // write validates only status, against the status schema; the list-type checks cover the whole
+  // object and apply only when the stored object passed them.
+  bool ValidateCustomResourceUpdateLocked(const ResourceType& t, const std::string& name,
+                                          const Value& next, const Value& old, bool status_sub,
+                                          ApiError& err) {
+    std::vector<FieldError> errors;
+    if (status_sub) {
+      const Value* props = Member(*t.schema, "properties");
+      const Value* status_schema = props != nullptr ? Member(*props, "status") : nullptr;
+      const Value* status = Member(next, "status");
+      if (status_schema != nullptr && status != nullptr) {
+        errors = ValidateAgainstSchema(*status, *status_schema, "status", Member(old, "status"));
+      }
+    } else {
+      errors = ValidateAgainstSchema(next, *t.schema, "", &old);
+    }
+    if (ValidateListTypes(old, *t.schema).empty()) {
+      for (FieldError& e : ValidateListTypes(next, *t.schema)) errors.push_back(e);
+    }
+    if (errors.empty()) return true;
+    err = InvalidFields(t, name, errors);
+    return false;
   }
 
   // Cleanup after an object is really gone: release Service IPs, drop a CRD's objects,
@@ -1785,19 +1821,32 @@ void ApiServer::Impl::HandleResource(const HttpRequest& r, ResponseWriter& w, Ro
     }
     return;
   }
+  Document body;
+  bool decoded = false;
   if (verb == "create" || verb == "update") {
     std::string ct = r.Header("content-type");
     ct = ct.substr(0, ct.find(';'));
-    if (!ct.empty() && ct != "application/json") {
+    if (ct == kProtobufMediaType) {
+      // kubectl's typed clients send protobuf unasked (see protobuf.h).
+      StatusOr<Document> d = DecodeKubernetesProtobuf(r.body);
+      if (!d.ok() && d.status().code() != StatusCode::kUnimplemented) {
+        SendError(w, BadRequest(d.status().message()));
+        return;
+      }
+      if (d.ok()) {
+        body.Swap(*d);
+        decoded = true;
+      }
+    }
+    if (!decoded && !ct.empty() && ct != "application/json") {
       SendError(w, Err(415, "UnsupportedMediaType",
                        "the body of the request was in an unknown format - accepted media types "
                        "include: application/json (this test API server does not decode " +
-                           ct + ")"));
+                           ct + (ct == kProtobufMediaType ? " for this kind" : "") + ")"));
       return;
     }
   }
-  Document body;
-  if (!r.body.empty() || verb == "create" || verb == "update" || verb == "patch") {
+  if (!decoded && (!r.body.empty() || verb == "create" || verb == "update" || verb == "patch")) {
     body.Parse(r.body.c_str(), r.body.size());
     if (body.HasParseError()) {
       SendError(w, BadRequest(std::string("the body of the request could not be decoded as "

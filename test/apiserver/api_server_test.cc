@@ -1138,5 +1138,167 @@ TEST_F(ApiServerTest, CustomResourcesArePrunedAndDefaultedByTheirSchema) {
   EXPECT_FALSE(st.Json()["status"].HasMember("extra"));
 }
 
+// Custom resources are validated against their CRD's OpenAPI v3 schema with kube-apiserver's
+// wording: 422 Invalid, one cause per error, field paths in the causes.
+constexpr const char* kStrictCrd = R"({
+  "apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
+  "metadata":{"name":"gizmos.example.com"},
+  "spec":{"group":"example.com","scope":"Namespaced",
+    "names":{"plural":"gizmos","singular":"gizmo","kind":"Gizmo"},
+    "versions":[{"name":"v1","served":true,"storage":true,"subresources":{"status":{}},
+      "schema":{"openAPIV3Schema":{"type":"object","required":["spec"],"properties":{
+        "apiVersion":{"type":"string"},"kind":{"type":"string"},"metadata":{"type":"object"},
+        "spec":{"type":"object","required":["size"],"properties":{
+          "size":{"type":"integer","minimum":1,"maximum":MAX},
+          "mode":{"type":"string","enum":["fast","slow"]},
+          "name":{"type":"string","pattern":"^[a-z]+$","minLength":2,"maxLength":5},
+          "tags":{"type":"array","minItems":1,"maxItems":2,"x-kubernetes-list-type":"set",
+                  "items":{"type":"string"}},
+          "port":{"x-kubernetes-int-or-string":true},
+          "ratio":{"type":"number","maximum":1,"exclusiveMaximum":true},
+          "when":{"type":"string","format":"date-time"},
+          "maybe":{"type":"string","nullable":true}}},
+        "status":{"type":"object","properties":{
+          "count":{"type":"integer","minimum":0},
+          "conditions":{"type":"array","x-kubernetes-list-type":"map",
+            "x-kubernetes-list-map-keys":["type"],
+            "items":{"type":"object","required":["type","status"],"properties":{
+              "type":{"type":"string"},
+              "status":{"type":"string","enum":["True","False","Unknown"]}}}}}}}}}}]}})";
+
+std::string StrictCrd(int max) {
+  std::string crd = kStrictCrd;
+  crd.replace(crd.find("MAX"), 3, std::to_string(max));
+  return crd;
+}
+
+TEST_F(ApiServerTest, CustomResourcesAreValidatedAgainstTheirSchema) {
+  ASSERT_EQ(Do("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", StrictCrd(10))
+                .code,
+            201);
+  const std::string base = "/apis/example.com/v1/namespaces/default/gizmos";
+  auto create = [&](const std::string& name, const std::string& spec) {
+    return Do("POST", base,
+              R"({"apiVersion":"example.com/v1","kind":"Gizmo","metadata":{"name":")" + name +
+                  R"("},"spec":)" + spec + "}");
+  };
+  auto ok = create("ok", R"({"size":8,"mode":"fast","name":"abc","tags":["a"],"port":"http","ratio":0.5,"when":"2026-01-02T03:04:05.5+01:00","maybe":null})");
+  ASSERT_EQ(ok.code, 201) << ok.body;
+  EXPECT_TRUE(ok.Json()["spec"]["maybe"].IsNull()) << "a nullable null is kept";
+  auto pruned_null = create("nulls", R"({"size":1,"mode":null})");
+  ASSERT_EQ(pruned_null.code, 201) << pruned_null.body;
+  EXPECT_FALSE(pruned_null.Json()["spec"].HasMember("mode")) << "a non-nullable null is dropped";
+
+  struct Bad {
+    std::string spec;
+    const char* field;
+    const char* reason;
+    const char* message;
+  };
+  const Bad bad[] = {
+      {R"({"size":"big"})", "spec.size", "FieldValueTypeInvalid",
+       R"(Invalid value: "string": spec.size in body must be of type integer: "string")"},
+      {R"({"size":1.5})", "spec.size", "FieldValueTypeInvalid",
+       R"(Invalid value: "number": spec.size in body must be of type integer: "number")"},
+      {R"({})", "spec.size", "FieldValueRequired", "Required value"},
+      {R"({"size":0})", "spec.size", "FieldValueInvalid",
+       "Invalid value: 0: spec.size in body should be greater than or equal to 1"},
+      {R"({"size":11})", "spec.size", "FieldValueInvalid",
+       "Invalid value: 11: spec.size in body should be less than or equal to 10"},
+      {R"({"size":1,"mode":"medium"})", "spec.mode", "FieldValueNotSupported",
+       R"(Unsupported value: "medium": supported values: "fast", "slow")"},
+      {R"({"size":1,"name":"ABC"})", "spec.name", "FieldValueInvalid",
+       R"(Invalid value: "ABC": spec.name in body should match '^[a-z]+$')"},
+      {R"({"size":1,"name":"abcdefg"})", "spec.name", "FieldValueTooLong",
+       "Too long: may not be more than 5 bytes"},
+      {R"({"size":1,"name":"a"})", "spec.name", "FieldValueInvalid",
+       R"(Invalid value: "a": spec.name in body should be at least 2 chars long)"},
+      {R"({"size":1,"tags":[]})", "spec.tags", "FieldValueInvalid",
+       "Invalid value: 0: spec.tags in body should have at least 1 items"},
+      {R"({"size":1,"tags":["a","b","c"]})", "spec.tags", "FieldValueTooMany",
+       "Too many: 3: must have at most 2 items"},
+      {R"({"size":1,"tags":["a","a"]})", "spec.tags[1]", "FieldValueDuplicate",
+       R"(Duplicate value: "a")"},
+      {R"({"size":1,"ratio":1})", "spec.ratio", "FieldValueInvalid",
+       "Invalid value: 1: spec.ratio in body should be less than 1"},
+      {R"({"size":1,"when":"yesterday"})", "spec.when", "FieldValueTypeInvalid",
+       R"(Invalid value: "yesterday": spec.when in body must be of type date-time: "yesterday")"},
+      {R"({"size":1,"port":true})", "spec.port", "FieldValueTypeInvalid",
+       R"(Invalid value: "boolean": spec.port in body must be of type integer,string: "boolean")"},
+  };
+  for (const Bad& b : bad) {
+    auto r = create("bad", b.spec);
+    ASSERT_EQ(r.code, 422) << b.spec << " -> " << r.body;
+    auto j = r.Json();
+    EXPECT_EQ(Str(j, "reason"), "Invalid");
+    EXPECT_EQ(Str(j, "details.kind"), "Gizmo");
+    EXPECT_EQ(Str(j, "details.group"), "example.com");
+    ASSERT_EQ(j["details"]["causes"].Size(), 1u) << r.body;
+    EXPECT_EQ(Str(j["details"]["causes"][0], "field"), b.field) << b.spec;
+    EXPECT_EQ(Str(j["details"]["causes"][0], "reason"), b.reason) << b.spec;
+    EXPECT_EQ(Str(j["details"]["causes"][0], "message"), b.message) << b.spec;
+    EXPECT_EQ(Str(j, "message"),
+              std::string("Gizmo.example.com \"bad\" is invalid: ") + b.field + ": " + b.message);
+  }
+  auto two = create("bad", R"({"size":0,"mode":"x"})");
+  ASSERT_EQ(two.code, 422);
+  EXPECT_EQ(two.Json()["details"]["causes"].Size(), 2u);
+  EXPECT_THAT(Str(two.Json(), "message"), HasSubstr("Gizmo.example.com \"bad\" is invalid: ["));
+  auto nospec = Do("POST", base, R"({"apiVersion":"example.com/v1","kind":"Gizmo","metadata":{"name":"n"}})");
+  ASSERT_EQ(nospec.code, 422) << nospec.body;
+  EXPECT_EQ(Str(nospec.Json()["details"]["causes"][0], "field"), "spec");
+
+  // /status validates status against the status schema; messages name paths relative to it.
+  auto status = [&](const std::string& st) {
+    return Do("PATCH", base + "/ok/status", R"({"status":)" + st + "}", "application/merge-patch+json");
+  };
+  ASSERT_EQ(status(R"({"count":1,"conditions":[{"type":"Ready","status":"True"}]})").code, 200);
+  struct BadStatus {
+    std::string status;
+    const char* field;
+    const char* message;
+  };
+  const BadStatus bad_status[] = {
+      {R"({"count":-1})", "status.count",
+       "Invalid value: -1: count in body should be greater than or equal to 0"},
+      {R"({"conditions":[{"type":"Ready","status":"Maybe"}]})", "status.conditions[0].status",
+       R"(Unsupported value: "Maybe": supported values: "True", "False", "Unknown")"},
+      {R"({"conditions":[{"type":"Ready"}]})", "status.conditions[0].status", "Required value"},
+      {R"({"conditions":[{"type":"Ready","status":"True"},{"type":"Ready","status":"False"}]})",
+       "status.conditions[1]", R"(Duplicate value: {"type":"Ready"})"},
+  };
+  for (const BadStatus& b : bad_status) {
+    auto r = status(b.status);
+    ASSERT_EQ(r.code, 422) << b.status << " -> " << r.body;
+    const auto& c = r.Json()["details"]["causes"];
+    ASSERT_EQ(c.Size(), 1u) << r.body;
+    EXPECT_EQ(Str(c[0], "field"), b.field) << b.status;
+    EXPECT_EQ(Str(c[0], "message"), b.message) << b.status;
+  }
+
+  // Ratcheting: after the schema tightens, an unchanged invalid value does not block other
+  // updates; changing it to another invalid value does.
+  auto crd = Do("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gizmos.example.com").Json();
+  rapidjson::Document tightened;
+  tightened.Parse(StrictCrd(5).c_str());
+  tightened["metadata"].AddMember("resourceVersion",
+                                  rapidjson::Value(Str(crd, "metadata.resourceVersion").c_str(),
+                                                   tightened.GetAllocator()),
+                                  tightened.GetAllocator());
+  ASSERT_EQ(Do("PUT", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gizmos.example.com",
+               ToJson(tightened))
+                .code,
+            200);
+  EXPECT_EQ(Do("PATCH", base + "/ok", R"({"metadata":{"labels":{"a":"b"}},"spec":{"mode":"slow"}})",
+               "application/merge-patch+json")
+                .code,
+            200);
+  auto worse = Do("PATCH", base + "/ok", R"({"spec":{"size":9}})", "application/merge-patch+json");
+  ASSERT_EQ(worse.code, 422) << worse.body;
+  EXPECT_EQ(Str(worse.Json()["details"]["causes"][0], "message"),
+            "Invalid value: 9: spec.size in body should be less than or equal to 5");
+  EXPECT_EQ(status(R"({"count":2})").code, 200) << "a status write does not validate spec";
+}
+
 }  // namespace
 }  // namespace lballoc::apiserver

@@ -22,7 +22,7 @@ IMG ?= lballoc-operator:latest
 # into $(BUILD)/realcluster/bin. GOCACHE and GOMODCACHE stay at the go command's defaults so a
 # second build, or a second worktree, reuses the first one's work. REALCLUSTER_GOFLAGS=-p 1 makes
 # it gentler on a shared machine.
-GO ?= go
+GO ?= $(or $(shell command -v go 2>/dev/null),$(wildcard /usr/local/go/bin/go),go)
 REALCLUSTER_DIR := test/realcluster
 REALCLUSTER_BIN := $(abspath $(BUILD))/realcluster/bin
 REALCLUSTER_GOFLAGS ?= -p $(JOBS)
@@ -136,7 +136,7 @@ realcluster: ## Build the real control plane (kube-apiserver, kubectl, etcd; Go 
 	  x="$$x -X k8s.io/component-base/version.gitMinor=$$minor -X k8s.io/component-base/version.gitTreeState=clean" && \
 	  x="$$x -X k8s.io/component-base/version.buildDate=$$when" && \
 	  x="$$x $${x//component-base\/version/client-go\/pkg\/version}" && \
-	  nice -n 10 $(GO) build $(REALCLUSTER_GOFLAGS) -trimpath -ldflags "-s -w $$x" -o $(REALCLUSTER_BIN)/ \
+	  nice -n 10 $(GO) build $(REALCLUSTER_GOFLAGS) -trimpath -buildvcs=false -ldflags "-s -w $$x" -o $(REALCLUSTER_BIN)/ \
 	    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl ./cmd/etcd
 	install -m 0755 $(REALCLUSTER_DIR)/lballoc-realcluster $(REALCLUSTER_BIN)/lballoc-realcluster
 

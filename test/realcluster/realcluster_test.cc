@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -80,6 +81,11 @@ std::string Base64UrlDecode(const std::string& in) {
   return out;
 }
 
+// kubectl's discovery cache for this binary (removed at the end).
+std::string KubectlCacheDir() {
+  return "/tmp/lballoc-realcluster-kubectl-cache-" + std::to_string(getpid());
+}
+
 // The cluster every test shares, with the data directory the launcher must remove on SIGTERM.
 RealCluster* g_cluster = nullptr;
 
@@ -108,6 +114,8 @@ class ClusterEnvironment : public ::testing::Environment {
     EXPECT_NE(r.code, 0) << "the API server still answers after SIGTERM: " << r.out;
     g_cluster = nullptr;
     cluster_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(KubectlCacheDir(), ec);
   }
 
  private:
@@ -121,7 +129,7 @@ class RealClusterTest : public ::testing::Test {
 
   std::string Kubectl() const {
     return g_cluster->kubectl() + " --kubeconfig=" + g_cluster->kubeconfig() +
-           " --cache-dir=/tmp/lballoc-realcluster-kubectl-cache-" + std::to_string(getpid()) + " ";
+           " --cache-dir=" + KubectlCacheDir() + " ";
   }
   CmdResult K(const std::string& args) const { return Shell(Kubectl() + args); }
 };

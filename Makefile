@@ -13,10 +13,24 @@ DEB_PACKAGES := build-essential cmake pkg-config git libcpprest-dev rapidjson-de
   clang-14 libclang-rt-14-dev openssl curl ccache python3 python3-yaml prometheus
 
 .PHONY: help deps configure build build-demo test test-unit test-e2e test-tsan test-asan fuzz \
-  fuzz-build fuzz-long bench demo run format tidy clean docker-build docker-push
+  fuzz-build fuzz-long bench demo run format tidy clean docker-build docker-push realcluster realcluster-missing
 
 # The operator's container image (config/image/Dockerfile); config/default runs lballoc-operator:latest.
 IMG ?= lballoc-operator:latest
+
+# The real control plane (test/realcluster): kube-apiserver, kubectl and etcd built from Go modules
+# into $(BUILD)/realcluster/bin. GOCACHE and GOMODCACHE stay at the go command's defaults so a
+# second build, or a second worktree, reuses the first one's work. REALCLUSTER_GOFLAGS=-p 1 makes
+# it gentler on a shared machine.
+GO ?= $(or $(shell command -v go 2>/dev/null),$(wildcard /usr/local/go/bin/go),go)
+REALCLUSTER_DIR := test/realcluster
+REALCLUSTER_BIN := $(abspath $(BUILD))/realcluster/bin
+REALCLUSTER_GOFLAGS ?= -p $(JOBS)
+# The Go release the module needs (its go.mod's `go` line); older go commands cannot build it.
+REALCLUSTER_GO_MIN := $(shell sed -n 's/^go \([0-9]*\.[0-9]*\).*/\1/p' $(REALCLUSTER_DIR)/go.mod)
+GO_VERSION := $(shell $(GO) env GOVERSION 2>/dev/null | sed -n 's/^go\([0-9]*\.[0-9]*\).*/\1/p')
+REALCLUSTER_GO_OK := $(shell [ -n "$(GO_VERSION)" ] && \
+  printf '%s\n%s\n' "$(REALCLUSTER_GO_MIN)" "$(GO_VERSION)" | sort -V -C && echo yes)
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -46,6 +60,11 @@ build: deps configure ## Build everything (JOBS=2)
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) -LE 'slow'
 
+ifeq ($(REALCLUSTER_GO_OK),yes)
+test: realcluster
+else
+test: realcluster-missing
+endif
 test: build ## Install deps, build, run every test (unit, integration, e2e, TSan, fuzz)
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	$(MAKE) --no-print-directory test-tsan
@@ -107,6 +126,25 @@ docker-build: ## Build the operator's image IMG (needs a Docker engine; none run
 
 docker-push: ## Push the image IMG
 	docker push $(IMG)
+
+realcluster: ## Build the real control plane (kube-apiserver, kubectl, etcd; Go >= 1.26)
+	@mkdir -p $(REALCLUSTER_BIN)
+	cd $(REALCLUSTER_DIR) && k8s=$$($(GO) list -m -f '{{.Version}}' k8s.io/kubernetes) && \
+	  when=$$($(GO) list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes) && \
+	  minor=$$(echo $$k8s | cut -d. -f2) && \
+	  x="-X k8s.io/component-base/version.gitVersion=$$k8s -X k8s.io/component-base/version.gitMajor=1" && \
+	  x="$$x -X k8s.io/component-base/version.gitMinor=$$minor -X k8s.io/component-base/version.gitTreeState=clean" && \
+	  x="$$x -X k8s.io/component-base/version.buildDate=$$when" && \
+	  x="$$x $${x//component-base\/version/client-go\/pkg\/version}" && \
+	  nice -n 10 $(GO) build $(REALCLUSTER_GOFLAGS) -trimpath -buildvcs=false -ldflags "-s -w $$x" -o $(REALCLUSTER_BIN)/ \
+	    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl ./cmd/etcd
+	install -m 0755 $(REALCLUSTER_DIR)/lballoc-realcluster $(REALCLUSTER_BIN)/lballoc-realcluster
+
+realcluster-missing:
+	@echo "***************************************************************************************"
+	@echo "*** Go >= $(REALCLUSTER_GO_MIN) not found (go: $(or $(GO_VERSION),none)): the real control plane is NOT built,"
+	@echo "*** so the tests labelled realcluster are skipped. Install Go >= $(REALCLUSTER_GO_MIN) to run them."
+	@echo "***************************************************************************************"
 
 clean: ## Remove build trees
 	rm -rf $(BUILD) build-tsan build-fuzz build-asan

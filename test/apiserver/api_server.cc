@@ -915,6 +915,12 @@ class ApiServer::Impl {
     auto& a = d.GetAllocator();
     Value& md = ObjectMember(d, "metadata", a);
     std::string body_name = StrAt(md, "name");
+    if (body_name.empty()) {
+      // The real server's words for a body without metadata.name (the URL names the object).
+      err = BadRequest("the name of the object (" + name +
+                       " based on URL) was undeterminable: name must be provided");
+      return false;
+    }
     if (body_name != name) {
       err = BadRequest("the name of the object (" + body_name +
                        ") does not match the name on the URL (" + name + ")");

@@ -96,7 +96,9 @@ class ApiServer:
             [APISERVER, "--port=0", "--kubeconfig-out=" + self.kubeconfig] + list(extra_args),
             stdout=subprocess.PIPE, stderr=self._log, text=True)
         _PROCESSES.append(self.proc)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
+        # lballoc-apiserver answers in milliseconds; the real control plane (lballoc-realcluster,
+        # the e2e_real_* tests) takes seconds, and more on a loaded machine.
+        ready, _, _ = select.select([self.proc.stdout], [], [], 240)
         line = self.proc.stdout.readline() if ready else ""
         if not line.startswith("listening on "):
             self.stop()

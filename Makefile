@@ -61,16 +61,16 @@ test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) -LE 'slow'
 
 ifeq ($(REALCLUSTER_GO_OK),yes)
-test: realcluster
+test test-e2e: realcluster
 else
-test: realcluster-missing
+test test-e2e: realcluster-missing
 endif
 test: build ## Install deps, build, run every test (unit, integration, e2e, TSan, fuzz)
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	$(MAKE) --no-print-directory test-tsan
 	$(MAKE) --no-print-directory fuzz
 
-test-e2e: build ## Run only the end-to-end tests (real binaries, kubectl)
+test-e2e: build ## Run only the end-to-end tests (real binaries, kubectl; e2e_rbac on the real control plane)
 	cd $(BUILD) && ctest --output-on-failure -L e2e
 
 # Only what the demo and `make run` need, not the whole tree.

@@ -43,7 +43,7 @@ import urllib.request
 
 import yaml
 
-from lballoc_e2e import (ALLOCATED, OPERATOR, SOURCE_DIR, BUILD_DIR, FAST_ELECTION, KubectlError,
+from lballoc_e2e import (ALLOCATED, OPERATOR, SOURCE_DIR, BUILD_DIR, KubectlError,
                          Operator, _PROCESSES, condition, eventually, ingress_ips)
 
 REALCLUSTER_BIN = os.environ.get("LBALLOC_REALCLUSTER_BIN",
@@ -57,6 +57,7 @@ SA_USER = "system:serviceaccount:%s:%s" % (SYSTEM_NS, SA)
 CLUSTER_ROLE = "lballoc-operator-role"
 ROLE = "lballoc-leader-election-role"
 LEASE = "lballoc"
+RENEW = ("leases", "update")  # the one case run against a running leader
 IDENTITY = "x"  # POD_NAME of the operator run here: the Lease's holder
 NS = "rbac-e2e"  # where the test's Services live
 
@@ -248,6 +249,11 @@ class RbacTest(unittest.TestCase):
         op = Operator(server, IDENTITY, SYSTEM_NS, args=["--leader-elect-lease-name=" + LEASE])
         RbacTest.operator = op
         return op
+
+    def ensure_leader(self):
+        if RbacTest.operator is None or not RbacTest.operator.running():
+            self.start_operator()
+        RbacTest.operator.wait_leader()
 
     def stop_operator(self):
         if RbacTest.operator is not None:
@@ -442,7 +448,9 @@ class RbacTest(unittest.TestCase):
                 self.assertTrue(self.can_i(group, res, verb, role_name, rule))
                 self.assertNotEqual(self.probe(res, verb), 403, "allowed before the removal")
                 used = (res, verb) in USED
-                if used:
+                if (res, verb) == RENEW:
+                    self.ensure_leader()  # the running leader loses its Lease
+                elif used:
                     self.stop_operator()  # before the removal: a leader releases the Lease
                 self.remove(role_name, {(res, verb)})
                 try:
@@ -467,10 +475,18 @@ class RbacTest(unittest.TestCase):
         n = self.new_case()
         self.current = ("p%d" % n, "s%d" % n)
         pool, svc = self.current
-        self.cluster.apply(self.pool_obj(pool, "10.250.%d.0/28" % n), self.service_obj(svc))
         if (res, verb) == ("leases", "create"):
             self.cluster.kubectl("delete", "lease", "-n", SYSTEM_NS, LEASE)
-        op = self.start_operator()
+        if (res, verb) == RENEW:
+            # The leader cannot renew: it steps down within the renew deadline (2 s here), and
+            # nothing is written until the rule is back.
+            op = RbacTest.operator
+            eventually(lambda: not op.is_leader(), timeout=30, what="the leader to step down")
+        else:
+            op = self.start_operator()
+        # Created once the operator is up (or has stepped down): what it does with them is
+        # what the permission allows.
+        self.cluster.apply(self.pool_obj(pool, "10.250.%d.0/28" % n), self.service_obj(svc))
         if (res, verb) == ("events", "patch"):
             # Only a repeat of an event is patched (its count): the same allocation again.
             eventually(lambda: "AddressAllocated" in self.events_of(svc), timeout=60,
@@ -486,7 +502,8 @@ class RbacTest(unittest.TestCase):
             self.assertFalse(self.pool_ready(pool))
         elif res == "leases":
             self.assertFalse(op.is_leader())
-            self.assertNotEqual(self.lease_holder(), IDENTITY)
+            if (res, verb) != RENEW:  # the stepped-down leader's name stays, unrenewed
+                self.assertNotEqual(self.lease_holder(), IDENTITY)
         elif (res, verb) == ("events", "create"):
             self.wait_log(op, r"create failed: .*cannot create resource")
             self.assertNotIn("AddressAllocated", self.events_of(svc))

@@ -29,6 +29,7 @@
 #include "api/json.h"
 #include "operator/runtime/client.h"
 #include "operator/runtime/transport.h"
+#include "test/testing/fake_transport.h"
 
 namespace {
 

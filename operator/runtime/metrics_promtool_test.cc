@@ -19,6 +19,7 @@
 #include "operator/runtime/metrics_transport.h"
 #include "operator/runtime/process_metrics.h"
 #include "test/testing/eventually.h"
+#include "test/testing/fake_transport.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::runtime {

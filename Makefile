@@ -10,12 +10,30 @@ endif
 # Debian packages the build and tests need (Debian 12).
 DEB_PACKAGES := build-essential cmake pkg-config git libcpprest-dev rapidjson-dev libssl-dev \
   libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  clang-14 libclang-rt-14-dev openssl curl ccache
+  clang-14 libclang-rt-14-dev openssl curl ccache python3 python3-yaml prometheus
 
-.PHONY: help deps configure build test test-unit test-tsan fuzz bench format tidy clean
+.PHONY: help deps configure build build-demo test test-unit test-e2e test-tsan test-asan fuzz \
+  fuzz-build fuzz-long bench demo run format tidy clean docker-build docker-push realcluster realcluster-missing
+
+# The operator's container image (config/image/Dockerfile); config/default runs lballoc-operator:latest.
+IMG ?= lballoc-operator:latest
+
+# The real control plane (test/realcluster): kube-apiserver, kubectl and etcd built from Go modules
+# into $(BUILD)/realcluster/bin. GOCACHE and GOMODCACHE stay at the go command's defaults so a
+# second build, or a second worktree, reuses the first one's work. REALCLUSTER_GOFLAGS=-p 1 makes
+# it gentler on a shared machine.
+GO ?= $(or $(shell command -v go 2>/dev/null),$(wildcard /usr/local/go/bin/go),go)
+REALCLUSTER_DIR := test/realcluster
+REALCLUSTER_BIN := $(abspath $(BUILD))/realcluster/bin
+REALCLUSTER_GOFLAGS ?= -p $(JOBS)
+# The Go release the module needs (its go.mod's `go` line); older go commands cannot build it.
+REALCLUSTER_GO_MIN := $(shell sed -n 's/^go \([0-9]*\.[0-9]*\).*/\1/p' $(REALCLUSTER_DIR)/go.mod)
+GO_VERSION := $(shell $(GO) env GOVERSION 2>/dev/null | sed -n 's/^go\([0-9]*\.[0-9]*\).*/\1/p')
+REALCLUSTER_GO_OK := $(shell [ -n "$(GO_VERSION)" ] && \
+  printf '%s\n%s\n' "$(REALCLUSTER_GO_MIN)" "$(GO_VERSION)" | sort -V -C && echo yes)
 
 help: ## Show this help
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
 deps: ## Install the Debian packages that are missing (apt-get when root)
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -42,10 +60,29 @@ build: deps configure ## Build everything (JOBS=2)
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) -LE 'slow'
 
+ifeq ($(REALCLUSTER_GO_OK),yes)
+test test-e2e: realcluster
+else
+test test-e2e: realcluster-missing
+endif
 test: build ## Install deps, build, run every test (unit, integration, e2e, TSan, fuzz)
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	$(MAKE) --no-print-directory test-tsan
 	$(MAKE) --no-print-directory fuzz
+
+test-e2e: build ## Run only the end-to-end tests (real binaries, kubectl; e2e_rbac on the real control plane)
+	cd $(BUILD) && ctest --output-on-failure -L e2e
+
+# Only what the demo and `make run` need, not the whole tree.
+build-demo: deps configure
+	cmake --build $(BUILD) -j$(JOBS) --target lballoc-operator lballoc-apiserver
+
+demo: build-demo ## Demo: in-tree API server, CRD, samples, two operator replicas, kubectl output
+	BUILD=$(BUILD) test/scripts/demo.sh
+
+run: deps configure ## Run the operator against the current kubeconfig's cluster (ARGS=flags)
+	cmake --build $(BUILD) -j$(JOBS) --target lballoc-operator
+	BUILD=$(BUILD) ARGS="$(ARGS)" test/scripts/run.sh
 
 test-tsan: deps ## Build and run the runtime's tests under ThreadSanitizer
 	cmake -S . -B build-tsan -DLBALLOC_SANITIZE=thread -DLBALLOC_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
@@ -53,10 +90,27 @@ test-tsan: deps ## Build and run the runtime's tests under ThreadSanitizer
 	cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/test/tsan.supp" \
 	  ctest --output-on-failure -j$(JOBS) -L tsan
 
-fuzz: deps ## Build the libFuzzer targets with clang and run each briefly
+test-asan: deps ## Build and run the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+	cmake -S . -B build-asan -DLBALLOC_SANITIZE=address -DLBALLOC_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	nice -n 5 cmake --build build-asan -j$(JOBS)
+	cd build-asan && ASAN_OPTIONS="detect_leaks=1 abort_on_error=1" \
+	  UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
+	  ctest --output-on-failure -j$(JOBS) -LE 'slow|fuzz'
+
+# The fuzz build: clang-14, libFuzzer, ASan + UBSan (UB aborts; see the
+# LBALLOC_FUZZ block of CMakeLists.txt). Seeds: fuzz/corpus/, dictionaries: fuzz/dicts/.
+FUZZ_SECONDS ?= 3600
+FUZZ_PARALLEL ?= 1
+fuzz-build: deps
 	CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -DLBALLOC_FUZZ=ON -DLBALLOC_BENCH=OFF >/dev/null
-	cmake --build build-fuzz -j$(JOBS) --target fuzzers
+	nice -n 5 cmake --build build-fuzz -j$(JOBS) --target fuzzers
+
+fuzz: fuzz-build ## Build the libFuzzer targets with clang and run each for 15 s
 	cd build-fuzz && ctest --output-on-failure -L fuzz
+
+fuzz-long: fuzz-build ## Run each fuzzer FUZZ_SECONDS (3600), FUZZ_PARALLEL at a time; FUZZ_TARGETS to pick
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_PARALLEL=$(FUZZ_PARALLEL) \
+	  nice -n 10 fuzz/run_all.sh build-fuzz $(FUZZ_TARGETS)
 
 bench: build ## Run the benchmarks (figures go to BENCHMARKS.md)
 	@for b in $$(find $(BUILD) -type f -perm -u+x -name '*_bench'); do echo "== $$b"; $$b; done
@@ -67,5 +121,30 @@ format: ## clang-format every C++ file in place
 tidy: configure ## clang-tidy over the sources
 	git ls-files '*.cc' | xargs clang-tidy -p $(BUILD) --quiet
 
+docker-build: ## Build the operator's image IMG (needs a Docker engine; none runs on the dev machine)
+	docker build -f config/image/Dockerfile -t $(IMG) .
+
+docker-push: ## Push the image IMG
+	docker push $(IMG)
+
+realcluster: ## Build the real control plane (kube-apiserver, kubectl, etcd; Go >= 1.26)
+	@mkdir -p $(REALCLUSTER_BIN)
+	cd $(REALCLUSTER_DIR) && k8s=$$($(GO) list -m -f '{{.Version}}' k8s.io/kubernetes) && \
+	  when=$$($(GO) list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes) && \
+	  minor=$$(echo $$k8s | cut -d. -f2) && \
+	  x="-X k8s.io/component-base/version.gitVersion=$$k8s -X k8s.io/component-base/version.gitMajor=1" && \
+	  x="$$x -X k8s.io/component-base/version.gitMinor=$$minor -X k8s.io/component-base/version.gitTreeState=clean" && \
+	  x="$$x -X k8s.io/component-base/version.buildDate=$$when" && \
+	  x="$$x $${x//component-base\/version/client-go\/pkg\/version}" && \
+	  nice -n 10 $(GO) build $(REALCLUSTER_GOFLAGS) -trimpath -buildvcs=false -ldflags "-s -w $$x" -o $(REALCLUSTER_BIN)/ \
+	    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl ./cmd/etcd
+	install -m 0755 $(REALCLUSTER_DIR)/lballoc-realcluster $(REALCLUSTER_BIN)/lballoc-realcluster
+
+realcluster-missing:
+	@echo "***************************************************************************************"
+	@echo "*** Go >= $(REALCLUSTER_GO_MIN) not found (go: $(or $(GO_VERSION),none)): the real control plane is NOT built,"
+	@echo "*** so the tests labelled realcluster are skipped. Install Go >= $(REALCLUSTER_GO_MIN) to run them."
+	@echo "***************************************************************************************"
+
 clean: ## Remove build trees
-	rm -rf $(BUILD) build-tsan build-fuzz
+	rm -rf $(BUILD) build-tsan build-fuzz build-asan

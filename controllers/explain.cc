@@ -72,6 +72,7 @@ std::string ExplainFailure(const ipam::Request& request, ipam::Reason reason,
   }
   if (considered.empty()) return message + ". No LoadBalancerPool exists.";
 
+  // A copy: substr() of the std::string is a temporary, and a view of it would dangle.
   const std::string ns = request.service.substr(0, request.service.find('/'));
   auto why = [&](const Entry& e, ipam::Family f) -> std::string {
     if (e.pool == nullptr) return "does not exist";

@@ -92,6 +92,22 @@ TEST(ExplainFailureTest, NamespaceSelectorNamesTheNamespace) {
             "\"prod\": namespaceSelector does not match namespace \"shop\".");
 }
 
+// A namespace name too long for the small-string buffer: the message must still name it (it
+// once held a view of a destroyed temporary and showed freed heap memory, caught in e2e).
+TEST(ExplainFailureTest, LongNamespaceNamesSurvive) {
+  std::vector<PoolFacts> pools = {Facts("prod", 8, 8), Facts("stage", 8, 8)};
+  pools[0].namespace_selector_matches = false;
+  pools[1].namespace_selector_matches = false;
+  ipam::Request request = Req();
+  const std::string ns = "a-namespace-name-much-longer-than-fifteen-characters";
+  request.service = ns + "/web";
+  EXPECT_EQ(
+      ExplainFailure(request, Reason::kNoEligiblePool, "none", pools),
+      "none. Pools passed over for IPv4: \"prod\": namespaceSelector does not match namespace "
+      "\"" +
+          ns + "\"; \"stage\": namespaceSelector does not match namespace \"" + ns + "\".");
+}
+
 TEST(ExplainFailureTest, NamedPoolsOnlyAndMissingOnes) {
   std::vector<PoolFacts> pools = {Facts("a", 8, 0), Facts("lab", 8, 0), Facts("z", 8, 8)};
   pools[1].auto_assign = false;

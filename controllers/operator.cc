@@ -118,7 +118,11 @@ Status SetupWithManager(runtime::Manager& manager, runtime::EventRecorder& recor
   runtime::InformerOptions informer_options;
   informer_options.transform = runtime::StripManagedFields;
   informer_options.clock = op->clock;
+  // Informers read through the plain client; every write goes through the fenced one, which
+  // refuses it once this replica's leadership term has ended (runtime/leader_election.h,
+  // "Fencing"), so a deposed leader can never give out an address another leader also gives.
   runtime::Client& client = manager.client();
+  runtime::Client& writer = manager.leader_client();
   op->services = std::make_shared<Informer<api::Service>>(client, informer_options);
   op->namespaces = std::make_shared<Informer<api::Namespace>>(client, informer_options);
   op->pools = std::make_shared<Informer<api::LoadBalancerPool>>(client, informer_options);
@@ -139,9 +143,9 @@ Status SetupWithManager(runtime::Manager& manager, runtime::EventRecorder& recor
   op->metrics = std::make_shared<OperatorMetrics>(registry);
   op->times = std::make_shared<EventTimes>(*op->clock);
   op->service_reconciler = std::make_shared<ServiceReconciler>(
-      op->state, op->services->store(), client, recorder, op->metrics, op->times, *op->clock);
+      op->state, op->services->store(), writer, recorder, op->metrics, op->times, *op->clock);
   op->pool_reconciler = std::make_shared<PoolReconciler>(
-      op->state, op->pools->store(), client, op->metrics, *op->clock, options.pool_status_interval);
+      op->state, op->pools->store(), writer, op->metrics, *op->clock, options.pool_status_interval);
 
   runtime::ControllerOptions service_options;
   service_options.max_concurrent_reconciles = options.service_workers;

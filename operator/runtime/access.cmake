@@ -2,7 +2,7 @@
 # informers, store, event recorder, backoff). Included by CMakeLists.txt.
 set(LBALLOC_RUNTIME_ACCESS_SRCS
   ${CMAKE_CURRENT_SOURCE_DIR}/rest_config.cc)
-foreach(src http_transport.cc backoff.cc client.cc informer.cc store.cc event_recorder.cc)
+foreach(src http_transport.cc backoff.cc client.cc fenced_client.cc informer.cc store.cc event_recorder.cc)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${src})
     list(APPEND LBALLOC_RUNTIME_ACCESS_SRCS ${CMAKE_CURRENT_SOURCE_DIR}/${src})
   endif()
@@ -32,6 +32,12 @@ lballoc_test(client_test
   DEPS lballoc_runtime_access
   LABELS unit tsan)
 add_dependencies(tsan_tests client_test)
+
+lballoc_test(fenced_client_test
+  SRCS ${CMAKE_CURRENT_SOURCE_DIR}/fenced_client_test.cc
+  DEPS lballoc_runtime_access
+  LABELS unit tsan)
+add_dependencies(tsan_tests fenced_client_test)
 
 # Tests against real sockets: TLS (openssl command), and the in-memory API server.
 if(EXISTS ${CMAKE_SOURCE_DIR}/test/apiserver/server.cmake)

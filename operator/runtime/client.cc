@@ -1,6 +1,11 @@
 #include "operator/runtime/client.h"
 
+#include <algorithm>
+#include <condition_variable>
 #include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <stop_token>
 #include <string>
 #include <utility>
 
@@ -100,8 +105,19 @@ class JsonSplitter {
 
 class StreamWatch final : public RawWatch {
  public:
-  explicit StreamWatch(std::unique_ptr<ResponseStream> stream) : stream_(std::move(stream)) {}
-  ~StreamWatch() override { stream_->Cancel(); }
+  StreamWatch(std::unique_ptr<ResponseStream> stream, const std::stop_token& cancel)
+      : stream_(std::move(stream)) {
+    // Stop requested on the client's token cancels the stream like Cancel().
+    if (cancel.stop_possible()) {
+      ResponseStream* raw = stream_.get();
+      on_stop_ = std::make_unique<std::stop_callback<std::function<void()>>>(
+          cancel, std::function<void()>([raw] { raw->Cancel(); }));
+    }
+  }
+  ~StreamWatch() override {
+    on_stop_.reset();  // before the stream it points to goes
+    stream_->Cancel();
+  }
 
   StatusOr<std::optional<RawWatchEvent>> Next() override {
     while (pending_.empty()) {
@@ -150,6 +166,7 @@ class StreamWatch final : public RawWatch {
 
  private:
   std::unique_ptr<ResponseStream> stream_;
+  std::unique_ptr<std::stop_callback<std::function<void()>>> on_stop_;
   JsonSplitter splitter_;
   std::vector<std::string> pending_;
 };
@@ -171,7 +188,81 @@ std::string DeleteBody(const DeleteOptions& o) {
   return api::JsonToString(doc);
 }
 
+// Client::WithCallOptions for implementations that cannot pass a timeout down: the check runs
+// once, before the call is delegated.
+class CheckedClient final : public Client {
+ public:
+  CheckedClient(Client& inner, CallOptions options) : inner_(inner), options_(std::move(options)) {}
+
+  StatusOr<rapidjson::Document> Get(const api::ResourceInfo& resource, std::string_view ns,
+                                    std::string_view name, std::string_view subresource) override {
+    LB_RETURN_IF_ERROR(Check());
+    return inner_.Get(resource, ns, name, subresource);
+  }
+  StatusOr<rapidjson::Document> List(const api::ResourceInfo& resource, std::string_view ns,
+                                     const ListOptions& options) override {
+    LB_RETURN_IF_ERROR(Check());
+    return inner_.List(resource, ns, options);
+  }
+  StatusOr<rapidjson::Document> Create(const api::ResourceInfo& resource, std::string_view ns,
+                                       std::string_view body) override {
+    LB_RETURN_IF_ERROR(Check());
+    return inner_.Create(resource, ns, body);
+  }
+  StatusOr<rapidjson::Document> Update(const api::ResourceInfo& resource, std::string_view ns,
+                                       std::string_view name, std::string_view body,
+                                       std::string_view subresource) override {
+    LB_RETURN_IF_ERROR(Check());
+    return inner_.Update(resource, ns, name, body, subresource);
+  }
+  StatusOr<rapidjson::Document> Patch(const api::ResourceInfo& resource, std::string_view ns,
+                                      std::string_view name, PatchType type,
+                                      std::string_view patch,
+                                      std::string_view subresource) override {
+    LB_RETURN_IF_ERROR(Check());
+    return inner_.Patch(resource, ns, name, type, patch, subresource);
+  }
+  Status Delete(const api::ResourceInfo& resource, std::string_view ns, std::string_view name,
+                const DeleteOptions& options) override {
+    LB_RETURN_IF_ERROR(Check());
+    return inner_.Delete(resource, ns, name, options);
+  }
+  StatusOr<std::unique_ptr<RawWatch>> Watch(const api::ResourceInfo& resource,
+                                            std::string_view ns,
+                                            const WatchOptions& options) override {
+    LB_RETURN_IF_ERROR(Check());
+    return inner_.Watch(resource, ns, options);
+  }
+
+ private:
+  Status Check() {
+    if (options_.cancel.stop_requested()) return CancelledError("call cancelled");
+    if (!options_.before_send) return Status();
+    return options_.before_send().status();
+  }
+
+  Client& inner_;
+  const CallOptions options_;
+};
+
+// Waits `wait` on `clock`; false as soon as stop is requested on `cancel`.
+bool WaitUnlessCancelled(Clock& clock, Clock::Duration wait, const std::stop_token& cancel) {
+  std::mutex mu;
+  std::condition_variable cv;
+  // Registered before the lock is taken: it runs at once when stop was already requested.
+  std::stop_callback wake(cancel, [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  return !clock.WaitUntil(lock, cv, clock.Now() + wait, [&] { return cancel.stop_requested(); });
+}
+
 }  // namespace
+
+std::unique_ptr<Client> Client::WithCallOptions(CallOptions options) {
+  return std::make_unique<CheckedClient>(*this, std::move(options));
+}
 
 std::string_view PatchContentType(PatchType type) {
   switch (type) {
@@ -257,11 +348,24 @@ Status StatusFromResponse(int status_code, std::string_view body,
 }
 
 RestClient::RestClient(std::shared_ptr<Transport> transport, Clock& clock,
-                       RestClientOptions options)
-    : transport_(std::move(transport)), clock_(clock), options_(options) {}
+                       RestClientOptions options, CallOptions call)
+    : transport_(std::move(transport)), clock_(clock), options_(options), call_(std::move(call)) {}
 
 StatusOr<rapidjson::Document> RestClient::Call(HttpRequest request) {
+  request.cancel = call_.cancel;
   for (int attempt = 0;; ++attempt) {
+    if (call_.cancel.stop_requested()) {
+      return CancelledError(request.method + " " + request.target + ": cancelled");
+    }
+    if (call_.before_send) {
+      // Just before sending, also after a Retry-After wait: a fence may have closed meanwhile.
+      LB_ASSIGN_OR_RETURN(Clock::Duration timeout, call_.before_send(),
+                          _.WithContext(request.method + " " + request.target));
+      if (timeout > Clock::Duration::zero()) {
+        request.timeout = std::max(std::chrono::milliseconds(1),
+                                   std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+      }
+    }
     LB_ASSIGN_OR_RETURN(HttpResponse response, transport_->Do(request),
                         _.WithContext(request.method + " " + request.target));
     if (Is2xx(response.status_code)) {
@@ -273,10 +377,15 @@ StatusOr<rapidjson::Document> RestClient::Call(HttpRequest request) {
     Status status = StatusFromResponse(response.status_code, response.body, retry_after);
     bool retryable = (response.status_code == 429 || response.status_code >= 500) &&
                      status.retry_after().has_value();
-    if (!retryable || attempt >= options_.max_retries) return status;
+    if (!retryable || !call_.retry_after || attempt >= options_.max_retries) {
+      return status;
+    }
     Clock::Duration wait = std::min<Clock::Duration>(*status.retry_after(),
                                                      options_.max_retry_after);
-    clock_.SleepFor(wait);
+    if (!WaitUnlessCancelled(clock_, wait, call_.cancel)) {
+      return CancelledError(request.method + " " + request.target +
+                            ": cancelled while waiting to retry");
+    }
   }
 }
 
@@ -350,9 +459,18 @@ Status RestClient::Delete(const api::ResourceInfo& resource, std::string_view ns
   return Call(std::move(req)).status();
 }
 
+std::unique_ptr<Client> RestClient::WithCallOptions(CallOptions call) {
+  return std::make_unique<RestClient>(transport_, clock_, options_, std::move(call));
+}
+
 StatusOr<std::unique_ptr<RawWatch>> RestClient::Watch(const api::ResourceInfo& resource,
                                                       std::string_view ns,
                                                       const WatchOptions& options) {
+  if (call_.cancel.stop_requested()) return CancelledError("watch: cancelled");
+  if (call_.before_send) {
+    // A watch only reads; the check may still refuse it (its timeout is the stream's own).
+    LB_RETURN_IF_ERROR(call_.before_send().status());
+  }
   Query q;
   q.Add("watch", "true");
   q.Add("labelSelector", options.label_selector);
@@ -362,6 +480,7 @@ StatusOr<std::unique_ptr<RawWatch>> RestClient::Watch(const api::ResourceInfo& r
   if (options.timeout.count() > 0) q.Add("timeoutSeconds", std::to_string(options.timeout.count()));
   HttpRequest req;
   req.target = ResourcePath(resource, ns) + q.text();
+  req.cancel = call_.cancel;
   if (options.timeout.count() > 0) {
     // The server ends the watch at `timeout`; give it a margin before giving up on our side.
     req.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout) +
@@ -376,7 +495,7 @@ StatusOr<std::unique_ptr<RawWatch>> RestClient::Watch(const api::ResourceInfo& r
                               ra == stream->headers().end() ? "" : ra->second)
         .WithContext("watch " + req.target);
   }
-  return std::unique_ptr<RawWatch>(new StreamWatch(std::move(stream)));
+  return std::unique_ptr<RawWatch>(new StreamWatch(std::move(stream), call_.cancel));
 }
 
 StatusOr<std::unique_ptr<Client>> NewClient(const RestConfig& config, Clock& clock) {

@@ -16,6 +16,10 @@
 // server sent Retry-After). 429 and 5xx responses carrying Retry-After are
 // retried after that delay up to 10 times before the error is returned.
 //
+// CallOptions (WithCallOptions) bound a client's calls: a check run just before
+// each request is sent that may refuse it or shorten its timeout (fencing and
+// lease calls use it, see leader_election.h), and Retry-After retries on or off.
+//
 // Cluster-scoped kinds (kResource.namespaced == false) ignore `ns`.
 //
 // Thread-safety: Client implementations and TypedClient are safe for
@@ -25,8 +29,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -94,10 +100,28 @@ class RawWatch {
   virtual void Cancel() = 0;
 };
 
+// How a derived client (Client::WithCallOptions) sends each request.
+struct CallOptions {
+  // Runs just before every attempt is sent (after any Retry-After wait). An error is returned
+  // instead of sending; a positive duration becomes that attempt's timeout (zero: the
+  // transport's default).
+  std::function<StatusOr<Clock::Duration>()> before_send;
+  // Retry 429/5xx responses that carry Retry-After (RestClientOptions::max_retries).
+  bool retry_after = true;
+  // Once stop is requested: nothing more is sent, a Retry-After wait ends, a request in flight
+  // or a watch is abandoned; the call returns Cancelled.
+  std::stop_token cancel;
+};
+
 // The untyped client.
 class Client {
  public:
   virtual ~Client() = default;
+
+  // A client over the same connection whose every call follows `options`; it must not outlive
+  // this one. RestClient applies them per attempt (the timeout reaches the transport); this
+  // default, for other implementations (fakes), runs before_send once before delegating.
+  virtual std::unique_ptr<Client> WithCallOptions(CallOptions options);
 
   virtual StatusOr<rapidjson::Document> Get(const api::ResourceInfo& resource,
                                             std::string_view ns, std::string_view name,
@@ -141,11 +165,11 @@ struct RestClientOptions {
   Clock::Duration max_retry_after = std::chrono::seconds(60);
 };
 
-// The Client over a Transport (HttpTransport in production, FakeTransport in tests).
+// The Client over a Transport (HttpTransport in production; test/testing/fake_transport.h).
 class RestClient final : public Client {
  public:
   RestClient(std::shared_ptr<Transport> transport, Clock& clock = Clock::Real(),
-             RestClientOptions options = {});
+             RestClientOptions options = {}, CallOptions call = {});
 
   StatusOr<rapidjson::Document> Get(const api::ResourceInfo& resource, std::string_view ns,
                                     std::string_view name,
@@ -166,6 +190,7 @@ class RestClient final : public Client {
   StatusOr<std::unique_ptr<RawWatch>> Watch(const api::ResourceInfo& resource,
                                             std::string_view ns,
                                             const WatchOptions& options = {}) override;
+  std::unique_ptr<Client> WithCallOptions(CallOptions options) override;
 
  private:
   // One request with Retry-After retries; the parsed 2xx body.
@@ -174,6 +199,7 @@ class RestClient final : public Client {
   std::shared_ptr<Transport> transport_;
   Clock& clock_;
   RestClientOptions options_;
+  const CallOptions call_;
 };
 
 // A RestClient over an HttpTransport for `config`.

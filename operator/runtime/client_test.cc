@@ -10,6 +10,8 @@
 
 #include "api/core_v1.h"
 #include "api/coordination_v1.h"
+#include "test/testing/eventually.h"
+#include "test/testing/fake_transport.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::runtime {
@@ -195,6 +197,53 @@ TEST_F(ClientTest, RetryAfterGivesUpAfterMaxRetries) {
   EXPECT_THAT(s, StatusIs(StatusCode::kUnavailable, HasSubstr("slow")));
   EXPECT_EQ(calls, 3);
   ASSERT_TRUE(s.retry_after().has_value());
+}
+
+// Finding 8 of issue 10: a Retry-After wait ends when stop is requested on the call's token,
+// and nothing more is sent (it used to sleep the whole delay, uninterruptibly).
+TEST_F(ClientTest, StopTokenEndsARetryAfterWait) {
+  std::atomic<int> calls{0};
+  transport_->SetHandler([&](const HttpRequest&) {
+    ++calls;
+    return Json(503, StatusBody(503, "ServiceUnavailable", "busy"), {{"retry-after", "30"}});
+  });
+  std::stop_source stop;
+  CallOptions options;
+  options.cancel = stop.get_token();
+  std::unique_ptr<Client> cancellable = client_.WithCallOptions(options);
+  Status status;
+  std::thread caller(
+      [&] { status = cancellable->Get(api::Service::kResource, "prod", "web").status(); });
+  ASSERT_TRUE(::lballoc::testing::Eventually([&] { return clock_.waiters() == 1; }));
+  stop.request_stop();  // the fake clock never moves: only the token can end the wait
+  caller.join();
+  EXPECT_THAT(status, StatusIs(StatusCode::kCancelled, HasSubstr("waiting to retry")));
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_THAT(cancellable->Get(api::Service::kResource, "prod", "web").status(),
+              StatusIs(StatusCode::kCancelled, HasSubstr("cancelled")));
+  EXPECT_EQ(calls.load(), 1);
+}
+
+// The default client honours Retry-After with the server's delay, not a fixed step: nothing is
+// sent again before 7 s have passed, and the retry goes out at 7 s.
+TEST_F(ClientTest, RetryAfterWaitsExactlyTheServersDelay) {
+  std::atomic<int> calls{0};
+  transport_->SetHandler([&](const HttpRequest&) {
+    if (++calls == 1) {
+      return Json(429, StatusBody(429, "TooManyRequests", "slow down"), {{"retry-after", "7"}});
+    }
+    return Json(200, kService);
+  });
+  StatusOr<api::Service> result = UnknownError("not done");
+  std::thread caller([&] { result = services_.Get("prod", "web"); });
+  ASSERT_TRUE(::lballoc::testing::Eventually([&] { return clock_.waiters() == 1; }));
+  clock_.Advance(std::chrono::milliseconds(6900));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // give a wrong client time to send
+  EXPECT_EQ(calls.load(), 1);
+  clock_.Advance(std::chrono::milliseconds(100));
+  caller.join();
+  EXPECT_OK(result.status());
+  EXPECT_EQ(calls.load(), 2);
 }
 
 TEST_F(ClientTest, ListAllFollowsContinue) {

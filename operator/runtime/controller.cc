@@ -51,6 +51,23 @@ Controller::Controller(std::string name, std::shared_ptr<Reconciler> reconciler,
                                            "Total number of adds handled by the work queue.",
                                            queue_labels,
                                            [this] { return double(queue_adds_total()); }));
+  queue_metrics_.queue_duration = metrics_.GetHistogram(
+      "workqueue_queue_duration_seconds",
+      "Seconds a key waited in the work queue, from its first add to a worker taking it.",
+      queue_labels, WorkQueueDurationBuckets());
+  queue_metrics_.work_duration =
+      metrics_.GetHistogram("workqueue_work_duration_seconds",
+                            "Seconds a worker spent on a key, from taking it to marking it done.",
+                            queue_labels, WorkQueueDurationBuckets());
+  metric_funcs_.push_back(metrics_.AddFunc(
+      MetricsRegistry::Type::kGauge, "workqueue_unfinished_work_seconds",
+      "Seconds spent so far on the keys being processed, summed; growing steadily means a "
+      "stuck worker.",
+      queue_labels, [this] { return WithQueue(&Queue::UnfinishedWorkSeconds); }));
+  metric_funcs_.push_back(metrics_.AddFunc(
+      MetricsRegistry::Type::kGauge, "workqueue_longest_running_processor_seconds",
+      "Seconds the longest-running worker has spent on its current key.", queue_labels,
+      [this] { return WithQueue(&Queue::LongestRunningProcessorSeconds); }));
   metric_funcs_.push_back(metrics_.AddFunc(MetricsRegistry::Type::kCounter,
                                            "workqueue_retries_total",
                                            "Total number of retries handled by the work queue.",
@@ -59,6 +76,10 @@ Controller::Controller(std::string name, std::shared_ptr<Reconciler> reconciler,
 }
 
 Controller::~Controller() {
+  {
+    std::unique_lock<std::shared_mutex> lock(gate_->mu);
+    gate_->controller = nullptr;
+  }
   Stop();
   for (int id : metric_funcs_) metrics_.RemoveFunc(id);
 }
@@ -100,13 +121,14 @@ Status Controller::Start() {
       return FailedPreconditionError("controller " + name_ + " is already running");
     }
     queue = std::make_shared<WorkQueue<Request, RequestHash>>(
-        clock_, options_.rate_limiter ? options_.rate_limiter(clock_) : nullptr);
+        clock_, options_.rate_limiter ? options_.rate_limiter(clock_) : nullptr, queue_metrics_);
     queue_ = queue;
     replays = replays_;
   }
   stopping_ = false;
+  stop_source_ = std::stop_source();
   for (int i = 0; i < options_.max_concurrent_reconciles; ++i) {
-    workers_.emplace_back([this, queue] { Worker(queue); });
+    workers_.emplace_back([this, queue, stop = stop_source_.get_token()] { Worker(queue, stop); });
   }
   // Everything already cached gets one reconcile (events while stopped were dropped).
   for (const auto& replay : replays) replay();
@@ -125,6 +147,7 @@ void Controller::Stop() {
   }
   if (queue == nullptr) return;
   stopping_ = true;
+  stop_source_.request_stop();  // reconciles in flight learn it now
   queue->ShutDown();
   for (std::thread& worker : workers_) worker.join();
   workers_.clear();
@@ -151,12 +174,22 @@ uint64_t Controller::queue_retries_total() const {
   return retries_before_ + (queue_ != nullptr ? queue_->retries_total() : 0);
 }
 
+double Controller::WithQueue(double (Queue::*read)()) const {
+  std::shared_ptr<Queue> queue;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue = queue_;
+  }
+  return queue != nullptr ? ((*queue).*read)() : 0.0;
+}
+
 size_t Controller::queue_depth() const {
   std::lock_guard<std::mutex> lock(mu_);
   return queue_ != nullptr ? queue_->depth() : 0;
 }
 
-void Controller::Worker(std::shared_ptr<WorkQueue<Request, RequestHash>> queue) {
+void Controller::Worker(std::shared_ptr<WorkQueue<Request, RequestHash>> queue,
+                        std::stop_token stop) {
   while (true) {
     std::optional<Request> request = queue->Get();
     if (!request.has_value()) return;
@@ -165,18 +198,19 @@ void Controller::Worker(std::shared_ptr<WorkQueue<Request, RequestHash>> queue) 
       queue->Done(*request);
       return;
     }
-    ReconcileOne(*queue, *request);
+    ReconcileOne(*queue, *request, stop);
     queue->Done(*request);
   }
 }
 
-void Controller::ReconcileOne(WorkQueue<Request, RequestHash>& queue, const Request& request) {
+void Controller::ReconcileOne(WorkQueue<Request, RequestHash>& queue, const Request& request,
+                              const std::stop_token& stop) {
   active_workers_->Add(1);
   Clock::TimePoint start = clock_.Now();
   ReconcileResult result = ReconcileResult::Done();
   bool threw = false;
   try {
-    result = reconciler_->Reconcile(request);
+    result = reconciler_->Reconcile(request, stop);
   } catch (const std::exception& e) {
     threw = true;
     result = ReconcileResult::Error(

@@ -15,7 +15,8 @@
 // Start/Stop may repeat (leadership comes and goes): each Start makes a fresh queue and replays
 // the current cache of every watched informer, so a new leader reconciles everything once;
 // events that arrive while stopped are dropped (the replay covers them). Stop is immediate:
-// reconciles in flight finish, nothing new starts, queued keys are dropped.
+// the stop token of reconciles in flight is requested (Reconciler::Reconcile(request, stop)),
+// they finish, nothing new starts, queued keys are dropped.
 //
 // Thread-safety: all public methods are safe to call from any thread; Watch() before Start().
 #pragma once
@@ -25,6 +26,8 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -107,12 +110,16 @@ class Controller final : public Runnable {
   // delete with `map` and queues the result. `source` is an informer or anything with
   // AddEventHandler(H) where H has on_add(obj), on_update(old, obj) and on_delete(obj)
   // std::function members taking std::shared_ptr<const T>. If `source` has store().List(),
-  // its cache is replayed on every Start(). `source` must outlive the controller.
+  // its cache is replayed on every Start(), so `source` must outlive the controller's last
+  // Start(). The handler holds the controller weakly: once the controller is destroyed it does
+  // nothing, so a source may outlive its controllers (handlers cannot be removed from it).
   template <typename T, typename Source>
   void Watch(Source& source, MapFunc<T> map) {
     using Handler = decltype(HandlerArg(&Source::AddEventHandler));
-    auto enqueue = [this, map](const std::shared_ptr<const T>& obj) {
-      if (obj != nullptr) EnqueueAll(map(*obj));
+    auto enqueue = [gate = gate_, map](const std::shared_ptr<const T>& obj) {
+      if (obj == nullptr) return;
+      std::shared_lock<std::shared_mutex> lock(gate->mu);
+      if (gate->controller != nullptr) gate->controller->EnqueueAll(map(*obj));
     };
     Handler handler;
     handler.on_add = enqueue;
@@ -150,9 +157,23 @@ class Controller final : public Runnable {
   template <typename C, typename H>
   static H HandlerArg(void (C::*)(H));
 
+  using Queue = WorkQueue<Request, RequestHash>;
+  // `read` of the current queue (0 while stopped), for the scrape-time gauges.
+  double WithQueue(double (Queue::*read)()) const;
+
   void EnqueueAll(const std::vector<Request>& requests);
-  void Worker(std::shared_ptr<WorkQueue<Request, RequestHash>> queue);
-  void ReconcileOne(WorkQueue<Request, RequestHash>& queue, const Request& request);
+  void Worker(std::shared_ptr<WorkQueue<Request, RequestHash>> queue, std::stop_token stop);
+  void ReconcileOne(WorkQueue<Request, RequestHash>& queue, const Request& request,
+                    const std::stop_token& stop);
+
+  // What Watch()'s handlers reach the controller through; the destructor closes it (waiting
+  // for handler calls in progress), so handlers left in a source call into nothing.
+  struct Gate {
+    explicit Gate(Controller* c) : controller(c) {}
+    std::shared_mutex mu;
+    Controller* controller;
+  };
+  const std::shared_ptr<Gate> gate_ = std::make_shared<Gate>(this);
 
   const std::string name_;
   const std::shared_ptr<Reconciler> reconciler_;
@@ -169,6 +190,7 @@ class Controller final : public Runnable {
   Counter* panics_total_;
   Histogram* reconcile_time_;
   Gauge* active_workers_;
+  WorkQueueMetrics queue_metrics_;
   std::vector<int> metric_funcs_;
 
   // Serialises Start/Stop against each other.
@@ -176,6 +198,8 @@ class Controller final : public Runnable {
   mutable std::mutex mu_;
   std::shared_ptr<WorkQueue<Request, RequestHash>> queue_;  // null while stopped
   std::atomic<bool> stopping_{false};
+  // This run's stop: requested first thing in Stop(); a fresh one on every Start().
+  std::stop_source stop_source_;
   std::vector<std::thread> workers_;
   std::vector<std::function<void()>> replays_;
   uint64_t adds_before_ = 0;     // totals of queues already stopped

@@ -379,6 +379,38 @@ TEST(ControllerTest, AtMostNWorkersAndNeverOneKeyTwiceAtOnce) {
   }
 }
 
+// client-go's workqueue latency families, labelled like the other workqueue_* families.
+TEST(ControllerTest, ExportsWorkQueueLatencyAndInProgressWork) {
+  MetricsRegistry metrics;
+  auto reconciler = std::make_shared<BlockingReconciler>();
+  Controller c("latency", reconciler, Opts(&metrics, nullptr, 2));
+  const Labels labels{{"controller", "latency"}, {"name", "latency"}};
+  EXPECT_EQ(Metric(metrics, "workqueue_longest_running_processor_seconds", labels), 0);
+  ASSERT_OK(c.Start());
+  for (int i = 0; i < 4; ++i) c.Enqueue({"ns", "k" + std::to_string(i)});
+  ASSERT_TRUE(reconciler->WaitStarted(2));
+  // Two keys are being processed: the in-progress gauges grow while they run.
+  ASSERT_TRUE(Eventually([&] {
+    return Metric(metrics, "workqueue_longest_running_processor_seconds", labels) > 0.01 &&
+           Metric(metrics, "workqueue_unfinished_work_seconds", labels) >
+               Metric(metrics, "workqueue_longest_running_processor_seconds", labels);
+  }));
+  EXPECT_EQ(Metric(metrics, "workqueue_queue_duration_seconds_count", labels), 2);
+  EXPECT_EQ(Metric(metrics, "workqueue_work_duration_seconds_count", labels), 0);
+  reconciler->Release();
+  ASSERT_TRUE(Eventually([&] { return reconciler->finished() == 4; }));
+  ASSERT_TRUE(Eventually(
+      [&] { return Metric(metrics, "workqueue_work_duration_seconds_count", labels) == 4; }));
+  EXPECT_EQ(Metric(metrics, "workqueue_queue_duration_seconds_count", labels), 4);
+  Labels top = labels;
+  top["le"] = "10";
+  EXPECT_EQ(Metric(metrics, "workqueue_work_duration_seconds_bucket", top), 4);
+  EXPECT_GT(Metric(metrics, "workqueue_work_duration_seconds_sum", labels), 0.01);
+  EXPECT_EQ(Metric(metrics, "workqueue_unfinished_work_seconds", labels), 0);
+  c.Stop();
+  EXPECT_EQ(Metric(metrics, "workqueue_longest_running_processor_seconds", labels), 0);
+}
+
 TEST(ControllerTest, StopIsImmediateAndStartAgainReplays) {
   MetricsRegistry metrics;
   FakeSource source;
@@ -402,6 +434,60 @@ TEST(ControllerTest, StopIsImmediateAndStartAgainReplays) {
   c.Stop();
   EXPECT_EQ(reconciler->done({"ns", "dropped"}), 0);
   for (int i = 0; i < 5; ++i) EXPECT_GE(reconciler->done({"ns", "o" + std::to_string(i)}), 1);
+}
+
+// Finding 8 of issue 10: a reconcile in flight learns that the controller stops (its stop
+// token), so Stop() returns as soon as the reconciler honours it.
+TEST(ControllerTest, StopRequestsStopOnReconcilesInFlight) {
+  MetricsRegistry metrics;
+  FakeSource source;
+  source.Add(MakeObj("ns", "long"));
+  std::atomic<bool> started{false};
+  std::atomic<bool> saw_stop{false};
+  auto reconciler = MakeStoppableReconciler([&](const Request&, std::stop_token stop) {
+    started = true;
+    // A long reconcile (think: a slow API call) that checks its token.
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!stop.stop_requested() && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    saw_stop = stop.stop_requested();
+    return ReconcileResult::Done();
+  });
+  Controller c("stoppable", reconciler, Opts(&metrics, nullptr, 1));
+  c.Watch<Obj>(source, MapToSelf<Obj>());
+  ASSERT_OK(c.Start());
+  ASSERT_TRUE(Eventually([&] { return started.load(); }));
+  auto stop_at = std::chrono::steady_clock::now();
+  c.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_at, std::chrono::seconds(5));
+  EXPECT_TRUE(saw_stop.load());
+  // A new run gets a fresh token.
+  started = false;
+  saw_stop = false;
+  ASSERT_OK(c.Start());
+  ASSERT_TRUE(Eventually([&] { return started.load(); }));
+  EXPECT_FALSE(saw_stop.load());
+  c.Stop();
+  EXPECT_TRUE(saw_stop.load());
+}
+
+// Finding 10 of issue 10: a source that outlives the controller keeps its handler, which must
+// not reach the destroyed controller (it held a raw `this`).
+TEST(ControllerTest, HandlersLeftInASourceOutliveTheController) {
+  MetricsRegistry metrics;
+  FakeSource source;
+  auto reconciler = std::make_shared<RecordingReconciler>();
+  auto c = std::make_unique<Controller>("short-lived", reconciler, Opts(&metrics, nullptr, 1));
+  c->Watch<Obj>(source, MapToSelf<Obj>());
+  ASSERT_OK(c->Start());
+  source.Add(MakeObj("ns", "before"));
+  ASSERT_TRUE(Eventually([&] { return reconciler->total() == 1u; }));
+  c.reset();
+  // Used freed memory before (the controller's mutex and queue); now a no-op.
+  source.Add(MakeObj("ns", "after"));
+  source.Delete(MakeObj("ns", "before"));
+  EXPECT_EQ(reconciler->total(), 1u);
 }
 
 TEST(ControllerTest, InvalidWorkerCount) {

@@ -2,17 +2,58 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <utility>
 
 #include "api/json.h"
 
 namespace lballoc::runtime {
 
+namespace {
+std::unique_ptr<Client> Abandonable(Client& client, std::stop_token token) {
+  CallOptions options;
+  options.cancel = std::move(token);
+  return client.WithCallOptions(std::move(options));
+}
+}  // namespace
+
 ClientEventRecorder::ClientEventRecorder(Client& client, EventRecorderOptions options,
                                          Clock& clock)
-    : client_(client), events_(client), options_(std::move(options)), clock_(clock) {
+    : client_(Abandonable(client, abandon_source_.get_token())),
+      events_(*client_),
+      options_(std::move(options)),
+      clock_(clock) {
   thread_ = std::thread([this] { Run(); });
+}
+
+bool ClientEventRecorder::AllowLocked(const api::ObjectReference& object,
+                                      std::string_view reason) {
+  if (options_.spam_burst <= 0) return true;
+  const Clock::TimePoint now = clock_.Now();
+  const double burst = options_.spam_burst;
+  auto refill = [&](Bucket& b) {
+    if (options_.spam_refill > Clock::Duration::zero()) {
+      b.tokens = std::min(burst, b.tokens + (now - b.last) / options_.spam_refill);
+    }
+    b.last = now;
+  };
+  if (buckets_.size() > options_.cache_size) {
+    // Forget the objects that have gone quiet (their buckets are full again).
+    for (auto it = buckets_.begin(); it != buckets_.end();) {
+      refill(it->second);
+      it = it->second.tokens >= burst ? buckets_.erase(it) : std::next(it);
+    }
+  }
+  const std::string key = object.api_version + "\x1f" + object.kind + "\x1f" +
+                          object.namespace_ + "\x1f" + object.name + "\x1f" + object.uid +
+                          "\x1f" + std::string(reason);
+  auto [it, inserted] = buckets_.try_emplace(key, Bucket{burst, now});
+  if (!inserted) refill(it->second);
+  if (it->second.tokens < 1) return false;
+  it->second.tokens -= 1;
+  return true;
 }
 
 ClientEventRecorder::~ClientEventRecorder() { Shutdown(); }
@@ -20,6 +61,12 @@ ClientEventRecorder::~ClientEventRecorder() { Shutdown(); }
 void ClientEventRecorder::Record(const api::ObjectReference& object, std::string_view type,
                                  std::string_view reason, std::string_view message) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (!stopping_ && !AllowLocked(object, reason)) {
+    ++counters_.spam_filtered;
+    VLOG(1) << "event filtered as spam: " << object.kind << " " << object.namespace_ << "/"
+            << object.name << " " << reason;
+    return;
+  }
   if (stopping_ || queue_.size() >= options_.queue_size) {
     ++counters_.dropped;
     LOG(WARNING) << "event dropped (" << (stopping_ ? "recorder stopped" : "queue full") << "): "
@@ -38,12 +85,23 @@ void ClientEventRecorder::Flush() {
 }
 
 void ClientEventRecorder::Shutdown() {
+  std::lock_guard<std::mutex> join_lock(join_mu_);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     stopping_ = true;
     cv_.notify_all();
+    if (!clock_.WaitUntil(lock, cv_, clock_.Now() + options_.shutdown_timeout,
+                          [&] { return finished_; })) {
+      // Out of time: what is left is dropped, the write in flight and retry waits abandoned.
+      abandoned_ = true;
+      counters_.dropped += static_cast<int>(queue_.size());
+      LOG(WARNING) << "event recorder: dropping " << queue_.size()
+                   << " queued event(s) at shutdown";
+      queue_.clear();
+      cv_.notify_all();
+    }
   }
-  std::lock_guard<std::mutex> join_lock(join_mu_);
+  abandon_source_.request_stop();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -56,7 +114,7 @@ void ClientEventRecorder::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
     cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty()) break;  // stopping and drained
+    if (queue_.empty() || abandoned_) break;  // stopping and drained, or given up
     Pending p = std::move(queue_.front());
     queue_.pop_front();
     ++in_flight_;
@@ -73,7 +131,13 @@ void ClientEventRecorder::Run() {
 Status ClientEventRecorder::WithRetries(const std::function<Status()>& fn) {
   Status status;
   for (int attempt = 0; attempt < std::max(1, options_.max_attempts); ++attempt) {
-    if (attempt > 0) clock_.SleepFor(options_.retry_delay);
+    if (attempt > 0) {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (clock_.WaitUntil(lock, cv_, clock_.Now() + options_.retry_delay,
+                           [&] { return abandoned_; })) {
+        return CancelledError("event recorder shut down");
+      }
+    }
     status = fn();
     if (!status.IsUnavailable()) return status;
   }

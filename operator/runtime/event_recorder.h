@@ -7,10 +7,17 @@
 // does. Name: "<object name>.<hex unix nanos>"; namespace: the object's, or
 // "default" for cluster-scoped objects.
 //
+// Spam filter (client-go's EventSourceObjectSpamFilter, keyed here by object
+// and reason): a token bucket per key allows a burst of 25 events, then one
+// per 5 minutes; events beyond it are dropped before they are queued
+// (counted as spam_filtered). Repeats that pass are aggregated as above.
+//
 // ClientEventRecorder writes asynchronously on its own thread so a
 // reconciler never waits for the API server: Record() queues (a bounded
 // queue; when full the event is dropped and logged) and returns. Failed
 // writes that may succeed later (Unavailable) are retried a few times.
+// Shutdown() drains the queue for at most shutdown_timeout; then the write in
+// flight and any retry wait are abandoned and what is left is dropped.
 // FakeEventRecorder keeps what it was given, for tests.
 //
 // Thread-safety: both recorders are safe for concurrent use.
@@ -21,6 +28,8 @@
 #include <cstdint>
 #include <deque>
 #include <list>
+#include <memory>
+#include <stop_token>
 #include <map>
 #include <mutex>
 #include <string>
@@ -73,6 +82,11 @@ struct EventRecorderOptions {
   size_t queue_size = 1000;
   int max_attempts = 3;
   Clock::Duration retry_delay = std::chrono::seconds(1);
+  // Spam filter per (object, reason): burst, then one event per refill interval.
+  int spam_burst = 25;
+  Clock::Duration spam_refill = std::chrono::minutes(5);
+  // How long Shutdown() may spend writing what is still queued.
+  Clock::Duration shutdown_timeout = std::chrono::seconds(5);
 };
 
 class ClientEventRecorder final : public EventRecorder {
@@ -85,15 +99,16 @@ class ClientEventRecorder final : public EventRecorder {
 
   // Blocks until everything queued so far was written (or given up on).
   void Flush();
-  // Writes what is queued, then stops the thread. Idempotent; Record() after
-  // Shutdown() drops the event.
+  // Writes what is queued (for at most shutdown_timeout, then drops the rest),
+  // then stops the thread. Idempotent; Record() after Shutdown() drops the event.
   void Shutdown();
 
   struct Counters {
     int created = 0;
     int patched = 0;
-    int dropped = 0;
+    int dropped = 0;  // queue full, recorder stopped, or abandoned at shutdown
     int failed = 0;
+    int spam_filtered = 0;
   };
   Counters counters() const;
 
@@ -112,12 +127,21 @@ class ClientEventRecorder final : public EventRecorder {
     std::list<std::string>::iterator lru;
   };
 
+  struct Bucket {
+    double tokens;
+    Clock::TimePoint last;
+  };
+
+  // The spam filter's verdict for one event; mu_ held.
+  bool AllowLocked(const api::ObjectReference& object, std::string_view reason);
   void Run();
   void Write(const Pending& p);
   Status Create(const Pending& p, const std::string& key);
   Status WithRetries(const std::function<Status()>& fn);
 
-  Client& client_;
+  // Requested when Shutdown() gives up draining: ends a write in flight.
+  std::stop_source abandon_source_;
+  std::unique_ptr<Client> client_;  // the caller's client with abandon_source_'s token
   TypedClient<api::Event> events_;
   EventRecorderOptions options_;
   Clock& clock_;
@@ -126,7 +150,9 @@ class ClientEventRecorder final : public EventRecorder {
   std::condition_variable cv_;
   std::deque<Pending> queue_;
   bool stopping_ = false;
-  bool finished_ = false;  // the writer thread has exited
+  bool abandoned_ = false;  // Shutdown() gave up draining
+  bool finished_ = false;   // the writer thread has exited
+  std::unordered_map<std::string, Bucket> buckets_;  // the spam filter
   int in_flight_ = 0;
   uint64_t sequence_ = 0;  // writer thread only: keeps names unique within one nanosecond
   Counters counters_;

@@ -138,6 +138,67 @@ TEST_F(EventRecorderTest, UnreachableServerFailsWithoutBlockingTheCaller) {
   EXPECT_EQ(recorder.counters().dropped, 1);
 }
 
+// Finding 12 of issue 10: a burst of 25 per object and reason, then one per 5 minutes; the
+// repeats that pass are counted into one Event.
+TEST_F(EventRecorderTest, SpamFilterAllowsABurstThenOnePerFiveMinutes) {
+  ClientEventRecorder recorder(*client_, Options(), clock_);
+  for (int i = 0; i < 30; ++i) recorder.Event(svc_, kEventTypeWarning, "Flapping", "again");
+  recorder.Event(svc_, kEventTypeNormal, "Other", "another reason is not filtered");
+  recorder.Flush();
+  EXPECT_EQ(recorder.counters().spam_filtered, 5);
+  EXPECT_EQ(recorder.counters().created, 2);
+  EXPECT_EQ(recorder.counters().patched, 24);
+  clock_.Advance(std::chrono::minutes(5));  // one token back
+  recorder.Event(svc_, kEventTypeWarning, "Flapping", "again");
+  recorder.Event(svc_, kEventTypeWarning, "Flapping", "again");
+  recorder.Flush();
+  EXPECT_EQ(recorder.counters().spam_filtered, 6);
+  int flapping = 0;
+  for (const api::Event& e : Events("default")) {
+    if (e.reason == "Flapping") flapping = e.count;
+  }
+  EXPECT_EQ(flapping, 26);
+}
+
+// Finding 12 of issue 10: shutdown against an unreachable server is bounded by
+// shutdown_timeout (it used to try every queued event 3 times with 1 s sleeps) and the caller
+// never blocks on Record().
+TEST_F(EventRecorderTest, ShutdownIsBoundedWhenTheServerIsUnreachable) {
+  EventRecorderOptions options = Options();
+  options.max_attempts = 3;
+  options.retry_delay = std::chrono::seconds(1);
+  options.shutdown_timeout = std::chrono::milliseconds(300);
+  options.queue_size = 40;
+  ClientEventRecorder recorder(*client_, options);  // real clock
+  server_->Stop();
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 50; ++i) {
+    recorder.Event(svc_, kEventTypeWarning, "Reason" + std::to_string(i), "x");
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(500));
+  EXPECT_GE(recorder.counters().dropped, 9);  // the queue holds 40 (one may be in flight)
+  recorder.Shutdown();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  ClientEventRecorder::Counters counters = recorder.counters();
+  EXPECT_EQ(counters.created, 0);
+  EXPECT_GE(counters.dropped, 45);
+}
+
+// An Unavailable write is retried (here: the first create gets a 503) and the caller never
+// waits for it.
+TEST_F(EventRecorderTest, UnavailableWritesAreRetried) {
+  EventRecorderOptions options = Options();
+  options.max_attempts = 3;
+  options.retry_delay = std::chrono::milliseconds(10);
+  ClientEventRecorder recorder(*client_, options);  // real clock
+  server_->faults().FailNext("create", "events", 500, 1);  // no Retry-After: the recorder retries
+  recorder.Event(svc_, kEventTypeNormal, "Retried", "once");
+  recorder.Flush();
+  EXPECT_EQ(recorder.counters().created, 1);
+  EXPECT_EQ(recorder.counters().failed, 0);
+  EXPECT_EQ(Events("default").size(), 1u);
+}
+
 TEST(FakeEventRecorderTest, KeepsWhatItWasGiven) {
   FakeEventRecorder fake;
   api::Service svc;

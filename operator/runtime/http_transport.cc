@@ -5,9 +5,14 @@
 #include <openssl/x509.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <stop_token>
 #include <boost/asio/ssl.hpp>
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
+#include <glog/logging.h>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -100,6 +105,12 @@ bool TokenSource::Refresh() {
 // TLS material
 
 Status ValidateTlsMaterial(const RestConfig& config) {
+  if (config.insecure_skip_tls_verify && !config.ca_pem.empty()) {
+    // client-go refuses this too: the CA would silently not be used.
+    return InvalidArgumentError(config.source +
+                                ": certificate-authority and insecure-skip-tls-verify together: "
+                                "a CA is not checked when verification is off; drop one");
+  }
   if (!config.ca_pem.empty()) {
     auto bio = MemBio(config.ca_pem);
     int count = 0;
@@ -247,6 +258,13 @@ StatusOr<std::shared_ptr<HttpTransport>> HttpTransport::Create(const RestConfig&
                                                                Clock& clock) {
   if (config.server.empty()) return InvalidArgumentError(config.source + ": no server URL");
   LB_RETURN_IF_ERROR(ValidateTlsMaterial(config));
+  if (!config.tls_server_name.empty()) {
+    // Not honoured (see the header). Verification against the URL's host is stricter, not
+    // weaker, so the connection is safe; it fails if the certificate lacks that host.
+    LOG(WARNING) << config.source << ": tls-server-name \"" << config.tls_server_name
+                 << "\" is not supported; verifying the certificate against the server URL's "
+                    "host instead";
+  }
   try {
     web::uri uri(config.server);
     if (uri.scheme() != "https" && uri.scheme() != "http") {
@@ -262,20 +280,90 @@ StatusOr<std::shared_ptr<HttpTransport>> HttpTransport::Create(const RestConfig&
 }
 
 StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
-  std::shared_ptr<http_client> client = impl_->ClientFor(request.timeout);
+  // The connection's timeout is the configured one, or a longer one the request asks for
+  // (rounded up to whole seconds, so that few clients and pools exist). A shorter request
+  // timeout -- lease calls and fenced writes compute one per request -- is enforced here by
+  // cancelling the request, not by a client per value.
+  std::chrono::milliseconds client_timeout = impl_->config.timeout;
+  if (request.timeout > client_timeout) {
+    client_timeout = std::chrono::ceil<std::chrono::seconds>(request.timeout);
+  }
+  std::shared_ptr<http_client> client = impl_->ClientFor(client_timeout);
+  const bool bounded = request.timeout.count() > 0 && request.timeout < client_timeout;
+  const auto deadline = std::chrono::steady_clock::now() + request.timeout;
+
+  // Where the response (or the exception) lands; shared with the continuation, which may
+  // finish after this call gave up on it.
+  struct Result {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    HttpResponse response;
+    std::string error;
+  };
   for (int attempt = 0;; ++attempt) {
+    auto result = std::make_shared<Result>();
+    pplx::cancellation_token_source cts;
     try {
       web::http::http_request msg = impl_->Message(request, impl_->tokens.Token());
-      web::http::http_response resp = client->request(msg).get();
-      HttpResponse out;
-      out.status_code = resp.status_code();
-      out.headers = LowerHeaders(resp.headers());
-      out.body = resp.extract_utf8string(true).get();
-      if (out.status_code == 401 && attempt == 0 && impl_->tokens.Refresh()) continue;
-      return out;
+      client->request(msg, cts.get_token())
+          .then([](web::http::http_response resp) {
+            auto out = std::make_shared<HttpResponse>();
+            out->status_code = resp.status_code();
+            out->headers = LowerHeaders(resp.headers());
+            return resp.extract_utf8string(true).then([out](std::string body) {
+              out->body = std::move(body);
+              return *out;
+            });
+          })
+          .then([result, client](pplx::task<HttpResponse> task) {
+            HttpResponse response;
+            std::string error;
+            try {
+              response = task.get();
+            } catch (const std::exception& e) {
+              error = e.what();
+              if (error.empty()) error = "request failed";
+            }
+            std::lock_guard<std::mutex> lock(result->mu);
+            result->response = std::move(response);
+            result->error = std::move(error);
+            result->done = true;
+            result->cv.notify_all();
+          });
     } catch (const std::exception& e) {
       return UnavailableError(impl_->Describe(request) + ": " + e.what());
     }
+    {
+      // Registered before the lock is taken: it runs at once when stop was already requested.
+      std::stop_callback wake(request.cancel, [&result] {
+        std::lock_guard<std::mutex> lock(result->mu);
+        result->cv.notify_all();
+      });
+      std::unique_lock<std::mutex> lock(result->mu);
+      auto finished = [&] { return result->done || request.cancel.stop_requested(); };
+      bool in_time = true;
+      if (bounded) {
+        in_time = result->cv.wait_until(lock, deadline, finished);
+      } else {
+        result->cv.wait(lock, finished);
+      }
+      if (!result->done) {
+        lock.unlock();
+        cts.cancel();  // closes the connection; the continuation still lands in `result`
+        if (!in_time) {
+          return UnavailableError(impl_->Describe(request) + ": no response within " +
+                                  std::to_string(request.timeout.count()) + "ms");
+        }
+        return CancelledError(impl_->Describe(request) + ": cancelled");
+      }
+    }
+    std::unique_lock<std::mutex> lock(result->mu);
+    if (!result->error.empty()) {
+      return UnavailableError(impl_->Describe(request) + ": " + result->error);
+    }
+    if (result->response.status_code == 401 && attempt == 0 && impl_->tokens.Refresh()) continue;
+    return std::move(result->response);
   }
 }
 
@@ -284,17 +372,59 @@ StatusOr<std::unique_ptr<ResponseStream>> HttpTransport::Stream(const HttpReques
   // (so their connections are pooled) with a limit above any of them.
   std::shared_ptr<http_client> client =
       impl_->ClientFor(std::max<std::chrono::milliseconds>(request.timeout, kStreamTimeout));
+  struct Result {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::optional<web::http::http_response> response;
+    std::string error;
+  };
   for (int attempt = 0;; ++attempt) {
+    auto result = std::make_shared<Result>();
+    pplx::cancellation_token_source cts;
     try {
-      pplx::cancellation_token_source cts;
       web::http::http_request msg = impl_->Message(request, impl_->tokens.Token());
-      web::http::http_response resp = client->request(msg, cts.get_token()).get();
-      if (resp.status_code() == 401 && attempt == 0 && impl_->tokens.Refresh()) continue;
-      return std::unique_ptr<ResponseStream>(
-          new HttpResponseStream(std::move(resp), std::move(cts), client, impl_->Describe(request)));
+      client->request(msg, cts.get_token())
+          .then([result, client](pplx::task<web::http::http_response> task) {
+            std::optional<web::http::http_response> response;
+            std::string error;
+            try {
+              response = task.get();
+            } catch (const std::exception& e) {
+              error = e.what();
+              if (error.empty()) error = "request failed";
+            }
+            std::lock_guard<std::mutex> lock(result->mu);
+            result->response = std::move(response);
+            result->error = std::move(error);
+            result->done = true;
+            result->cv.notify_all();
+          });
     } catch (const std::exception& e) {
       return UnavailableError(impl_->Describe(request) + ": " + e.what());
     }
+    {
+      // Waiting for the headers ends early when stop is requested (an informer stopping).
+      std::stop_callback wake(request.cancel, [&result] {
+        std::lock_guard<std::mutex> lock(result->mu);
+        result->cv.notify_all();
+      });
+      std::unique_lock<std::mutex> lock(result->mu);
+      result->cv.wait(lock, [&] { return result->done || request.cancel.stop_requested(); });
+      if (!result->done) {
+        lock.unlock();
+        cts.cancel();
+        return CancelledError(impl_->Describe(request) + ": cancelled");
+      }
+    }
+    std::lock_guard<std::mutex> lock(result->mu);
+    if (!result->error.empty()) {
+      return UnavailableError(impl_->Describe(request) + ": " + result->error);
+    }
+    web::http::http_response resp = *result->response;
+    if (resp.status_code() == 401 && attempt == 0 && impl_->tokens.Refresh()) continue;
+    return std::unique_ptr<ResponseStream>(
+        new HttpResponseStream(std::move(resp), std::move(cts), client, impl_->Describe(request)));
   }
 }
 

@@ -4,14 +4,19 @@
 //   - TLS: the server certificate is verified against the RestConfig's CA
 //     (only that CA when one is given; the system store otherwise) and the
 //     server's host name (RFC 2818, IP SANs included), unless
-//     insecure_skip_tls_verify. Client certificate and key from PEM data.
-//     tls_server_name is not supported (cpprestsdk verifies the URL's host).
+//     insecure_skip_tls_verify (which may not come with a CA: InvalidArgument,
+//     as in client-go). Client certificate and key from PEM data.
+//     tls_server_name is NOT honoured (a warning is logged): cpprestsdk takes
+//     SNI and the verification name from the URL's host, which is stricter.
 //   - Auth: "Authorization: Bearer" from a TokenSource; a token file is
 //     re-read when the cached token is older than 50 s, and at once after a
 //     401 (the request is then retried once if the token changed).
-//   - One http_client per timeout value, reused, so connections are pooled
-//     per host; streams (watches) share one client whose timeout is 11 min or
-//     the request's, if longer (the server ends informer watches within 10).
+//   - One http_client per connection timeout (the configured one, or a longer
+//     one a request asks for, in whole seconds), reused, so connections are
+//     pooled per host; a shorter HttpRequest::timeout (lease calls, fenced
+//     writes) cancels that request when it runs out. Streams (watches) share
+//     one client whose timeout is 11 min or the request's, if longer (the
+//     server ends informer watches within 10).
 //   - Every cpprestsdk/std exception stops here and becomes Unavailable
 //     (Cancelled for a cancelled stream).
 //

@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stop_token>
 #include <thread>
 
 #include "api/core_v1.h"
@@ -245,9 +246,14 @@ TEST(HttpTransportTlsTest, BadTlsMaterialIsRejectedUpFront) {
   config.client_key_pem = "garbage";
   EXPECT_THAT(HttpTransport::Create(config),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("client-key")));
-  config.server = "ftp://x";
+  // Finding 11 of issue 10: a CA with insecure mode is refused (it was accepted silently).
   config.client_cert_pem.clear();
   config.client_key_pem.clear();
+  config.insecure_skip_tls_verify = true;
+  EXPECT_THAT(HttpTransport::Create(config),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("insecure-skip-tls-verify")));
+  config.insecure_skip_tls_verify = false;
+  config.server = "ftp://x";
   EXPECT_THAT(HttpTransport::Create(config),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("not an http(s) URL")));
 }
@@ -273,6 +279,70 @@ TEST(HttpTransportTest, RequestTimeoutIsUnavailable) {
   EXPECT_THAT(transport->Do(req), StatusIs(StatusCode::kUnavailable, HasSubstr("GET http://")));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
   ::close(fd);
+}
+
+// A server that completes the TCP handshake (listen backlog) and never answers.
+class SilentServer {
+ public:
+  SilentServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    EXPECT_EQ(::listen(fd_, 8), 0);
+    socklen_t len = sizeof(addr);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~SilentServer() { ::close(fd_); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_;
+  int port_;
+};
+
+// Lease calls and fenced writes carry their own, shorter timeout.
+TEST(HttpTransportTest, PerRequestTimeoutShorterThanTheConfiguredOne) {
+  SilentServer server;
+  RestConfig config;
+  config.server = server.url();
+  config.source = "test";  // default timeout: 30 s
+  ASSERT_OK_AND_ASSIGN(auto transport, HttpTransport::Create(config));
+  HttpRequest req;
+  req.method = "PUT";
+  req.target = "/apis/coordination.k8s.io/v1/namespaces/a/leases/b";
+  req.body = "{}";
+  req.timeout = std::chrono::milliseconds(200);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_THAT(transport->Do(req), StatusIs(StatusCode::kUnavailable, HasSubstr("within 200ms")));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+}
+
+// Finding 8 of issue 10: a request in flight, or the wait for a stream's headers, ends when
+// stop is requested on its token (it used to last the whole transport timeout).
+TEST(HttpTransportTest, StopTokenAbandonsRequestsAndStreamsInFlight) {
+  SilentServer server;
+  RestConfig config;
+  config.server = server.url();
+  config.source = "test";
+  ASSERT_OK_AND_ASSIGN(auto transport, HttpTransport::Create(config));
+  for (bool stream : {false, true}) {
+    std::stop_source stop;
+    HttpRequest req;
+    req.target = "/api/v1/services";
+    req.cancel = stop.get_token();
+    std::thread stopper([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      stop.request_stop();
+    });
+    auto start = std::chrono::steady_clock::now();
+    Status status = stream ? transport->Stream(req).status() : transport->Do(req).status();
+    stopper.join();
+    EXPECT_THAT(status, StatusIs(StatusCode::kCancelled, HasSubstr("cancelled"))) << stream;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3)) << stream;
+  }
 }
 
 TEST(TokenSourceTest, ReReadsAgedTokenKeepsOldOnFailure) {

@@ -27,17 +27,35 @@ std::string ResourceVersionOf(const rapidjson::Value& object) {
   return std::string(rv->value.GetString(), rv->value.GetStringLength());
 }
 
+std::string StringMember(const rapidjson::Value& object, const char* name) {
+  auto it = object.FindMember(name);
+  if (it == object.MemberEnd() || !it->value.IsString()) return "";
+  return std::string(it->value.GetString(), it->value.GetStringLength());
+}
+
 }  // namespace
+
+std::string RawObjectKey(const rapidjson::Value& object) {
+  if (!object.IsObject()) return "";
+  auto meta = object.FindMember("metadata");
+  if (meta == object.MemberEnd() || !meta->value.IsObject()) return "";
+  std::string name = StringMember(meta->value, "name");
+  if (name.empty()) return "";
+  return ObjectKey(StringMember(meta->value, "namespace"), name);
+}
 
 Reflector::Reflector(Client& client, const api::ResourceInfo& resource, InformerOptions options,
                      Sink& sink)
-    : client_(client),
-      resource_(resource),
+    : resource_(resource),
       options_(std::move(options)),
       sink_(sink),
       clock_(options_.clock != nullptr ? *options_.clock : Clock::Real()),
       backoff_(options_.backoff, clock_),
-      rng_(std::random_device{}()) {}
+      rng_(std::random_device{}()) {
+  CallOptions call;
+  call.cancel = stop_source_.get_token();
+  client_ = client.WithCallOptions(std::move(call));
+}
 
 Reflector::~Reflector() { Stop(); }
 
@@ -54,6 +72,7 @@ void Reflector::Stop() {
     if (current_watch_ != nullptr) current_watch_->Cancel();
     cv_.notify_all();
   }
+  stop_source_.request_stop();
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
@@ -98,7 +117,20 @@ Status Reflector::List() {
   std::vector<rapidjson::Document> pages;
   std::string list_rv;
   do {
-    LB_ASSIGN_OR_RETURN(rapidjson::Document page, client_.List(resource_, options_.namespace_, opts),
+    StatusOr<rapidjson::Document> listed = client_->List(resource_, options_.namespace_, opts);
+    if (!listed.ok() && listed.status().IsGone() && !opts.continue_token.empty()) {
+      // The continue token expired: the list takes longer than the server keeps versions.
+      // Paging again from the first page could expire again, forever; one unpaged LIST
+      // cannot (client-go's pager falls back the same way).
+      LOG(WARNING) << options_.name << ": continue token expired after " << pages.size()
+                   << " page(s); listing again without paging";
+      pages.clear();
+      list_rv.clear();
+      opts.limit = 0;
+      opts.continue_token.clear();
+      listed = client_->List(resource_, options_.namespace_, opts);
+    }
+    LB_ASSIGN_OR_RETURN(rapidjson::Document page, std::move(listed),
                         _.WithContext(options_.name + ": list"));
     if (!page.IsObject()) return InvalidArgumentError(options_.name + ": list: not an object");
     std::string cont;
@@ -175,7 +207,7 @@ Status Reflector::WatchOnce(bool* made_progress) {
     opts.timeout = std::chrono::seconds(dist(rng_));
   }
   LB_ASSIGN_OR_RETURN(std::unique_ptr<RawWatch> watch,
-                      client_.Watch(resource_, options_.namespace_, opts));
+                      client_->Watch(resource_, options_.namespace_, opts));
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopped_) return CancelledError("stopped");

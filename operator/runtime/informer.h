@@ -10,11 +10,17 @@
 //   - 410 Gone/Expired (HTTP or an ERROR event), any other ERROR event, or a
 //     failed list: LIST again after a backoff (0.8 s doubling to 30 s, jitter).
 //   - Broken connections and 429/5xx on the watch: reopen after a backoff.
+//   - A 410 on a continue token (the list outlived the compaction window)
+//     falls back to one unpaged LIST, as client-go's pager does, instead of
+//     paging again from the first page (which could loop forever).
 //   - On every LIST, objects in the cache but not in the list are deleted and
 //     their last known state delivered to on_delete (missed deletions); the
 //     listed objects already cached are delivered to on_update (old and new
 //     may be equal, as client-go's Replaced deltas are).
-//   - An undecodable object is skipped with a warning (it is not cached).
+//   - An undecodable object is skipped with a warning and counted
+//     (decode_failures). When listed, its key (read from the raw JSON) counts
+//     as listed: a cached copy is kept as it was, never reported deleted.
+//   - A DELETED event for a key that is not cached calls no handler.
 // The optional transform edits each object's JSON before it is decoded (to
 // drop managedFields and whatever else nobody reads); StripManagedFields is
 // the usual one.
@@ -23,6 +29,9 @@
 // updated; they must be quick (enqueue a key and return). A handler added
 // after the informer started gets on_add for everything already cached.
 // HasSynced() is true once the first LIST was applied and its handlers ran.
+//
+// Stop() interrupts whatever the informer waits for (a LIST or watch request
+// in flight, a Retry-After or backoff wait) and waits for its thread.
 //
 // Thread-safety: every public method is safe to call from any thread.
 // Start() and Stop() at most once each; Stop() waits for the thread.
@@ -37,6 +46,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <utility>
@@ -91,6 +101,9 @@ class InformerBase {
 
 namespace internal {
 
+// "namespace/name" read from an object's raw JSON metadata ("" without a name).
+std::string RawObjectKey(const rapidjson::Value& object);
+
 // The kind-independent list/watch loop. The typed informer receives decoded
 // JSON through the Sink.
 class Reflector {
@@ -132,7 +145,10 @@ class Reflector {
   bool Sleep(Clock::Duration d);
   bool stopped() const;
 
-  Client& client_;
+  // Stop() requests stop on it: a LIST, a Retry-After wait or a watch being opened ends.
+  std::stop_source stop_source_;
+  // The informer's client with stop_source_'s token on every call.
+  std::unique_ptr<Client> client_;
   const api::ResourceInfo resource_;
   InformerOptions options_;
   Sink& sink_;
@@ -192,6 +208,8 @@ class Informer final : public InformerBase, private internal::Reflector::Sink {
   }
   const std::string& name() const override { return name_; }
   internal::Reflector::Counters counters() const { return reflector_.counters(); }
+  // Objects skipped because they could not be decoded (listed or watched).
+  int decode_failures() const { return decode_failures_.load(); }
   std::string last_resource_version() const { return reflector_.last_resource_version(); }
 
  private:
@@ -212,7 +230,13 @@ class Informer final : public InformerBase, private internal::Reflector::Sink {
     for (rapidjson::Value* item : items) {
       StatusOr<ObjectPtr<T>> obj = Decode(*item);
       if (!obj.ok()) {
-        LOG(WARNING) << name_ << ": skipping an undecodable listed object: " << obj.status();
+        ++decode_failures_;
+        // Still listed: the object exists. Keep whatever is cached for it rather than report
+        // a deletion that did not happen.
+        std::string key = internal::RawObjectKey(*item);
+        LOG(WARNING) << name_ << ": skipping an undecodable listed object "
+                     << (key.empty() ? "(no name)" : key) << ": " << obj.status();
+        if (!key.empty()) listed.insert(key);
         continue;
       }
       listed.insert(ObjectKeyOf((*obj)->metadata));
@@ -243,16 +267,17 @@ class Informer final : public InformerBase, private internal::Reflector::Sink {
   void Apply(api::WatchEventType type, rapidjson::Value& json) override {
     StatusOr<ObjectPtr<T>> obj = Decode(json);
     if (!obj.ok()) {
+      ++decode_failures_;
       LOG(WARNING) << name_ << ": skipping an undecodable watch event: " << obj.status();
       return;
     }
     std::lock_guard<std::mutex> lock(dispatch_mu_);
     if (type == api::WatchEventType::kDeleted) {
       ObjectPtr<T> old = store_.Erase(ObjectKeyOf((*obj)->metadata));
+      if (old == nullptr) return;  // never cached (or already gone): nothing to tell
       for (const EventHandler<T>& h : handlers_) {
         if (h.on_delete) h.on_delete(*obj);
       }
-      (void)old;
       return;
     }
     ObjectPtr<T> old = store_.Upsert(*obj);
@@ -273,6 +298,7 @@ class Informer final : public InformerBase, private internal::Reflector::Sink {
   mutable std::mutex sync_mu_;
   std::condition_variable sync_cv_;
   bool synced_ = false;
+  std::atomic<int> decode_failures_{0};
   internal::Reflector reflector_;  // last: its thread uses the members above
 };
 

@@ -14,6 +14,7 @@
 
 #include "api/core_v1.h"
 #include "operator/runtime/informer.h"
+#include "test/testing/fake_transport.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::runtime {

@@ -15,6 +15,7 @@
 
 #include "api/core_v1.h"
 #include "test/apiserver/api_server.h"
+#include "test/testing/fake_transport.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::runtime {
@@ -22,6 +23,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 
 // Polls `pred` (real time) for up to 30 s; when `clock` is given and someone
@@ -75,6 +77,11 @@ class ScriptedServer {
     objects_ = std::move(objects);
     list_rv_ = list_rv;
   }
+  // The next LIST carrying a continue token gets 410 Expired.
+  void ExpireNextContinue() {
+    std::lock_guard<std::mutex> lock(mu_);
+    expire_next_continue_ = true;
+  }
   void FailNextWatchWith410() {
     std::lock_guard<std::mutex> lock(mu_);
     fail_next_watch_with_410_ = true;
@@ -116,6 +123,13 @@ class ScriptedServer {
       return r.target.substr(p + key.size() + 1, e == std::string::npos ? e : e - p - key.size() - 1);
     };
     if (!param("limit").empty()) limit = std::stoul(param("limit"));
+    if (!param("continue").empty() && expire_next_continue_) {
+      expire_next_continue_ = false;
+      HttpResponse gone;
+      gone.status_code = 410;
+      gone.body = api::ApiStatus::Failure(410, "Expired", "continue token expired").ToJsonString();
+      return gone;
+    }
     if (!param("continue").empty()) {
       start = std::stoul(param("continue"));
     } else {
@@ -140,6 +154,7 @@ class ScriptedServer {
   int list_rv_ = 0;
   int lists_ = 0;
   bool fail_next_watch_with_410_ = false;
+  bool expire_next_continue_ = false;
   std::vector<std::shared_ptr<FakeStream>> streams_;
   std::vector<std::string> watch_targets_;
   std::vector<std::string> list_targets_;
@@ -321,6 +336,60 @@ TEST_F(ScriptedInformerTest, StopCancelsTheWatchAndLateHandlersSeeTheCache) {
   EXPECT_TRUE(informer.HasSynced());
 }
 
+// Finding 7 of issue 10: an expired continue token falls back to one unpaged LIST (it used to
+// page again from the first page).
+TEST_F(ScriptedInformerTest, ExpiredContinueTokenFallsBackToOneUnpagedList) {
+  server_.Set({{"a", Svc("ns1", "a", 5)}, {"b", Svc("ns2", "b", 6)}, {"c", Svc("ns2", "c", 7)}},
+              10);
+  server_.ExpireNextContinue();
+  Informer<api::Service> informer(client_, Options());  // one item per page
+  informer.AddEventHandler(rec_.Handler());
+  informer.Start();
+  ASSERT_TRUE(Eventually([&] { return informer.HasSynced(); }, &clock_));
+  std::vector<std::string> lists = server_.list_targets();
+  ASSERT_EQ(lists.size(), 3u);
+  EXPECT_THAT(lists[0], HasSubstr("limit=1"));
+  EXPECT_THAT(lists[1], HasSubstr("continue=1"));  // answered 410
+  EXPECT_THAT(lists[2], Not(HasSubstr("limit=")));
+  EXPECT_THAT(lists[2], Not(HasSubstr("continue=")));
+  EXPECT_THAT(rec_.log(), ElementsAre("add ns1/a@5", "add ns2/b@6", "add ns2/c@7"));
+  EXPECT_EQ(informer.last_resource_version(), "10");
+}
+
+// Finding 6 of issue 10: a listed object that cannot be decoded is not reported deleted; its
+// cached copy stays, and the failure is counted.
+TEST_F(ScriptedInformerTest, UndecodableListedObjectKeepsItsCachedCopy) {
+  server_.Set({{"a", Svc("ns1", "a", 5)}, {"b", Svc("ns2", "b", 6)}}, 10);
+  Informer<api::Service> informer(client_, Options());
+  informer.AddEventHandler(rec_.Handler());
+  informer.Start();
+  ASSERT_TRUE(Eventually([&] { return informer.HasSynced() && server_.streams() == 1; }));
+  const std::string broken =
+      R"({"metadata":{"name":"b","namespace":"ns2","resourceVersion":"31"},)"
+      R"("spec":{"ports":"not a list"}})";
+  server_.Set({{"a", Svc("ns1", "a", 30)}, {"b", broken}}, 40);
+  server_.stream(0)->Push(Event(
+      "ERROR", api::ApiStatus::Failure(410, "Expired", "too old").ToJsonString()));
+  ASSERT_TRUE(Eventually([&] { return server_.lists() == 2 && rec_.size() == 3; }, &clock_));
+  EXPECT_THAT(rec_.log(), ElementsAre("add ns1/a@5", "add ns2/b@6", "update ns1/a@5->30"));
+  ASSERT_NE(informer.store().Get("ns2", "b"), nullptr);
+  EXPECT_EQ(informer.store().Get("ns2", "b")->metadata.resource_version, "6");
+  EXPECT_EQ(informer.decode_failures(), 1);
+}
+
+// Finding 9 of issue 10: a DELETED event for a key that is not cached calls no handler.
+TEST_F(ScriptedInformerTest, DeletedEventForAnUncachedKeyCallsNoHandler) {
+  server_.Set({{"a", Svc("ns1", "a", 5)}}, 10);
+  Informer<api::Service> informer(client_, Options());
+  informer.AddEventHandler(rec_.Handler());
+  informer.Start();
+  ASSERT_TRUE(Eventually([&] { return informer.HasSynced() && server_.streams() == 1; }));
+  server_.stream(0)->Push(Event("DELETED", Svc("ns1", "never-seen", 11)));
+  server_.stream(0)->Push(Event("DELETED", Svc("ns1", "a", 12)));
+  ASSERT_TRUE(Eventually([&] { return informer.counters().events == 2; }));
+  EXPECT_THAT(rec_.log(), ElementsAre("add ns1/a@5", "delete ns1/a@12"));
+}
+
 TEST(StripManagedFieldsTest, RemovesOnlyManagedFields) {
   rapidjson::Document doc;
   ASSERT_OK(api::ParseJson(R"({"metadata":{"name":"a","managedFields":[{"x":1}]},"spec":{}})", doc));
@@ -359,6 +428,30 @@ std::string ServiceJson(const std::string& ns, const std::string& name, int n) {
   return R"({"apiVersion":"v1","kind":"Service","metadata":{"name":")" + name +
          R"(","namespace":")" + ns + R"(","labels":{"n":")" + std::to_string(n) +
          R"("}},"spec":{"ports":[{"port":80}]}})";
+}
+
+// Finding 8 of issue 10: Stop() interrupts a LIST in flight (it used to wait for the answer,
+// up to the transport timeout).
+TEST(InformerApiServerTest, StopInterruptsAListInFlight) {
+  ASSERT_OK_AND_ASSIGN(auto server, apiserver::ApiServer::Start({}));
+  RestConfig config;
+  config.server = server->url();
+  config.source = "test";
+  ASSERT_OK_AND_ASSIGN(auto client, NewClient(config));
+  ASSERT_OK(client->Get(api::Namespace::kResource, "", "default").status());
+  apiserver::FaultConfig faults;
+  faults.latency = std::chrono::milliseconds(5000);  // every request takes 5 s
+  server->faults().Configure(faults);
+  Informer<api::Service> informer(*client);
+  informer.Start();
+  // Not a synchronisation: if Stop() came before the LIST left, the test would pass anyway.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the LIST is on its way
+  auto stop_at = std::chrono::steady_clock::now();
+  informer.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_at, std::chrono::milliseconds(2500));
+  EXPECT_FALSE(informer.HasSynced());
+  server->faults().Configure({});
+  server->Stop();
 }
 
 TEST(InformerApiServerTest, ConvergesThroughDropsBookmarksAnd410UnderConcurrentWrites) {

@@ -5,25 +5,40 @@
 
 #include <glog/logging.h>
 
+#include "operator/base/status_macros.h"
+
 namespace lballoc::runtime {
 
 ClientLeaseLock::ClientLeaseLock(Client& client, std::string namespace_, std::string name)
-    : leases_(client), namespace_(std::move(namespace_)), name_(std::move(name)) {}
+    : client_(client), namespace_(std::move(namespace_)), name_(std::move(name)) {}
 
-StatusOr<api::Lease> ClientLeaseLock::Get() { return leases_.Get(namespace_, name_); }
-
-StatusOr<api::Lease> ClientLeaseLock::Create(const api::Lease& lease) {
-  api::Lease copy = lease;
-  copy.metadata.namespace_ = namespace_;
-  copy.metadata.name = name_;
-  return leases_.Create(copy);
+std::unique_ptr<Client> ClientLeaseLock::Bounded(Clock::Duration timeout) {
+  CallOptions options;
+  options.before_send = [timeout]() -> StatusOr<Clock::Duration> { return timeout; };
+  // A Retry-After wait would outlast the renew deadline the timeout was computed from.
+  options.retry_after = false;
+  return client_.WithCallOptions(std::move(options));
 }
 
-StatusOr<api::Lease> ClientLeaseLock::Update(const api::Lease& lease) {
+StatusOr<api::Lease> ClientLeaseLock::Get(Clock::Duration timeout) {
+  std::unique_ptr<Client> client = Bounded(timeout);
+  return TypedClient<api::Lease>(*client).Get(namespace_, name_);
+}
+
+StatusOr<api::Lease> ClientLeaseLock::Create(const api::Lease& lease, Clock::Duration timeout) {
   api::Lease copy = lease;
   copy.metadata.namespace_ = namespace_;
   copy.metadata.name = name_;
-  return leases_.Update(copy);
+  std::unique_ptr<Client> client = Bounded(timeout);
+  return TypedClient<api::Lease>(*client).Create(copy);
+}
+
+StatusOr<api::Lease> ClientLeaseLock::Update(const api::Lease& lease, Clock::Duration timeout) {
+  api::Lease copy = lease;
+  copy.metadata.namespace_ = namespace_;
+  copy.metadata.name = name_;
+  std::unique_ptr<Client> client = Bounded(timeout);
+  return TypedClient<api::Lease>(*client).Update(copy);
 }
 
 StatusOr<std::unique_ptr<LeaderElector>> LeaderElector::Create(LeaseLock& lock,
@@ -63,7 +78,11 @@ LeaderElector::LeaderElector(LeaseLock& lock, LeaderElectionConfig config,
   master_status_->Set(0);
 }
 
-LeaderElector::~LeaderElector() { Stop(); }
+LeaderElector::~LeaderElector() {
+  Stop();
+  // A round abandoned at its deadline ends with its calls' timeouts.
+  if (round_thread_.joinable()) round_thread_.join();
+}
 
 std::string LeaderElector::GetLeader() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -74,6 +93,24 @@ void LeaderElector::Stop() {
   std::lock_guard<std::mutex> lock(mu_);
   stopped_ = true;
   cv_.notify_all();
+}
+
+StatusOr<Clock::Duration> LeaderElector::TimeLeft() const {
+  if (!leading_.load()) {
+    return FencedError(config_.identity + " does not lead " + lock_.Describe());
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (observed_holder_ != config_.identity) {
+    return FencedError(config_.identity + " saw " + lock_.Describe() + " held by \"" +
+                       observed_holder_ + "\"");
+  }
+  const Clock::TimePoint end = last_renew_start_ + config_.renew_deadline;
+  const Clock::TimePoint now = clock_.Now();
+  if (now >= end) {
+    return FencedError("the term of " + config_.identity + " on " + lock_.Describe() +
+                       " ended: not renewed within the renew deadline");
+  }
+  return end - now;
 }
 
 bool LeaderElector::stopped() const {
@@ -88,24 +125,54 @@ bool LeaderElector::Sleep(Clock::Duration d) {
 }
 
 void LeaderElector::Observe(const api::Lease& lease, Clock::TimePoint now) {
-  std::string new_holder;
-  bool holder_changed = false;
+  std::lock_guard<std::mutex> lock(mu_);
+  // Only a change of the record restarts the expiry clock; the resourceVersion alone or
+  // the timestamps' values mean nothing here.
+  if (!observed_.has_value() || observed_->spec != lease.spec) observed_time_ = now;
+  observed_ = lease;
+  if (lease.spec.holder_identity != observed_holder_) {
+    observed_holder_ = lease.spec.holder_identity;
+    new_leaders_.push_back(observed_holder_);
+  }
+}
+
+void LeaderElector::DeliverNewLeaders() {
+  std::vector<std::string> leaders;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    // Only a change of the record restarts the expiry clock; the resourceVersion alone or
-    // the timestamps' values mean nothing here.
-    if (!observed_.has_value() || observed_->spec != lease.spec) observed_time_ = now;
-    observed_ = lease;
-    if (lease.spec.holder_identity != observed_holder_) {
-      observed_holder_ = lease.spec.holder_identity;
-      new_holder = observed_holder_;
-      holder_changed = true;
-    }
+    leaders.swap(new_leaders_);
   }
-  if (holder_changed && callbacks_.on_new_leader) callbacks_.on_new_leader(new_holder);
+  if (!callbacks_.on_new_leader) return;
+  for (const std::string& leader : leaders) callbacks_.on_new_leader(leader);
+}
+
+Clock::TimePoint LeaderElector::RoundDeadline(Clock::TimePoint now) const {
+  if (leading_.load()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_renew_start_ + config_.renew_deadline;
+  }
+  // A candidate's round is useless past this: a term it won would already be over.
+  return now + config_.renew_deadline;
+}
+
+StatusOr<Clock::Duration> LeaderElector::CallTimeout(Clock::TimePoint deadline) const {
+  const Clock::TimePoint now = clock_.Now();
+  if (now >= deadline) {
+    return DeadlineExceededError("no time left before the renew deadline for a call on " +
+                                 lock_.Describe());
+  }
+  return deadline - now;
 }
 
 bool LeaderElector::TryAcquireOrRenew() {
+  bool result = TryAcquireOrRenewUntil(RoundDeadline(clock_.Now()));
+  DeliverNewLeaders();
+  return result;
+}
+
+bool LeaderElector::TryAcquireOrRenewUntil(Clock::TimePoint deadline) {
+  // The start of the round: a write that succeeds renews the term from here (the earliest
+  // moment the server could have committed it), never from when its answer arrived.
   const Clock::TimePoint now = clock_.Now();
   const api::Time wall = clock_.WallNow();
   const int32_t duration_seconds = static_cast<int32_t>(
@@ -124,7 +191,9 @@ bool LeaderElector::TryAcquireOrRenew() {
     api::Lease lease = *cached;
     lease.spec.lease_duration_seconds = duration_seconds;
     lease.spec.renew_time = wall;
-    StatusOr<api::Lease> updated = lock_.Update(lease);
+    StatusOr<Clock::Duration> timeout = CallTimeout(deadline);
+    StatusOr<api::Lease> updated =
+        timeout.ok() ? lock_.Update(lease, *timeout) : StatusOr<api::Lease>(timeout.status());
     if (updated.ok()) {
       Observe(*updated, now);
       std::lock_guard<std::mutex> lock(mu_);
@@ -136,7 +205,9 @@ bool LeaderElector::TryAcquireOrRenew() {
   }
 
   // 2. Read the Lease; create it when missing.
-  StatusOr<api::Lease> current = lock_.Get();
+  StatusOr<Clock::Duration> timeout = CallTimeout(deadline);
+  if (!timeout.ok()) return false;
+  StatusOr<api::Lease> current = lock_.Get(*timeout);
   if (!current.ok()) {
     if (!current.status().IsNotFound()) {
       LOG(WARNING) << config_.identity << ": cannot read lease " << lock_.Describe() << ": "
@@ -149,7 +220,9 @@ bool LeaderElector::TryAcquireOrRenew() {
     lease.spec.acquire_time = wall;
     lease.spec.renew_time = wall;
     lease.spec.lease_transitions = 0;
-    StatusOr<api::Lease> created = lock_.Create(lease);
+    timeout = CallTimeout(deadline);
+    if (!timeout.ok()) return false;
+    StatusOr<api::Lease> created = lock_.Create(lease, *timeout);
     if (!created.ok()) {
       LOG(WARNING) << config_.identity << ": cannot create lease " << lock_.Describe() << ": "
                    << created.status();
@@ -161,15 +234,17 @@ bool LeaderElector::TryAcquireOrRenew() {
     return true;
   }
 
-  // 3. Note when the record last changed, on our clock.
-  Observe(*current, now);
+  // 3. Note when the record last changed, on our clock, as of when the GET returned: the
+  // holder may have renewed while the GET was in flight (client-go takes the time here too).
+  const Clock::TimePoint read_at = clock_.Now();
+  Observe(*current, read_at);
 
   // 4. Another holder whose lease has not run out (by our observation) keeps it.
   const api::LeaseSpec& spec = current->spec;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!spec.holder_identity.empty() && spec.holder_identity != config_.identity &&
-        observed_time_ + std::chrono::seconds(spec.lease_duration_seconds) > now) {
+        observed_time_ + std::chrono::seconds(spec.lease_duration_seconds) > read_at) {
       return false;
     }
   }
@@ -184,7 +259,9 @@ bool LeaderElector::TryAcquireOrRenew() {
     lease.spec.acquire_time = wall;
     lease.spec.lease_transitions = spec.lease_transitions + 1;
   }
-  StatusOr<api::Lease> updated = lock_.Update(lease);
+  timeout = CallTimeout(deadline);
+  if (!timeout.ok()) return false;
+  StatusOr<api::Lease> updated = lock_.Update(lease, *timeout);
   if (!updated.ok()) {
     LOG(WARNING) << config_.identity << ": cannot update lease " << lock_.Describe() << ": "
                  << updated.status();
@@ -197,10 +274,13 @@ bool LeaderElector::TryAcquireOrRenew() {
 }
 
 Status LeaderElector::Release() {
+  const Clock::TimePoint deadline = clock_.Now() + config_.renew_deadline;
   // A few tries: a 409 here means our read raced a write (maybe our own earlier renewal).
   Status last;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    StatusOr<api::Lease> current = lock_.Get();
+    LB_ASSIGN_OR_RETURN(Clock::Duration timeout, CallTimeout(deadline),
+                        _.WithContext("release " + lock_.Describe()));
+    StatusOr<api::Lease> current = lock_.Get(timeout);
     if (!current.ok()) return current.status().WithContext("release " + lock_.Describe());
     if (current->spec.holder_identity != config_.identity) return Status();
     api::Lease lease = *current;
@@ -209,9 +289,12 @@ Status LeaderElector::Release() {
     lease.spec.lease_duration_seconds = 1;
     lease.spec.acquire_time = wall;
     lease.spec.renew_time = wall;
-    StatusOr<api::Lease> updated = lock_.Update(lease);
+    LB_ASSIGN_OR_RETURN(timeout, CallTimeout(deadline),
+                        _.WithContext("release " + lock_.Describe()));
+    StatusOr<api::Lease> updated = lock_.Update(lease, timeout);
     if (updated.ok()) {
       Observe(*updated, clock_.Now());
+      DeliverNewLeaders();
       LOG(INFO) << config_.identity << ": released lease " << lock_.Describe();
       return Status();
     }
@@ -221,10 +304,46 @@ Status LeaderElector::Release() {
   return last.WithContext("release " + lock_.Describe());
 }
 
+LeaderElector::Round LeaderElector::RunRound(Clock::TimePoint deadline) {
+  std::unique_lock<std::mutex> lock(mu_);
+  // Lease calls never overlap: a round abandoned at an earlier deadline must finish first.
+  clock_.WaitUntil(lock, cv_, deadline, [&] { return !round_running_ || stopped_; });
+  if (stopped_) return Round::kStopped;
+  if (round_running_) return Round::kTimedOut;
+  if (round_thread_.joinable()) {
+    std::thread finished = std::move(round_thread_);
+    lock.unlock();
+    finished.join();  // it has returned already
+    lock.lock();
+  }
+  round_running_ = true;
+  round_thread_ = std::thread([this, deadline] {
+    bool result = TryAcquireOrRenewUntil(deadline);
+    std::lock_guard<std::mutex> round_lock(mu_);
+    round_result_ = result;
+    round_running_ = false;
+    cv_.notify_all();
+  });
+  // Stop waiting at the deadline even if a call is still in flight: the caller steps down
+  // then, whatever the network does.
+  clock_.WaitUntil(lock, cv_, deadline, [&] { return !round_running_ || stopped_; });
+  Round result;
+  if (!round_running_) {
+    result = round_result_ ? Round::kSucceeded : Round::kFailed;
+  } else {
+    result = stopped_ ? Round::kStopped : Round::kTimedOut;
+  }
+  lock.unlock();
+  DeliverNewLeaders();
+  return result;
+}
+
 bool LeaderElector::Acquire() {
   std::uniform_real_distribution<double> jitter(0.0, config_.jitter_factor);
   while (!stopped()) {
-    if (TryAcquireOrRenew()) return true;
+    Round round = RunRound(RoundDeadline(clock_.Now()));
+    if (round == Round::kSucceeded) return true;
+    if (round == Round::kStopped) return false;
     auto wait = std::chrono::duration_cast<Clock::Duration>(config_.retry_period *
                                                             (1.0 + jitter(rng_)));
     if (!Sleep(wait)) return false;
@@ -236,8 +355,15 @@ void LeaderElector::Renew() {
   while (Sleep(config_.retry_period)) {
     // Retry every retry_period until a renewal succeeds or the deadline, counted from the
     // start of the last successful write, has passed.
-    while (!TryAcquireOrRenew()) {
+    while (true) {
       Clock::TimePoint deadline;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        deadline = last_renew_start_ + config_.renew_deadline;
+      }
+      Round round = RunRound(deadline);
+      if (round == Round::kSucceeded) break;
+      if (round == Round::kStopped) return;
       {
         std::lock_guard<std::mutex> lock(mu_);
         // Someone else holds it now (we saw their record): stop at once rather than wait for
@@ -247,12 +373,13 @@ void LeaderElector::Renew() {
                        << " is now held by " << observed_holder_ << "; stepping down";
           return;
         }
-        deadline = last_renew_start_ + config_.renew_deadline;
       }
       Clock::TimePoint now = clock_.Now();
-      if (now >= deadline) {
+      if (round == Round::kTimedOut || now >= deadline) {
         LOG(WARNING) << config_.identity << ": could not renew lease " << lock_.Describe()
-                     << " within the renew deadline; stepping down";
+                     << " within the renew deadline"
+                     << (round == Round::kTimedOut ? " (a lease call is still in flight)" : "")
+                     << "; stepping down";
         return;
       }
       if (!Sleep(std::min(config_.retry_period, deadline - now))) return;

@@ -16,6 +16,7 @@
 #include "api/core_v1.h"
 #include "operator/base/clock.h"
 #include "operator/runtime/client.h"
+#include "operator/runtime/fenced_client.h"
 #include "operator/runtime/http_transport.h"
 #include "operator/runtime/informer.h"
 #include "operator/runtime/leader_election.h"
@@ -224,6 +225,174 @@ TEST_F(ApiServerLeaderElectionTest, ServerConflictFailsTheRoundOnly) {
   EXPECT_TRUE(a->TryAcquireOrRenew());
   EXPECT_EQ(LeaseSpec().holder_identity, "a");
   EXPECT_EQ(LeaseSpec().lease_transitions, 0);
+}
+
+// One replica's link whose lease calls can be slowed down, as a congested path to the API server
+// would: a lease request waits `delay` before it is sent; when its own timeout is shorter, it
+// fails at the timeout without reaching the server (as a request the transport gave up on).
+class SlowLeaseTransport final : public Transport {
+ public:
+  explicit SlowLeaseTransport(std::shared_ptr<Transport> inner) : inner_(std::move(inner)) {}
+  StatusOr<HttpResponse> Do(const HttpRequest& request) override {
+    milliseconds delay = delay_.load();
+    if (delay.count() > 0 && request.target.find("/leases/") != std::string::npos) {
+      ++delayed_;
+      milliseconds timeout = request.timeout.count() > 0 ? request.timeout : milliseconds(30000);
+      std::this_thread::sleep_for(std::min(delay, timeout));
+      if (delay >= timeout) return UnavailableError("injected: lease call timed out");
+    }
+    return inner_->Do(request);
+  }
+  StatusOr<std::unique_ptr<ResponseStream>> Stream(const HttpRequest& request) override {
+    return inner_->Stream(request);
+  }
+  void set_lease_delay(milliseconds delay) { delay_ = delay; }
+  int delayed() const { return delayed_.load(); }
+
+ private:
+  std::shared_ptr<Transport> inner_;
+  std::atomic<milliseconds> delay_{milliseconds(0)};
+  std::atomic<int> delayed_{0};
+};
+
+constexpr api::ResourceInfo kConfigMaps{"", "v1", "configmaps", "ConfigMap", true};
+
+// What the audit hook saw: the writer (the ConfigMap's name up to '-') of every committed
+// ConfigMap create, in commit order.
+class WriteLog {
+ public:
+  void Add(const std::string& writer) {
+    std::lock_guard<std::mutex> lock(mu_);
+    writers_.push_back(writer);
+  }
+  std::vector<std::string> writers() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return writers_;
+  }
+  int Count(const std::string& writer) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int>(std::count(writers_.begin(), writers_.end(), writer));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> writers_;
+};
+
+struct TakeoverResult {
+  std::vector<std::string> writers;  // in commit order
+  int old_leader_refused = 0;        // writes the fence refused
+  int new_leader_refused = 0;
+};
+
+// Replica "old" leads and writes ConfigMaps as fast as it can; then its lease calls become
+// slower than its renew deadline while replica "new" campaigns. "new" takes over and writes
+// too. `fenced` picks the old leader's writer client: its FencedClient, or the plain client.
+TakeoverResult RunTakeover(apiserver::ApiServer& server, bool fenced) {
+  WriteLog log;
+  server.AddAuditCheck("writers", [&log](const apiserver::AuditEvent& event) {
+    if (event.resource == "configmaps" && event.verb == "create") {
+      log.Add(event.name.substr(0, event.name.find('-')));
+    }
+    return Status();
+  });
+  MetricsRegistry metrics;
+  struct Replica {
+    std::string id;
+    std::shared_ptr<SlowLeaseTransport> link;
+    std::unique_ptr<Client> client;
+    std::unique_ptr<ClientLeaseLock> lock;
+    std::unique_ptr<LeaderElector> elector;
+    std::unique_ptr<FencedClient> fenced;
+    std::thread run;
+    std::thread writer;
+    std::atomic<int> refused{0};
+  };
+  std::atomic<bool> done{false};
+  auto make = [&](const std::string& id) {
+    auto replica = std::make_unique<Replica>();
+    replica->id = id;
+    RestConfig config;
+    config.server = server.url();
+    config.source = "test";
+    auto http = HttpTransport::Create(config);
+    EXPECT_TRUE(http.ok()) << http.status();
+    replica->link = std::make_shared<SlowLeaseTransport>(std::move(http).value());
+    replica->client = std::make_unique<RestClient>(replica->link);
+    replica->lock = std::make_unique<ClientLeaseLock>(*replica->client, "default", "fence");
+    LeaderElectionConfig le;
+    le.identity = id;
+    le.metrics = &metrics;
+    le.name = id;
+    le.lease_duration = seconds(3);
+    le.renew_deadline = seconds(2);
+    le.retry_period = milliseconds(200);
+    le.jitter_factor = 0;
+    auto elector = LeaderElector::Create(*replica->lock, le, {});
+    EXPECT_TRUE(elector.ok()) << elector.status();
+    replica->elector = std::move(elector).value();
+    // The write timeout is half the 1 s fencing margin, as the Manager's default.
+    replica->fenced = std::make_unique<FencedClient>(*replica->client, *replica->elector,
+                                                     milliseconds(500));
+    return replica;
+  };
+  // Writers never check whether they lead and are never stopped: only the fence (when they
+  // have one) keeps them out, as it must for work that outlives its term.
+  auto start_writer = [&](Replica& r, Client& writer) {
+    r.writer = std::thread([&r, &writer, &done] {
+      for (int n = 0; !done; ++n) {
+        std::string body = R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" +
+                           r.id + "-" + std::to_string(n) + R"("}})";
+        Status status = writer.Create(kConfigMaps, "default", body).status();
+        if (IsFencedError(status)) ++r.refused;
+        std::this_thread::sleep_for(milliseconds(5));
+      }
+    });
+  };
+  auto old_leader = make("old");
+  auto new_leader = make("new");
+  old_leader->run = std::thread([&] { old_leader->elector->Run(); });
+  EXPECT_TRUE(Eventually([&] { return old_leader->elector->IsLeader(); }));
+  start_writer(*old_leader, fenced ? *old_leader->fenced : *old_leader->client);
+  start_writer(*new_leader, *new_leader->fenced);
+  EXPECT_TRUE(Eventually([&] { return log.Count("old") >= 20; }));
+  new_leader->run = std::thread([&] { new_leader->elector->Run(); });
+  // From now on every lease call of the old leader outlasts its renew deadline.
+  old_leader->link->set_lease_delay(milliseconds(10000));
+  EXPECT_TRUE(Eventually([&] { return log.Count("new") >= 20; }));
+  done = true;
+  for (Replica* r : {old_leader.get(), new_leader.get()}) {
+    r->writer.join();
+    r->elector->Stop();
+  }
+  old_leader->link->set_lease_delay(milliseconds(0));
+  for (Replica* r : {old_leader.get(), new_leader.get()}) r->run.join();
+  EXPECT_GT(old_leader->link->delayed(), 0);
+  return TakeoverResult{log.writers(), old_leader->refused.load(), new_leader->refused.load()};
+}
+
+// Finding 4 of issue 10, end to end: no write of the old leader lands after the new leader's
+// first write, although the old leader's lease calls hang past its renew deadline.
+TEST_F(ApiServerLeaderElectionTest, FencedWritesOfTheOldLeaderNeverFollowTheNewLeaders) {
+  TakeoverResult result = RunTakeover(*server_, /*fenced=*/true);
+  const std::vector<std::string>& w = result.writers;
+  auto first_new = std::find(w.begin(), w.end(), "new");
+  ASSERT_NE(first_new, w.end());
+  EXPECT_EQ(std::count(first_new, w.end(), "old"), 0)
+      << "writes of the old leader committed after the new leader's first write";
+  EXPECT_GE(std::count(w.begin(), first_new, "old"), 20);
+  EXPECT_GT(result.old_leader_refused, 0);  // it went on trying after its term
+  EXPECT_GT(result.new_leader_refused, 0);  // it tried before it led  // the old leader's writer went on trying
+}
+
+// The control: the same take-over with the old leader writing through its plain client; the
+// audit hook does see its writes after the new leader's (so the test above can fail).
+TEST_F(ApiServerLeaderElectionTest, AuditSeesUnfencedWritesOfTheOldLeader) {
+  TakeoverResult result = RunTakeover(*server_, /*fenced=*/false);
+  const std::vector<std::string>& w = result.writers;
+  auto first_new = std::find(w.begin(), w.end(), "new");
+  ASSERT_NE(first_new, w.end());
+  EXPECT_GT(std::count(first_new, w.end(), "old"), 0);
 }
 
 // The whole manager against the API server: a real informer feeding a controller, leader

@@ -14,6 +14,7 @@
 #include "operator/base/clock.h"
 #include "operator/runtime/leader_election_testing.h"
 #include "test/testing/eventually.h"
+#include "test/testing/fake_transport.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::runtime {
@@ -26,6 +27,7 @@ using ::lballoc::runtime::fakes::LeaderTracker;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using ::lballoc::testing::StatusIs;
+using ::lballoc::testing::IsOk;
 using ::testing::HasSubstr;
 
 LeaderElectionConfig Config(const std::string& identity, Clock* clock,
@@ -195,7 +197,126 @@ TEST(LeaderElectionTest, ReleaseLetsAnotherCandidateTakeOverAtOnce) {
   EXPECT_EQ(server.spec().holder_identity, "b");
 }
 
+// Finding 5 of issue 10: the observed time of another holder's record is when the GET
+// returned, not when the round began; a slow GET must not make the lease expire early.
+TEST(LeaderElectionTest, ObservedTimeIsTakenWhenTheReadReturns) {
+  FakeClock clock;
+  MetricsRegistry metrics;
+  FakeLeaseServer server;
+  FakeLeaseLock lock_a(server), lock_b(server);
+  auto a = NewElector(lock_a, Config("a", &clock, &metrics));
+  auto b = NewElector(lock_b, Config("b", &clock, &metrics));
+  ASSERT_TRUE(a->TryAcquireOrRenew());
+  // b's GET takes 10 s; a renews while it is in flight (the GET sees the renewed record).
+  lock_b.set_on_call([&] {
+    clock.Advance(seconds(10));
+    a->TryAcquireOrRenew();
+  });
+  EXPECT_FALSE(b->TryAcquireOrRenew());
+  lock_b.set_on_call(nullptr);
+  clock.Advance(seconds(14));  // 24 s after b's round began, 14 s after its GET returned
+  EXPECT_FALSE(b->TryAcquireOrRenew());
+  EXPECT_EQ(server.spec().holder_identity, "a");
+  clock.Advance(seconds(1));  // 15 s after the GET returned
+  EXPECT_TRUE(b->TryAcquireOrRenew());
+  EXPECT_EQ(server.spec().holder_identity, "b");
+}
+
+// Each lease call gets the time left before the round's deadline as its timeout.
+TEST(LeaderElectionTest, LeaseCallsAreBoundedByTheRoundDeadline) {
+  FakeClock clock;
+  MetricsRegistry metrics;
+  FakeLeaseServer server;
+  FakeLeaseLock lock(server);
+  auto a = NewElector(lock, Config("a", &clock, &metrics));
+  lock.set_on_call([&] { clock.Advance(seconds(3)); });  // every call takes 3 s
+  // GET (10 s left), then Create (7 s left): a candidate's round ends renew_deadline after
+  // it began.
+  EXPECT_TRUE(a->TryAcquireOrRenew());
+  EXPECT_THAT(lock.timeouts(), ::testing::ElementsAre(seconds(10), seconds(7)));
+  // Past the deadline no call is made at all.
+  lock.set_on_call([&] { clock.Advance(seconds(11)); });
+  server.Edit([](api::LeaseSpec& spec) { spec.holder_identity = "other"; });
+  EXPECT_FALSE(a->TryAcquireOrRenew());  // the fast-path PUT took 11 s and lost
+  EXPECT_EQ(lock.timeouts().size(), 3u);  // no GET after it: no time was left
+}
+
+// on_new_leader reports another holder, a release ("") and this candidate's own acquisition.
+TEST(LeaderElectionTest, OnNewLeaderForAnotherHolderAReleaseAndItself) {
+  FakeClock clock;
+  MetricsRegistry metrics;
+  FakeLeaseServer server;
+  FakeLeaseLock lock_a(server), lock_b(server);
+  std::vector<std::string> seen_by_b;
+  LeaderCallbacks callbacks;
+  callbacks.on_new_leader = [&](const std::string& id) { seen_by_b.push_back(id); };
+  auto a = NewElector(lock_a, Config("a", &clock, &metrics));
+  auto b = NewElector(lock_b, Config("b", &clock, &metrics), callbacks);
+  ASSERT_TRUE(a->TryAcquireOrRenew());
+  EXPECT_FALSE(b->TryAcquireOrRenew());
+  EXPECT_FALSE(b->TryAcquireOrRenew());  // the same holder again: no new call
+  ASSERT_OK(a->Release());
+  EXPECT_TRUE(b->TryAcquireOrRenew());  // sees the release, then takes it
+  EXPECT_THAT(seen_by_b, ::testing::ElementsAre("a", "", "b"));
+}
+
+// ClientLeaseLock: one request, the timeout on the wire, no Retry-After retry.
+TEST(ClientLeaseLockTest, OneBoundedAttemptWithoutRetryAfter) {
+  auto transport = std::make_shared<FakeTransport>();
+  FakeClock clock;
+  RestClient client(transport, clock);
+  ClientLeaseLock lock(client, "ns", "lock");
+  transport->SetHandler([](const HttpRequest&) {
+    HttpResponse response;
+    response.status_code = 429;
+    response.body = api::ApiStatus::Failure(429, "TooManyRequests", "slow").ToJsonString();
+    response.headers["retry-after"] = "1";
+    return StatusOr<HttpResponse>(response);
+  });
+  EXPECT_THAT(lock.Get(milliseconds(1234)), StatusIs(StatusCode::kUnavailable, HasSubstr("slow")));
+  std::vector<HttpRequest> requests = transport->requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].timeout, milliseconds(1234));
+  EXPECT_EQ(requests[0].target, "/apis/coordination.k8s.io/v1/namespaces/ns/leases/lock");
+}
+
 using ::lballoc::testing::Eventually;
+
+// Finding 1 of issue 10: a lease call that hangs past the renew deadline (ignoring its
+// timeout) does not keep the leader leading: it steps down at the deadline and the fence
+// closes.
+TEST(LeaderElectionRunTest, StepsDownAtTheRenewDeadlineWhileACallHangs) {
+  FakeClock clock;
+  MetricsRegistry metrics;
+  FakeLeaseServer server;
+  FakeLeaseLock lock(server);
+  std::atomic<bool> leading{false};
+  std::atomic<bool> stopped{false};
+  LeaderCallbacks callbacks;
+  callbacks.on_started_leading = [&] { leading = true; };
+  callbacks.on_stopped_leading = [&] { stopped = true; };
+  auto a = NewElector(lock, Config("a", &clock, &metrics), callbacks);  // 15 s / 10 s / 2 s
+  std::thread t([&] { a->Run(); });
+  ASSERT_TRUE(Eventually([&] { return leading.load() && clock.waiters() == 1; }));
+  ASSERT_OK_AND_ASSIGN(Clock::Duration left, a->TimeLeft());
+  EXPECT_EQ(left, seconds(10));
+  lock.hang(true);
+  clock.Advance(seconds(2));  // the renewal starts and hangs
+  ASSERT_TRUE(Eventually([&] { return lock.hanging() == 1; }));
+  EXPECT_EQ(lock.timeouts().back(), seconds(8));  // the time left before the deadline
+  clock.Advance(seconds(7));
+  EXPECT_TRUE(a->IsLeader());
+  EXPECT_OK(a->TimeLeft().status());
+  clock.Advance(seconds(1));  // the renew deadline: step down with the call still hanging
+  ASSERT_TRUE(Eventually([&] { return stopped.load(); }));
+  EXPECT_FALSE(a->IsLeader());
+  EXPECT_TRUE(IsFencedError(a->TimeLeft().status()));
+  EXPECT_EQ(lock.hanging(), 1);
+  a->Stop();
+  t.join();
+  lock.hang(false);
+  a.reset();  // joins the abandoned round
+}
 
 // Three candidates running for real (short durations on the real clock).
 TEST(LeaderElectionRunTest, ThreeCandidatesFailoverAndRelease) {

@@ -8,14 +8,18 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/coordination_v1.h"
+#include "operator/base/clock.h"
 #include "operator/base/status.h"
+#include "operator/base/status_macros.h"
 #include "operator/base/statusor.h"
 #include "operator/runtime/leader_election.h"
 
@@ -65,20 +69,22 @@ class FakeLeaseServer {
   int64_t rv_ = 0;
 };
 
-// One candidate's connection to the server; cut() makes every call fail as a dead network.
+// One candidate's connection to the server; cut() makes every call fail as a dead network,
+// and hang() makes every call block (ignoring its timeout, as a call that overruns it would)
+// until hang(false). Records the timeout each call was given.
 class FakeLeaseLock final : public LeaseLock {
  public:
   explicit FakeLeaseLock(FakeLeaseServer& server) : server_(server) {}
-  StatusOr<api::Lease> Get() override {
-    if (cut_) return UnavailableError("connection refused");
+  StatusOr<api::Lease> Get(Clock::Duration timeout) override {
+    LB_RETURN_IF_ERROR(Enter(timeout));
     return server_.Get();
   }
-  StatusOr<api::Lease> Create(const api::Lease& lease) override {
-    if (cut_) return UnavailableError("connection refused");
+  StatusOr<api::Lease> Create(const api::Lease& lease, Clock::Duration timeout) override {
+    LB_RETURN_IF_ERROR(Enter(timeout));
     return server_.Create(lease);
   }
-  StatusOr<api::Lease> Update(const api::Lease& lease) override {
-    if (cut_) return UnavailableError("connection refused");
+  StatusOr<api::Lease> Update(const api::Lease& lease, Clock::Duration timeout) override {
+    LB_RETURN_IF_ERROR(Enter(timeout));
     if (fail_next_update_.exchange(false)) return ConflictError("injected conflict");
     return server_.Update(lease);
   }
@@ -86,11 +92,52 @@ class FakeLeaseLock final : public LeaseLock {
 
   void set_cut(bool cut) { cut_ = cut; }
   void FailNextUpdate() { fail_next_update_ = true; }
+  void hang(bool hang) {
+    std::lock_guard<std::mutex> lock(mu_);
+    hang_ = hang;
+    cv_.notify_all();
+  }
+  // Calls blocked by hang() right now.
+  int hanging() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return hanging_;
+  }
+  // Runs at the start of every call, before the call reaches the server (tests use it to
+  // advance a FakeClock, as a slow network would).
+  void set_on_call(std::function<void()> on_call) {
+    std::lock_guard<std::mutex> lock(mu_);
+    on_call_ = std::move(on_call);
+  }
+  std::vector<Clock::Duration> timeouts() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return timeouts_;
+  }
 
  private:
+  Status Enter(Clock::Duration timeout) {
+    std::function<void()> on_call;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      timeouts_.push_back(timeout);
+      ++hanging_;
+      cv_.wait(lock, [&] { return !hang_; });
+      --hanging_;
+      on_call = on_call_;
+    }
+    if (on_call) on_call();
+    if (cut_) return UnavailableError("connection refused");
+    return Status();
+  }
+
   FakeLeaseServer& server_;
   std::atomic<bool> cut_{false};
   std::atomic<bool> fail_next_update_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool hang_ = false;
+  int hanging_ = 0;
+  std::function<void()> on_call_;
+  std::vector<Clock::Duration> timeouts_;
 };
 
 // Counts leaders across candidates through the callbacks.

@@ -13,13 +13,38 @@ namespace lballoc::runtime {
 
 namespace {
 bool Disabled(const std::string& address) { return address.empty() || address == "0"; }
+
+Clock::Duration FencingMargin(const ManagerOptions& options) {
+  return options.leader_election_config.lease_duration -
+         options.leader_election_config.renew_deadline;
+}
+
+Clock::Duration LeaderWriteTimeout(const ManagerOptions& options) {
+  if (options.leader_write_timeout > Clock::Duration::zero()) return options.leader_write_timeout;
+  if (!options.leader_election) return Clock::Duration::zero();
+  return FencingMargin(options) / 2;
+}
 }  // namespace
+
+StatusOr<Clock::Duration> Manager::TermFence::TimeLeft() const {
+  if (manager_.options_.leader_election) {
+    LeaderElector* elector = manager_.elector_for_fence_.load();
+    if (elector == nullptr) return FencedError("leader election has not started");
+    return elector->TimeLeft();
+  }
+  if (!manager_.leading_.load()) return FencedError("the leader work is not running");
+  return Clock::Duration::max();
+}
 
 Manager::Manager(ManagerOptions options, std::unique_ptr<Client> client)
     : options_(std::move(options)),
       clock_(options_.clock != nullptr ? *options_.clock : Clock::Real()),
       metrics_(options_.metrics != nullptr ? *options_.metrics : MetricsRegistry::Default()),
       client_(std::move(client)) {
+  if (client_ != nullptr) {
+    leader_client_ =
+        std::make_unique<FencedClient>(*client_, fence_, LeaderWriteTimeout(options_));
+  }
   healthz_.AddCheck("ping", [] { return Status(); });
   readyz_.AddCheck("informer-sync", [this] {
     return synced_ ? Status() : UnavailableError("caches have not synced yet");
@@ -30,7 +55,10 @@ Manager::~Manager() {
   Stop();
   if (shutdown_thread_.joinable()) shutdown_thread_.join();
   if (elector_thread_.joinable()) elector_thread_.join();
-  if (term_thread_.joinable()) term_thread_.join();
+  {
+    std::lock_guard<std::mutex> stop_lock(stop_mu_);
+    if (term_thread_.joinable()) term_thread_.join();
+  }
   for (int id : metric_funcs_) metrics_.RemoveFunc(id);
 }
 
@@ -69,6 +97,16 @@ void Manager::Stop() {
   std::lock_guard<std::mutex> lock(mu_);
   stop_requested_ = true;
   cv_.notify_all();
+}
+
+bool Manager::ShutdownComplete() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return shutdown_complete_;
+}
+
+bool Manager::WaitForShutdown(Clock::Duration timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return clock_.WaitUntil(lock, cv_, clock_.Now() + timeout, [&] { return shutdown_complete_; });
 }
 
 bool Manager::stop_requested() const {
@@ -146,6 +184,12 @@ Status Manager::Run() {
       }
     }
   }
+  if (status.ok() && synced_ && options_.leader_election &&
+      LeaderWriteTimeout(options_) >= FencingMargin(options_)) {
+    status = InvalidArgumentError(
+        "leader write timeout must be shorter than the fencing margin (lease duration - renew "
+        "deadline)");
+  }
   if (status.ok() && synced_) {
     if (options_.leader_election) {
       LeaseLock* lock = options_.lease_lock;
@@ -174,6 +218,7 @@ Status Manager::Run() {
           status = elector.status();
         } else {
           elector_ = std::move(elector).value();
+          elector_for_fence_ = elector_.get();
           elector_thread_ = std::thread([this] { elector_->Run(); });
         }
       }
@@ -188,29 +233,22 @@ Status Manager::Run() {
   LOG(INFO) << "shutting down" << (status.ok() ? "" : ": " + status.ToString());
 
   // The shutdown itself runs on its own thread so that it can be bounded by the timeout.
-  auto done = std::make_shared<std::atomic<bool>>(false);
-  auto done_mu = std::make_shared<std::mutex>();
-  auto done_cv = std::make_shared<std::condition_variable>();
-  shutdown_thread_ = std::thread([this, done, done_mu, done_cv] {
+  shutdown_thread_ = std::thread([this] {
     Shutdown();
-    std::lock_guard<std::mutex> lock(*done_mu);
-    *done = true;
-    done_cv->notify_all();
+    std::lock_guard<std::mutex> lock(mu_);
+    shutdown_complete_ = true;
+    cv_.notify_all();
   });
   bool finished;
-  {
-    std::unique_lock<std::mutex> lock(*done_mu);
-    if (options_.graceful_shutdown_timeout < Clock::Duration::zero()) {
-      done_cv->wait(lock, [&] { return done->load(); });
-      finished = true;
-    } else {
-      finished = clock_.WaitUntil(lock, *done_cv,
-                                  clock_.Now() + options_.graceful_shutdown_timeout,
-                                  [&] { return done->load(); });
-    }
+  if (options_.graceful_shutdown_timeout < Clock::Duration::zero()) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return shutdown_complete_; });
+    finished = true;
+  } else {
+    finished = WaitForShutdown(options_.graceful_shutdown_timeout);
   }
   if (!finished) {
-    // Components are stuck; the process is expected to exit now. The destructor still waits.
+    // Components are stuck; the process is expected to exit now (see the header's contract).
     LOG(ERROR) << "graceful shutdown did not finish within the timeout";
     if (status.ok()) {
       status = DeadlineExceededError("graceful shutdown did not finish within the timeout");
@@ -223,13 +261,16 @@ Status Manager::Run() {
 }
 
 void Manager::Shutdown() {
+  shutting_down_ = true;
+  // Leader-only work first, while the elector goes on renewing: if stopping takes long, the
+  // Lease stays ours meanwhile and nobody else starts writing (controller-runtime's order).
+  StopLeaderTerm();
   if (elector_ != nullptr) {
-    // Run() calls OnStoppedLeading (stopping the leader-only work) and then releases.
+    // Run() calls OnStoppedLeading (nothing left to stop) and then releases the Lease.
     elector_->Stop();
     if (elector_thread_.joinable()) elector_thread_.join();
-  } else {
-    OnStoppedLeading();
   }
+  leading_ = false;
   for (auto it = runnables_.rbegin(); it != runnables_.rend(); ++it) (*it)->Stop();
   for (auto it = informers_.rbegin(); it != informers_.rend(); ++it) (*it)->Stop();
   if (metrics_server_ != nullptr) metrics_server_->Stop();
@@ -237,7 +278,9 @@ void Manager::Shutdown() {
 }
 
 void Manager::OnStartedLeading() {
+  if (shutting_down_) return;  // a term won during shutdown starts no work
   leading_ = true;
+  std::lock_guard<std::mutex> stop_lock(stop_mu_);
   {
     std::lock_guard<std::mutex> lock(term_mu_);
     term_cancelled_ = false;
@@ -279,6 +322,46 @@ void Manager::StartLeaderWork() {
 }
 
 void Manager::OnStoppedLeading() {
+  // The term is over (IsLeader() says so at once): its work must stop within the fencing
+  // margin, before another replica can hold the Lease. The stop runs on a thread of its own
+  // so that it can be bounded.
+  leading_ = false;
+  struct Done {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+  };
+  auto done = std::make_shared<Done>();
+  std::thread stopper([this, done] {
+    StopLeaderTerm();
+    std::lock_guard<std::mutex> lock(done->mu);
+    done->done = true;
+    done->cv.notify_all();
+  });
+  const Clock::Duration margin =
+      elector_ != nullptr ? elector_->FencingMargin() : FencingMargin(options_);
+  bool stopped;
+  {
+    std::unique_lock<std::mutex> lock(done->mu);
+    stopped = clock_.WaitUntil(lock, done->cv, clock_.Now() + margin, [&] { return done->done; });
+  }
+  if (!stopped) {
+    LOG(ERROR) << "leader-only work did not stop within the fencing margin ("
+               << std::chrono::duration<double>(margin).count()
+               << "s) after the lease was lost; another replica may lead now";
+    if (options_.on_fencing_failure) {
+      options_.on_fencing_failure();
+    } else {
+      LOG(ERROR) << "exiting with status 1";
+      google::FlushLogFiles(google::GLOG_INFO);
+      _exit(1);
+    }
+  }
+  stopper.join();
+}
+
+void Manager::StopLeaderTerm() {
+  std::lock_guard<std::mutex> stop_lock(stop_mu_);
   // At once: no hook retry, no further starts, and every started runnable stopped.
   {
     std::lock_guard<std::mutex> lock(term_mu_);
@@ -287,7 +370,6 @@ void Manager::OnStoppedLeading() {
   }
   if (term_thread_.joinable()) term_thread_.join();
   StopLeaderWork();
-  leading_ = false;
 }
 
 void Manager::StopLeaderWork() {

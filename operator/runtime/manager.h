@@ -9,8 +9,16 @@
 //      (retried with back-off until it succeeds; lballoc rebuilds its allocations there), then
 //      the leader-only runnables (controllers). On losing the lease they are stopped at once
 //      and this replica campaigns again; without leader election they start right away.
-// Stop() shuts down in reverse: leader-only runnables, lease release, other runnables,
-// informers, servers, bounded by graceful_shutdown_timeout.
+// Stop() shuts down in reverse: leader-only runnables (while the Lease is still renewed, as
+// controller-runtime does), then the lease release, other runnables, informers, servers, all
+// bounded by graceful_shutdown_timeout.
+//
+// Fencing (the guarantee and its margin: leader_election.h, "Fencing"):
+//   - leader-only components write through leader_client(), a FencedClient over the elector:
+//     writes are refused once this replica's term has ended;
+//   - after the Lease is lost, the hook and the leader-only runnables must stop within the
+//     fencing margin (lease_duration - renew_deadline); if they have not, the process exits
+//     with status 1 (on_fencing_failure), as controller-runtime exits on any loss.
 //
 // Signals are not the Manager's business: the binary calls InstallShutdownSignalHandlers()
 // with a callback that calls Stop(); a second signal exits the process at once.
@@ -34,6 +42,7 @@
 #include "operator/base/status.h"
 #include "operator/runtime/client.h"
 #include "operator/runtime/controller.h"
+#include "operator/runtime/fenced_client.h"
 #include "operator/runtime/http_server.h"
 #include "operator/runtime/informer.h"
 #include "operator/runtime/leader_election.h"
@@ -60,6 +69,14 @@ struct ManagerOptions {
   Clock::Duration graceful_shutdown_timeout = std::chrono::seconds(30);
   // First retry delay of a failing before-controllers hook (doubles up to 30 s).
   Clock::Duration hook_retry_delay = std::chrono::seconds(1);
+  // Timeout of each write attempt through leader_client(); with leader election it must be
+  // below the fencing margin. Zero: half the margin (the transport's default without leader
+  // election).
+  Clock::Duration leader_write_timeout = Clock::Duration::zero();
+  // Called when leader-only work did not stop within the fencing margin after the Lease was
+  // lost (on the elector's thread; the stop goes on after it returns). Empty: log, flush the
+  // logs and _exit(1). Tests replace it.
+  std::function<void()> on_fencing_failure;
 
   Clock* clock = nullptr;              // nullptr: Clock::Real()
   MetricsRegistry* metrics = nullptr;  // nullptr: MetricsRegistry::Default()
@@ -74,7 +91,14 @@ class Manager {
   Manager(const Manager&) = delete;
   Manager& operator=(const Manager&) = delete;
 
+  // The client for everything that runs whether or not this replica leads (informers, ...).
+  // Writes through it are NOT fenced.
   Client& client() { return *client_; }
+  // The client for leader-only components (controllers, the before-controllers hook): the
+  // same connection, with writes fenced to this replica's leadership term (fenced_client.h);
+  // reads are not fenced. Without leader election, writes pass while the leader work runs.
+  // Available from construction (needs a client).
+  Client& leader_client() { return *leader_client_; }
   MetricsRegistry& metrics() { return metrics_; }
 
   // An informer started in step 2; Run() waits for it to sync.
@@ -110,11 +134,21 @@ class Manager {
   void AddReadyzCheck(const std::string& name, HealthChecks::Check check);
 
   // Runs until Stop(). Errors: a server cannot listen, caches do not sync in time, leader
-  // election is misconfigured, or shutdown overran graceful_shutdown_timeout (then some
-  // components may still be running: the process should exit).
+  // election is misconfigured, or shutdown overran graceful_shutdown_timeout.
+  //
+  // The overrun contract: Run() returns DeadlineExceeded at the timeout while the shutdown
+  // goes on, on a thread of its own, with some components still running (ShutdownComplete()
+  // is false). The caller should then exit the process (_exit / quick_exit) WITHOUT destroying
+  // the Manager: the destructor waits for that shutdown to finish, however long it takes,
+  // because the components it still stops refer to the Manager.
   Status Run();
   // Asks Run() to shut down and return. Idempotent; may be called before Run().
   void Stop();
+
+  // True once a shutdown has run to its end (false while an overrun one is still going).
+  bool ShutdownComplete() const;
+  // Waits up to `timeout` (on the Manager's clock) for ShutdownComplete().
+  bool WaitForShutdown(Clock::Duration timeout);
 
   bool IsLeader() const { return leading_.load(); }
   // Caches synced (what /readyz reports, with any added checks).
@@ -129,14 +163,29 @@ class Manager {
   void OnStartedLeading();
   void OnStoppedLeading();
   void StartLeaderWork();
+  // Cancels the term's hook, joins its thread and stops the started leader runnables; callers
+  // are serialised (a second caller returns once the first one's stop is done).
+  void StopLeaderTerm();
   void StopLeaderWork();
   void Shutdown();
+
+  // leader_client()'s fence: the elector's term, or (without leader election) the leader work.
+  class TermFence final : public Fence {
+   public:
+    explicit TermFence(Manager& manager) : manager_(manager) {}
+    StatusOr<Clock::Duration> TimeLeft() const override;
+
+   private:
+    Manager& manager_;
+  };
   bool stop_requested() const;
 
   ManagerOptions options_;
   Clock& clock_;
   MetricsRegistry& metrics_;
   std::unique_ptr<Client> client_;
+  TermFence fence_{*this};
+  std::unique_ptr<FencedClient> leader_client_;
   std::unique_ptr<ClientLeaseLock> client_lease_lock_;
 
   std::vector<std::shared_ptr<InformerBase>> informers_;
@@ -152,6 +201,8 @@ class Manager {
   std::atomic<int> health_port_{0};
   std::atomic<int> metrics_port_{0};
   std::unique_ptr<LeaderElector> elector_;
+  // elector_ for readers on other threads (the fence), set once it is created.
+  std::atomic<LeaderElector*> elector_for_fence_{nullptr};
   std::thread elector_thread_;
   // Runs Shutdown(); joined by Run(), or by the destructor when Run() gave up waiting.
   std::thread shutdown_thread_;
@@ -159,9 +210,14 @@ class Manager {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_requested_ = false;
+  bool shutdown_complete_ = false;  // guarded by mu_, notified on cv_
   std::atomic<bool> synced_{false};
   std::atomic<bool> leading_{false};
 
+  // Set when shutdown begins: no new term's work starts from then on.
+  std::atomic<bool> shutting_down_{false};
+  // Serialises StopLeaderTerm() and guards term_thread_.
+  std::mutex stop_mu_;
   // One leadership term's work: the hook and the start of the leader runnables run on
   // term_thread_; term_cancelled_ stops hook retries when the term ends.
   std::mutex term_mu_;

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <ostream>
+#include <stop_token>
 #include <string>
 #include <utility>
 
@@ -89,20 +90,41 @@ class Reconciler {
  public:
   virtual ~Reconciler() = default;
   virtual ReconcileResult Reconcile(const Request& request) = 0;
+  // What the controller calls. `stop` is requested when the controller stops (the term ended
+  // or the process shuts down): a long reconcile should return soon after, and may hand the
+  // token to its client calls (CallOptions::cancel) so that they end too. Override it (and
+  // make the one-argument form call it with an empty token) to use the token; by default it
+  // calls Reconcile(request).
+  virtual ReconcileResult Reconcile(const Request& request, std::stop_token stop) {
+    (void)stop;
+    return Reconcile(request);
+  }
 };
 
 // Adapts a function (or lambda) to the Reconciler interface.
 class ReconcilerFunc final : public Reconciler {
  public:
   using Func = std::function<ReconcileResult(const Request&)>;
-  explicit ReconcilerFunc(Func func) : func_(std::move(func)) {}
-  ReconcileResult Reconcile(const Request& request) override { return func_(request); }
+  using StoppableFunc = std::function<ReconcileResult(const Request&, std::stop_token)>;
+  explicit ReconcilerFunc(Func func)
+      : func_([func = std::move(func)](const Request& r, std::stop_token) { return func(r); }) {}
+  explicit ReconcilerFunc(StoppableFunc func) : func_(std::move(func)) {}
+  ReconcileResult Reconcile(const Request& request) override {
+    return func_(request, std::stop_token());
+  }
+  ReconcileResult Reconcile(const Request& request, std::stop_token stop) override {
+    return func_(request, std::move(stop));
+  }
 
  private:
-  Func func_;
+  StoppableFunc func_;
 };
 
 inline std::shared_ptr<Reconciler> MakeReconciler(ReconcilerFunc::Func func) {
+  return std::make_shared<ReconcilerFunc>(std::move(func));
+}
+// For a function that takes the stop token too.
+inline std::shared_ptr<Reconciler> MakeStoppableReconciler(ReconcilerFunc::StoppableFunc func) {
   return std::make_shared<ReconcilerFunc>(std::move(func));
 }
 

@@ -31,6 +31,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "operator/base/status.h"
@@ -90,13 +91,22 @@ StatusOr<RestConfig> LoadRestConfig(const std::string& kubeconfig_flag, const En
 // The YAML subset reader, exposed for tests.
 struct YamlNode {
   enum class Kind { kNull, kScalar, kMap, kSeq };
+  // One key and its value. Not std::pair: std::pair<std::string, YamlNode>
+  // inside YamlNode instantiates pair with an incomplete type, which clang
+  // (the fuzz build) rejects with libstdc++ 12.
+  struct Entry;
   Kind kind = Kind::kNull;
   std::string scalar;
-  std::vector<std::pair<std::string, YamlNode>> map;  // in document order
+  std::vector<Entry> map;  // in document order
   std::vector<YamlNode> seq;
   int line = 0;  // 1-based line where the node starts, for messages
 
   const YamlNode* Find(std::string_view key) const;
+};
+struct YamlNode::Entry {
+  Entry(std::string key, YamlNode value) : first(std::move(key)), second(std::move(value)) {}
+  std::string first;
+  YamlNode second;
 };
 // Parses YAML (the subset above) or, when the text starts with '{', JSON.
 StatusOr<YamlNode> ParseYamlSubset(std::string_view text);

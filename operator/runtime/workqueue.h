@@ -12,6 +12,11 @@
 // All waiting goes through the Clock, so tests drive the queue with a FakeClock. There is no
 // background thread: a worker blocked in Get() sleeps until the earliest delayed key is due.
 //
+// Latency, as client-go's workqueue metrics measure it: the time from the first Add of a key
+// to its Get (queue duration) and from Get to Done (work duration) go to the optional
+// histograms of WorkQueueMetrics; UnfinishedWorkSeconds() and LongestRunningProcessorSeconds()
+// are read at scrape time from the start times of the keys being processed.
+//
 // Thread-safety: every method is safe for concurrent use.
 #pragma once
 
@@ -29,19 +34,34 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
+#include <vector>
 
 #include "operator/base/clock.h"
+#include "operator/runtime/metrics.h"
 #include "operator/runtime/rate_limiter.h"
 
 namespace lballoc::runtime {
+
+// Where a queue reports its latencies (both optional; not owned, they outlive the queue).
+struct WorkQueueMetrics {
+  Histogram* queue_duration = nullptr;  // workqueue_queue_duration_seconds
+  Histogram* work_duration = nullptr;   // workqueue_work_duration_seconds
+};
+
+// client-go's buckets for both latency histograms: 10 ns to 10 s, by powers of ten.
+inline std::vector<double> WorkQueueDurationBuckets() {
+  return {1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10};
+}
 
 template <typename T, typename Hash = std::hash<T>>
 class WorkQueue {
  public:
   // Uses DefaultControllerRateLimiter when `limiter` is null.
-  explicit WorkQueue(Clock& clock, std::unique_ptr<RateLimiter<T>> limiter = nullptr)
+  explicit WorkQueue(Clock& clock, std::unique_ptr<RateLimiter<T>> limiter = nullptr,
+                     WorkQueueMetrics metrics = {})
       : clock_(clock),
-        limiter_(limiter ? std::move(limiter) : DefaultControllerRateLimiter<T, Hash>(clock)) {}
+        limiter_(limiter ? std::move(limiter) : DefaultControllerRateLimiter<T, Hash>(clock)),
+        metrics_(metrics) {}
 
   WorkQueue(const WorkQueue&) = delete;
   WorkQueue& operator=(const WorkQueue&) = delete;
@@ -105,12 +125,7 @@ class WorkQueue {
                (!waiting_.empty() && clock_.Now() >= waiting_.begin()->first.ready);
       });
     }
-    T item = std::move(queue_.front());
-    queue_.pop_front();
-    depth_.store(queue_.size(), std::memory_order_relaxed);
-    dirty_.erase(item);
-    processing_.insert(item);
-    return item;
+    return PopLocked();
   }
 
   // Like Get() but never blocks: nullopt when nothing is ready.
@@ -118,18 +133,19 @@ class WorkQueue {
     std::lock_guard<std::mutex> lock(mu_);
     PromoteReadyLocked();
     if (queue_.empty()) return std::nullopt;
-    T item = std::move(queue_.front());
-    queue_.pop_front();
-    depth_.store(queue_.size(), std::memory_order_relaxed);
-    dirty_.erase(item);
-    processing_.insert(item);
-    return item;
+    return PopLocked();
   }
 
   // Marks `item` finished. If it was added again while processing, it is queued now.
   void Done(const T& item) {
     std::lock_guard<std::mutex> lock(mu_);
     processing_.erase(item);
+    if (auto started = processing_since_.find(item); started != processing_since_.end()) {
+      if (metrics_.work_duration != nullptr) {
+        metrics_.work_duration->Observe(SecondsSince(started->second));
+      }
+      processing_since_.erase(started);
+    }
     if (dirty_.count(item) > 0) {
       queue_.push_back(item);
       depth_.store(queue_.size(), std::memory_order_relaxed);
@@ -174,6 +190,24 @@ class WorkQueue {
     return shutting_down_;
   }
 
+  // Seconds the keys being processed have been processing, summed (client-go's
+  // workqueue_unfinished_work_seconds: a growing value with a flat depth means stuck workers).
+  double UnfinishedWorkSeconds() {
+    std::lock_guard<std::mutex> lock(mu_);
+    double total = 0;
+    for (const auto& [item, since] : processing_since_) total += SecondsSince(since);
+    return total;
+  }
+  // Seconds the longest-running key has been processing (0 when none).
+  double LongestRunningProcessorSeconds() {
+    std::lock_guard<std::mutex> lock(mu_);
+    double longest = 0;
+    for (const auto& [item, since] : processing_since_) {
+      longest = std::max(longest, SecondsSince(since));
+    }
+    return longest;
+  }
+
   // Counters for metrics (read without the lock).
   uint64_t adds_total() const { return adds_total_.load(std::memory_order_relaxed); }
   uint64_t retries_total() const { return retries_total_.load(std::memory_order_relaxed); }
@@ -192,10 +226,34 @@ class WorkQueue {
     }
   };
 
+  T PopLocked() {
+    T item = std::move(queue_.front());
+    queue_.pop_front();
+    depth_.store(queue_.size(), std::memory_order_relaxed);
+    dirty_.erase(item);
+    processing_.insert(item);
+    const Clock::TimePoint now = clock_.Now();
+    if (auto added = added_at_.find(item); added != added_at_.end()) {
+      if (metrics_.queue_duration != nullptr) {
+        metrics_.queue_duration->Observe(
+            std::chrono::duration<double>(now - added->second).count());
+      }
+      added_at_.erase(added);
+    }
+    processing_since_[item] = now;
+    return item;
+  }
+
+  double SecondsSince(Clock::TimePoint t) const {
+    return std::chrono::duration<double>(clock_.Now() - t).count();
+  }
+
   void AddLocked(const T& item) {
     if (shutting_down_) return;
     if (dirty_.count(item) > 0) return;
     dirty_.insert(item);
+    // The first add since the last Get starts the queue-duration clock (client-go's rule).
+    added_at_.emplace(item, clock_.Now());
     adds_total_.fetch_add(1, std::memory_order_relaxed);
     if (processing_.count(item) > 0) return;  // queued again by Done()
     queue_.push_back(item);
@@ -222,6 +280,7 @@ class WorkQueue {
 
   Clock& clock_;
   const std::unique_ptr<RateLimiter<T>> limiter_;
+  const WorkQueueMetrics metrics_;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -230,6 +289,9 @@ class WorkQueue {
   std::unordered_set<T, Hash> processing_;
   std::map<Slot, T> waiting_;
   std::unordered_map<T, Slot, Hash> waiting_index_;
+  // When each dirty key was first added, and when each key being processed was handed out.
+  std::unordered_map<T, Clock::TimePoint, Hash> added_at_;
+  std::unordered_map<T, Clock::TimePoint, Hash> processing_since_;
   uint64_t next_seq_ = 0;
   uint64_t waiting_generation_ = 0;
   bool shutting_down_ = false;

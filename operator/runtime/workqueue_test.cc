@@ -314,5 +314,62 @@ TEST(WorkQueueTest, ConcurrentWorkersNeverShareAKey) {
   EXPECT_EQ(queue.Len(), 0u);
 }
 
+// client-go's latency metrics: queue duration runs from the first Add to Get, work duration
+// from Get to Done; the in-progress gauges are computed from the keys being processed.
+TEST(WorkQueueTest, ReportsQueueAndWorkDurationsAndUnfinishedWork) {
+  FakeClock clock;
+  Histogram queue_duration(WorkQueueDurationBuckets());
+  Histogram work_duration(WorkQueueDurationBuckets());
+  WorkQueue<Request> queue(clock, nullptr, WorkQueueMetrics{&queue_duration, &work_duration});
+  queue.Add(R("a"));
+  clock.Advance(seconds(2));
+  queue.Add(R("a"));  // already queued: does not restart the clock
+  queue.Add(R("b"));
+  clock.Advance(seconds(1));
+  ASSERT_EQ(queue.Get(), R("a"));
+  EXPECT_EQ(queue_duration.Count(), 1u);
+  EXPECT_DOUBLE_EQ(queue_duration.Sum(), 3.0);
+  ASSERT_EQ(queue.Get(), R("b"));
+  EXPECT_EQ(queue_duration.Count(), 2u);
+  EXPECT_DOUBLE_EQ(queue_duration.Sum(), 4.0);
+  EXPECT_DOUBLE_EQ(queue.UnfinishedWorkSeconds(), 0.0);
+
+  clock.Advance(seconds(5));
+  EXPECT_DOUBLE_EQ(queue.UnfinishedWorkSeconds(), 10.0);  // a and b, 5 s each
+  EXPECT_DOUBLE_EQ(queue.LongestRunningProcessorSeconds(), 5.0);
+  queue.Done(R("a"));
+  EXPECT_EQ(work_duration.Count(), 1u);
+  EXPECT_DOUBLE_EQ(work_duration.Sum(), 5.0);
+  clock.Advance(seconds(1));
+  EXPECT_DOUBLE_EQ(queue.UnfinishedWorkSeconds(), 6.0);
+  EXPECT_DOUBLE_EQ(queue.LongestRunningProcessorSeconds(), 6.0);
+
+  // Added again while processing: its queue time starts at that Add, not at the Done.
+  queue.Add(R("b"));
+  clock.Advance(seconds(2));
+  queue.Done(R("b"));
+  EXPECT_EQ(work_duration.Count(), 2u);
+  EXPECT_DOUBLE_EQ(work_duration.Sum(), 13.0);
+  clock.Advance(seconds(1));
+  ASSERT_EQ(queue.Get(), R("b"));
+  EXPECT_DOUBLE_EQ(queue_duration.Sum(), 7.0);
+  EXPECT_DOUBLE_EQ(queue.LongestRunningProcessorSeconds(), 0.0);
+  queue.Done(R("b"));
+  EXPECT_DOUBLE_EQ(queue.UnfinishedWorkSeconds(), 0.0);
+  EXPECT_EQ(work_duration.Count(), 3u);
+}
+
+// Without histograms the queue still tracks in-progress work (for the gauges).
+TEST(WorkQueueTest, InProgressGaugesWorkWithoutHistograms) {
+  FakeClock clock;
+  WorkQueue<Request> queue(clock);
+  queue.Add(R("a"));
+  ASSERT_EQ(queue.Get(), R("a"));
+  clock.Advance(milliseconds(1500));
+  EXPECT_DOUBLE_EQ(queue.LongestRunningProcessorSeconds(), 1.5);
+  queue.Done(R("a"));
+  EXPECT_DOUBLE_EQ(queue.LongestRunningProcessorSeconds(), 0.0);
+}
+
 }  // namespace
 }  // namespace lballoc::runtime

@@ -19,8 +19,14 @@
 #include "test/apiserver/http_server.h"
 #include "test/apiserver/json_util.h"
 #include "test/apiserver/patch.h"
+#include "test/apiserver/protobuf.h"
 #include "test/apiserver/resources.h"
 #include "test/apiserver/schema.h"
+#include "test/apiserver/schema_validation.h"
+#include "test/apiserver/builtin_rules.h"
+#include "test/apiserver/events.h"
+#include "test/apiserver/field_error.h"
+#include "test/apiserver/service_status.h"
 #include "test/apiserver/semantics_bridge.h"
 #include "test/apiserver/table.h"
 
@@ -170,6 +176,48 @@ ApiError Invalid(const ResourceType& t, const std::string& name,
   return e;
 }
 
+// 422 Invalid from structured field errors: `<Kind>[.<group>] "<name>" is invalid: ...`.
+ApiError InvalidFields(const ResourceType& t, const std::string& name,
+                       const std::vector<FieldError>& errors) {
+  ApiError e;
+  e.code = 422;
+  e.reason = "Invalid";
+  e.has_details = true;
+  e.name = name;
+  e.group = t.group;
+  e.kind = t.kind;
+  for (const FieldError& f : errors) e.causes.push_back({f.reason, f.message, f.field});
+  e.message = InvalidMessage(t.group.empty() ? t.kind : t.kind + "." + t.group, name, errors);
+  return e;
+}
+
+// What the typed decoder does to a built-in object from a request before the registry sees it:
+// Time/MicroTime fields parsed and rewritten in UTC, and events.k8s.io/v1 Events converted to the
+// stored core/v1 shape. A value the decoder refuses is a 400 for a create or update and, as the
+// patch handler reports it, a 422 on field "patch" for a patch.
+bool DecodeObject(const ResourceType& t, Document& d, bool from_patch, ApiError& err) {
+  if (!d.IsObject() || t.custom) return true;
+  Status s = NormalizeTypedTimes(t.group, t.kind, d, d.GetAllocator());
+  if (!s.ok()) {
+    if (from_patch) {
+      FieldError fe = InvalidError("patch", GoQuote(ToJson(d)), s.message());
+      err = Err(422, "Invalid", InvalidMessage("", "", {fe}));
+      err.has_details = true;
+      err.causes.push_back({fe.reason, fe.message, fe.field});
+    } else {
+      err = BadRequest(t.kind + " in version \"" + t.version + "\" cannot be handled as a " +
+                       t.kind + ": " + s.message());
+    }
+    return false;
+  }
+  if (t.group.empty() && t.plural == "events") NormalizeCoreEvent(d, d.GetAllocator());
+  if (t.group == "events.k8s.io" && t.plural == "events") {
+    Document core = EventsV1EventToCore(d);
+    d.Swap(core);
+  }
+  return true;
+}
+
 // A Status from the semantics library, as an HTTP error about one object.
 ApiError FromStatus(const Status& s, const ResourceType& t, const std::string& name) {
   switch (s.code()) {
@@ -258,21 +306,6 @@ std::string NowRfc3339(std::chrono::system_clock::time_point t = std::chrono::sy
   return buf;
 }
 
-bool IsDnsSubdomain(const std::string& s) {
-  if (s.empty() || s.size() > 253) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-    if (!alnum && c != '-' && c != '.') return false;
-    if ((i == 0 || i + 1 == s.size()) && !alnum) return false;
-  }
-  return true;
-}
-
-bool IsDnsLabel(const std::string& s) {
-  return s.size() <= 63 && IsDnsSubdomain(s) && s.find('.') == std::string::npos;
-}
-
 // True when the objects differ outside metadata (and outside status when `ignore_status`).
 bool ContentChanged(const Value& a, const Value& b, bool ignore_status) {
   auto skip = [&](const Value& name) {
@@ -298,16 +331,19 @@ bool HasFinalizers(const Value& obj) {
   return f != nullptr && f->IsArray() && !f->Empty();
 }
 
-std::set<std::string> Finalizers(const Value& obj) {
-  std::set<std::string> out;
-  const Value* md = Member(obj, "metadata");
-  const Value* f = md != nullptr ? Member(*md, "finalizers") : nullptr;
-  if (f != nullptr && f->IsArray()) {
-    for (const auto& s : f->GetArray()) {
-      if (s.IsString()) out.insert(s.GetString());
-    }
-  }
-  return out;
+bool IsEventsV1(const ResourceType& t) { return t.group == "events.k8s.io" && t.plural == "events"; }
+
+// The apiVersion objects of `t` are stored with (events.k8s.io/v1 Events are stored as core/v1).
+std::string StoredApiVersion(const ResourceType& t) {
+  return IsEventsV1(t) ? "v1" : t.group_version();
+}
+
+// How the name of an object of `t` is checked.
+NameRule NameRuleOf(const ResourceType& t) {
+  if (t.group.empty() && t.plural == "namespaces") return NameRule::kDnsLabel;
+  if (t.group.empty() && t.plural == "services") return NameRule::kDns1035Label;
+  if (t.group.empty() && t.plural == "events") return NameRule::kPathSegment;
+  return NameRule::kDnsSubdomain;
 }
 
 // Per-request write options.
@@ -456,10 +492,17 @@ class ApiServer::Impl {
   // The object as served at `t`'s version.
   static std::string Render(const Obj& o, const ResourceType& t) {
     if (StrAt(o.doc, "apiVersion") == t.group_version()) return o.json;
+    return ToJson(Served(o.doc, t));
+  }
+
+  // The stored object in the shape `t` serves (events.k8s.io/v1 Events are converted from the
+  // stored core/v1 shape; other versions only change apiVersion).
+  static Document Served(const Value& stored, const ResourceType& t) {
+    if (IsEventsV1(t)) return CoreEventToEventsV1(stored);
     Document d;
-    d.CopyFrom(o.doc, d.GetAllocator());
+    d.CopyFrom(stored, d.GetAllocator());
     SetString(d, "apiVersion", t.group_version(), d.GetAllocator());
-    return ToJson(d);
+    return d;
   }
 
   static bool WantsTable(const HttpRequest& r) {
@@ -486,8 +529,7 @@ class ApiServer::Impl {
       const Value* src = &o->doc;
       Document copy;
       if (StrAt(o->doc, "apiVersion") != t.group_version()) {
-        copy.CopyFrom(o->doc, copy.GetAllocator());
-        SetString(copy, "apiVersion", t.group_version(), copy.GetAllocator());
+        copy = Served(o->doc, t);
         src = &copy;
       }
       rows.PushBack(TableRow(t, *src, include_object, now, a), a);
@@ -638,15 +680,33 @@ class ApiServer::Impl {
   bool PrepareCreateLocked(const ResourceType& t, const std::string& name, Document& d,
                            ApiError& err) {
     auto& a = d.GetAllocator();
+    const bool core_events = t.group.empty() && t.plural == "events";
+    const bool is_service = t.group.empty() && t.plural == "services";
+    if (t.custom && t.has_status) RemoveMember(d, "status");
+    std::vector<FieldError> errors;
+    if (core_events) {
+      // The legacy Event validation checks no metadata; the generic checks run when it passed.
+      errors = ValidateEventCreate(d, /*events_api=*/false);
+      if (errors.empty()) errors = ValidateObjectMetaCreate(d, NameRule::kPathSegment);
+    } else {
+      // Services check their name (a DNS-1035 label) in their own validation.
+      errors = ValidateObjectMetaCreate(d, NameRuleOf(t), /*check_name=*/!is_service);
+    }
+    if (IsEventsV1(t)) {
+      for (FieldError& e : ValidateEventCreate(d, /*events_api=*/true)) errors.push_back(e);
+    }
+    if (t.group == "coordination.k8s.io" && t.plural == "leases") {
+      for (FieldError& e : ValidateLeaseSpec(d)) errors.push_back(e);
+    }
+    if (t.custom && t.schema) {
+      for (FieldError& e : ValidateAgainstSchema(d, *t.schema, "", nullptr)) errors.push_back(e);
+      for (FieldError& e : ValidateListTypes(d, *t.schema)) errors.push_back(e);
+    }
+    if (!errors.empty()) {
+      err = InvalidFields(t, name, errors);
+      return false;
+    }
     if (t.group.empty() && t.plural == "namespaces") {
-      if (!IsDnsLabel(name)) {
-        err = Invalid(t, name,
-                      {"metadata.name: Invalid value: \"" + name +
-                       "\": a lowercase RFC 1123 label must consist of lower case "
-                       "alphanumeric characters or '-', and must start and end with "
-                       "an alphanumeric character"});
-        return false;
-      }
       Value& spec = ObjectMember(d, "spec", a);
       Value fin(rapidjson::kArrayType);
       fin.PushBack("kubernetes", a);
@@ -658,14 +718,15 @@ class ApiServer::Impl {
       SetString(labels, "kubernetes.io/metadata.name", name, a);
       return true;
     }
-    if (t.group.empty() && t.plural == "services") {
+    if (is_service) {
       SetMember(d, "status", Value(rapidjson::kObjectType), a);
       ObjectMember(*MutableMember(d, "status"), "loadBalancer", a);
-      std::vector<std::string> errors;
+      std::vector<FieldError> errors;
       Status s = services_.Create(d, &errors);
       if (!s.ok()) {
-        err = s.code() == StatusCode::kInvalidArgument && !errors.empty() ? Invalid(t, name, errors)
-                                                                          : FromStatus(s, t, name);
+        err = s.code() == StatusCode::kInvalidArgument && !errors.empty()
+                  ? InvalidFields(t, name, errors)
+                  : FromStatus(s, t, name);
         return false;
       }
       return true;
@@ -673,7 +734,6 @@ class ApiServer::Impl {
     if (t.group == "apiextensions.k8s.io" && t.plural == "customresourcedefinitions") {
       return PrepareCrdLocked(t, name, d, nullptr, err);
     }
-    if (t.custom && t.has_status) RemoveMember(d, "status");
     return true;
   }
 
@@ -775,7 +835,7 @@ class ApiServer::Impl {
       return false;
     }
     SetString(d, "kind", t.kind, a);
-    SetString(d, "apiVersion", t.group_version(), a);
+    SetString(d, "apiVersion", StoredApiVersion(t), a);
     Value& md = ObjectMember(d, "metadata", a);
     std::string body_ns = StrAt(md, "namespace");
     if (t.namespaced) {
@@ -811,15 +871,8 @@ class ApiServer::Impl {
       SetString(md, "name", name, a);
     }
     if (name.empty()) {
-      err = Invalid(t, name, {"metadata.name: Required value: name or generateName is required"});
-      return false;
-    }
-    if (!IsDnsSubdomain(name) && t.plural != "events") {
-      err = Invalid(t, name,
-                    {"metadata.name: Invalid value: \"" + name +
-                     "\": a lowercase RFC 1123 subdomain must consist of lower case "
-                     "alphanumeric characters, '-' or '.', and must start and end "
-                     "with an alphanumeric character"});
+      err = InvalidFields(t, name,
+                          {RequiredError("metadata.name", "name or generateName is required")});
       return false;
     }
     if (t.namespaced && !CheckNamespaceLocked(ns, true, err)) return false;
@@ -834,8 +887,9 @@ class ApiServer::Impl {
     SetString(md, "uid", NewUid(), a);
     SetString(md, "creationTimestamp", NowRfc3339(), a);
     if (t.tracks_generation) md.AddMember("generation", 1, a);
-    if (!PrepareCreateLocked(t, name, d, err)) return false;
+    // Custom resources are pruned and defaulted as they are decoded, before the strategy.
     if (!ApplySchemaLocked(t, d, wo, err)) return false;
+    if (!PrepareCreateLocked(t, name, d, err)) return false;
     if (!CommitLocked("create", t, ns, name, nullptr, &d, dry_run, err, out)) {
       if (!dry_run && t.plural == "services" && t.group.empty()) ServiceRelease(d);
       return false;
@@ -846,11 +900,12 @@ class ApiServer::Impl {
   }
 
   // Replaces an object with `d` (already a full object) following update semantics.
-  // `status_sub` selects /status. `require_rv` is false for patches (whose result carries the
-  // stored version unless the patch set one).
+  // `status_sub` selects /status. For a patch `d` is the patched stored object (it carries the
+  // stored version unless the patch changed it). `code` is 200, or 201 when a PUT created the
+  // object.
   bool UpdateLocked(const std::string& verb, const ResourceType& t, const std::string& ns,
-                    const std::string& name, bool status_sub, Document&& d, bool require_rv,
-                    WriteOpts& wo, ApiError& err, ObjPtr& out, int& code) {
+                    const std::string& name, bool status_sub, Document&& d, WriteOpts& wo,
+                    ApiError& err, ObjPtr& out, int& code) {
     code = 200;
     bool dry_run = wo.dry_run;
     if (!d.IsObject()) {
@@ -860,7 +915,13 @@ class ApiServer::Impl {
     auto& a = d.GetAllocator();
     Value& md = ObjectMember(d, "metadata", a);
     std::string body_name = StrAt(md, "name");
-    if (!body_name.empty() && body_name != name) {
+    if (body_name.empty()) {
+      // The real server's words for a body without metadata.name (the URL names the object).
+      err = BadRequest("the name of the object (" + name +
+                       " based on URL) was undeterminable: name must be provided");
+      return false;
+    }
+    if (body_name != name) {
       err = BadRequest("the name of the object (" + body_name +
                        ") does not match the name on the URL (" + name + ")");
       return false;
@@ -879,16 +940,27 @@ class ApiServer::Impl {
     }
     ObjPtr old = GetLocked(t, ns, name);
     if (!old) {
+      if (verb == "update" && !status_sub && t.allow_create_on_update) {
+        // The strategy creates on update; the stored object's version is whatever the create
+        // gets, so a version in the body is not a precondition.
+        RemoveMember(md, "resourceVersion");
+        if (!CreateLocked(t, ns, std::move(d), wo, err, out)) return false;
+        code = 201;
+        return true;
+      }
       err = NotFound(t, name);
       return false;
     }
     const Value& old_md = *Member(old->doc, "metadata");
     std::string rv = StrAt(md, "resourceVersion");
     if (rv.empty()) {
-      if (require_rv && (t.custom || t.group == "apiextensions.k8s.io")) {
-        err = Invalid(t, name,
-                      {"metadata.resourceVersion: Invalid value: 0: must be specified "
-                       "for an update"});
+      if (!t.allow_unconditional_update) {
+        // The generic store names the resource, not the kind: `leases.coordination.k8s.io "x"`.
+        FieldError fe =
+            InvalidError("metadata.resourceVersion", "0", "must be specified for an update");
+        err = InvalidFields(t, name, {fe});
+        err.kind = t.plural;
+        err.message = InvalidMessage(t.qualified(), name, {fe});
         return false;
       }
     } else if (rv != StrAt(old_md, "resourceVersion")) {
@@ -900,10 +972,11 @@ class ApiServer::Impl {
       err = Invalid(t, name, {"metadata.uid: Invalid value: \"" + uid + "\": field is immutable"});
       return false;
     }
+    const bool is_service = t.group.empty() && t.plural == "services";
     Document next;
     auto& na = next.GetAllocator();
-    if (status_sub) {
-      // Only status changes; spec and metadata come from the stored object.
+    if (status_sub && t.custom) {
+      // A custom resource's status strategy keeps everything of the stored object but status.
       next.CopyFrom(old->doc, na);
       const Value* st = Member(d, "status");
       if (st != nullptr) {
@@ -912,15 +985,32 @@ class ApiServer::Impl {
         RemoveMember(next, "status");
       }
     } else {
+      // The v1 defaulter runs on the decoded request body, before the strategy resets spec.
+      if (is_service && status_sub) DefaultIngressIpMode(d, a);
       next.CopyFrom(d, na);
       SetString(next, "kind", t.kind, na);
-      SetString(next, "apiVersion", t.group_version(), na);
-      if (t.has_status) {
-        const Value* st = Member(old->doc, "status");
-        if (st != nullptr) {
-          SetMember(next, "status", Value(*st, na), na);
+      SetString(next, "apiVersion", StoredApiVersion(t), na);
+      // The built-in status strategies (Service, Namespace, CustomResourceDefinition) reset only
+      // spec from the stored object, so labels, annotations and finalizers come from the request;
+      // an update of the main resource keeps the stored status.
+      const char* kept = status_sub ? "spec" : t.has_status ? "status" : nullptr;
+      if (kept != nullptr) {
+        const Value* v = Member(old->doc, kept);
+        if (v != nullptr) {
+          SetMember(next, kept, Value(*v, na), na);
         } else {
-          RemoveMember(next, "status");
+          RemoveMember(next, kept);
+        }
+      }
+      if (!status_sub && t.group.empty() && t.plural == "namespaces") {
+        // spec.finalizers changes only through /finalize.
+        const Value* spec = Member(old->doc, "spec");
+        const Value* fin = spec != nullptr ? Member(*spec, "finalizers") : nullptr;
+        Value& nspec = ObjectMember(next, "spec", na);
+        if (fin != nullptr) {
+          SetMember(nspec, "finalizers", Value(*fin, na), na);
+        } else {
+          RemoveMember(nspec, "finalizers");
         }
       }
       Value& nmd = ObjectMember(next, "metadata", na);
@@ -935,44 +1025,55 @@ class ApiServer::Impl {
           RemoveMember(nmd, f);
         }
       }
-      if (Member(old_md, "deletionTimestamp") != nullptr) {
-        std::set<std::string> before = Finalizers(old->doc);
-        std::vector<std::string> added;
-        for (const std::string& f : Finalizers(next)) {
-          if (!before.count(f)) added.push_back(f);
-        }
-        if (!added.empty()) {
-          std::string list;
-          for (const auto& f : added) list += (list.empty() ? "" : " ") + f;
-          err = Invalid(t, name,
-                        {"metadata.finalizers: Forbidden: no new finalizers can be added "
-                         "if the object is being deleted, found new finalizers [" +
-                         list + "]"});
-          return false;
+      std::vector<FieldError> errors = ValidateObjectMetaUpdate(next, old->doc);
+      if (!status_sub && (t.group.empty() || IsEventsV1(t)) && t.plural == "events") {
+        for (FieldError& e : ValidateEventUpdate(next, old->doc, IsEventsV1(t))) {
+          errors.push_back(e);
         }
       }
-      if (t.tracks_generation && ContentChanged(old->doc, next, t.has_status)) {
-        const Value* g = Member(old_md, "generation");
-        int64_t gen = g != nullptr && g->IsInt64() ? g->GetInt64() : 0;
-        SetMember(nmd, "generation", Value(gen + 1), na);
+      if (!status_sub && t.group == "coordination.k8s.io" && t.plural == "leases") {
+        for (FieldError& e : ValidateLeaseSpec(next)) errors.push_back(e);
       }
-      if (t.group.empty() && t.plural == "services") {
-        std::vector<std::string> errors;
-        Status s = services_.Update(old->doc, next, &errors);
-        if (!s.ok()) {
-          err = s.code() == StatusCode::kInvalidArgument && !errors.empty()
-                    ? Invalid(t, name, errors)
-                    : FromStatus(s, t, name);
-          return false;
+      if (!errors.empty()) {
+        err = InvalidFields(t, name, errors);
+        return false;
+      }
+      if (status_sub) {
+        if (is_service) {
+          std::vector<FieldError> errors = ValidateLoadBalancerStatus(next, old->doc);
+          if (!errors.empty()) {
+            err = InvalidFields(t, name, errors);
+            return false;
+          }
         }
-      }
-      if (t.group == "apiextensions.k8s.io") {
-        const Value* st = Member(old->doc, "status");
-        if (!PrepareCrdLocked(t, name, next, &old->doc, err)) return false;
-        if (st != nullptr) SetMember(next, "status", Value(*st, na), na);
+      } else {
+        if (t.tracks_generation && ContentChanged(old->doc, next, t.has_status)) {
+          const Value* g = Member(old_md, "generation");
+          int64_t gen = g != nullptr && g->IsInt64() ? g->GetInt64() : 0;
+          SetMember(nmd, "generation", Value(gen + 1), na);
+        }
+        if (is_service) {
+          std::vector<FieldError> errors;
+          Status s = services_.Update(old->doc, next, &errors);
+          if (!s.ok()) {
+            err = s.code() == StatusCode::kInvalidArgument && !errors.empty()
+                      ? InvalidFields(t, name, errors)
+                      : FromStatus(s, t, name);
+            return false;
+          }
+        }
+        if (t.group == "apiextensions.k8s.io") {
+          const Value* st = Member(old->doc, "status");
+          if (!PrepareCrdLocked(t, name, next, &old->doc, err)) return false;
+          if (st != nullptr) SetMember(next, "status", Value(*st, na), na);
+        }
       }
     }
     if (!ApplySchemaLocked(t, next, wo, err)) return false;
+    if (t.custom && t.schema && !ValidateCustomResourceUpdateLocked(t, name, next, old->doc,
+                                                                    status_sub, err)) {
+      return false;
+    }
     if (t.custom && t.tracks_generation && !status_sub) {
       // Defaults may have been what changed; recompute generation on the final content.
       Value& nmd = ObjectMember(next, "metadata", na);
@@ -1000,6 +1101,31 @@ class ApiServer::Impl {
     if (!CommitLocked(verb, t, ns, name, old, &next, dry_run, err, out)) return false;
     if (!dry_run && t.group == "apiextensions.k8s.io") RegisterCrdLocked(out->doc);
     return true;
+  }
+
+  // Schema validation of an updated custom resource, ratcheting against the stored one. A /status
+  // write validates only status, against the status schema; the list-type checks cover the whole
+  // object and apply only when the stored object passed them.
+  bool ValidateCustomResourceUpdateLocked(const ResourceType& t, const std::string& name,
+                                          const Value& next, const Value& old, bool status_sub,
+                                          ApiError& err) {
+    std::vector<FieldError> errors;
+    if (status_sub) {
+      const Value* props = Member(*t.schema, "properties");
+      const Value* status_schema = props != nullptr ? Member(*props, "status") : nullptr;
+      const Value* status = Member(next, "status");
+      if (status_schema != nullptr && status != nullptr) {
+        errors = ValidateAgainstSchema(*status, *status_schema, "status", Member(old, "status"));
+      }
+    } else {
+      errors = ValidateAgainstSchema(next, *t.schema, "", &old);
+    }
+    if (ValidateListTypes(old, *t.schema).empty()) {
+      for (FieldError& e : ValidateListTypes(next, *t.schema)) errors.push_back(e);
+    }
+    if (errors.empty()) return true;
+    err = InvalidFields(t, name, errors);
+    return false;
   }
 
   // Cleanup after an object is really gone: release Service IPs, drop a CRD's objects,
@@ -1228,18 +1354,85 @@ bool ParseRoute(const std::vector<std::string>& seg, Route& r) {
   return true;
 }
 
+// A boolean query parameter as kube-apiserver reads one (apimachinery's
+// Convert_Slice_string_To_bool, and the request-info resolver for `watch`): absent is false, "0"
+// and any case of "false" are false, every other value (including "", "True" and "yes") is true.
+// Never an error, unlike Go's strconv.ParseBool.
+bool BoolParam(const HttpRequest& r, const std::string& name) {
+  if (!r.HasParam(name)) return false;
+  std::string v = r.Param(name);
+  for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return v != "0" && v != "false";
+}
+
 std::string VerbOf(const HttpRequest& r, const Route& route) {
   const std::string& m = r.method;
   if (m == "GET") {
     if (!route.name.empty()) return "get";
-    std::string w = r.Param("watch");
-    return route.watch_path || w == "true" || w == "1" ? "watch" : "list";
+    return route.watch_path || BoolParam(r, "watch") ? "watch" : "list";
   }
   if (m == "POST") return "create";
   if (m == "PUT") return "update";
   if (m == "PATCH") return "patch";
   if (m == "DELETE") return route.name.empty() ? "deletecollection" : "delete";
   return "";
+}
+
+// An object's key within a list, what a continue token's "start" is relative to: the name within
+// one namespace or a cluster-scoped resource, "namespace/name" in a list across namespaces. The
+// store's "namespace/name" order sorts these keys the same way.
+std::string ListKey(const Value& obj, const std::string& list_ns, bool namespaced) {
+  std::string name = StrAt(obj, "metadata.name");
+  if (!namespaced || !list_ns.empty()) return name;
+  return StrAt(obj, "metadata.namespace") + "/" + name;
+}
+
+struct ContinueToken {
+  uint64_t rv = 0;
+  std::string start;  // the first key of the next page is >= start
+};
+
+// The real server's continue token: base64url (no padding) of
+// {"v":"meta.k8s.io/v1","rv":RV,"start":"<last key of this page>\u0000"}. URL-safe and opaque.
+std::string EncodeContinue(uint64_t rv, const std::string& last_key) {
+  return Base64Encode("{\"v\":\"meta.k8s.io/v1\",\"rv\":" + std::to_string(rv) +
+                          ",\"start\":" + Quote(last_key + std::string(1, '\0')) + "}",
+                      /*url=*/true);
+}
+
+// Decodes a token; false with `why` (the real server's wording) when it is not one.
+bool DecodeContinue(const std::string& text, ContinueToken& out, std::string& why) {
+  std::optional<std::string> raw = Base64Decode(text, /*url=*/true);
+  if (!raw) {
+    why = "continue key is not valid: illegal base64 data";
+    return false;
+  }
+  Document d;
+  d.Parse(raw->c_str(), raw->size());
+  if (d.HasParseError() || !d.IsObject()) {
+    why = "continue key is not valid: not a JSON object";
+    return false;
+  }
+  std::string v = StrAt(d, "v");
+  if (v != "meta.k8s.io/v1") {
+    why = "continue key is not valid: server does not recognize this encoded version " + v;
+    return false;
+  }
+  const Value* rv = Member(d, "rv");
+  const Value* start = Member(d, "start");
+  if (rv == nullptr || !rv->IsUint64() || rv->GetUint64() == 0) {
+    why =
+        "continue key is not valid: incorrect encoded start resourceVersion (version "
+        "meta.k8s.io/v1)";
+    return false;
+  }
+  if (start == nullptr || !start->IsString() || start->GetStringLength() == 0) {
+    why = "continue key is not valid: encoded start key empty (version meta.k8s.io/v1)";
+    return false;
+  }
+  out.rv = rv->GetUint64();
+  out.start.assign(start->GetString(), start->GetStringLength());
+  return true;
 }
 
 ApiError NotFoundPath() {
@@ -1634,19 +1827,32 @@ void ApiServer::Impl::HandleResource(const HttpRequest& r, ResponseWriter& w, Ro
     }
     return;
   }
+  Document body;
+  bool decoded = false;
   if (verb == "create" || verb == "update") {
     std::string ct = r.Header("content-type");
     ct = ct.substr(0, ct.find(';'));
-    if (!ct.empty() && ct != "application/json") {
+    if (ct == kProtobufMediaType) {
+      // kubectl's typed clients send protobuf unasked (see protobuf.h).
+      StatusOr<Document> d = DecodeKubernetesProtobuf(r.body);
+      if (!d.ok() && d.status().code() != StatusCode::kUnimplemented) {
+        SendError(w, BadRequest(d.status().message()));
+        return;
+      }
+      if (d.ok()) {
+        body.Swap(*d);
+        decoded = true;
+      }
+    }
+    if (!decoded && !ct.empty() && ct != "application/json") {
       SendError(w, Err(415, "UnsupportedMediaType",
                        "the body of the request was in an unknown format - accepted media types "
                        "include: application/json (this test API server does not decode " +
-                           ct + ")"));
+                           ct + (ct == kProtobufMediaType ? " for this kind" : "") + ")"));
       return;
     }
   }
-  Document body;
-  if (!r.body.empty() || verb == "create" || verb == "update" || verb == "patch") {
+  if (!decoded && (!r.body.empty() || verb == "create" || verb == "update" || verb == "patch")) {
     body.Parse(r.body.c_str(), r.body.size());
     if (body.HasParseError()) {
       SendError(w, BadRequest(std::string("the body of the request could not be decoded as "
@@ -1668,6 +1874,10 @@ void ApiServer::Impl::HandleResource(const HttpRequest& r, ResponseWriter& w, Ro
     }
     return h;
   };
+  if ((verb == "create" || verb == "update") && !DecodeObject(t, body, /*from_patch=*/false, err)) {
+    SendError(w, err);
+    return;
+  }
   if (verb == "create") {
     std::lock_guard<std::mutex> lock(mu_);
     if (!CreateLocked(t, route.ns, std::move(body), wo, err, out)) {
@@ -1681,7 +1891,7 @@ void ApiServer::Impl::HandleResource(const HttpRequest& r, ResponseWriter& w, Ro
     std::lock_guard<std::mutex> lock(mu_);
     int code;
     if (!UpdateLocked("update", t, route.ns, route.name, route.subresource == "status",
-                      std::move(body), true, wo, err, out, code)) {
+                      std::move(body), wo, err, out, code)) {
       SendError(w, err);
       return;
     }
@@ -1717,9 +1927,7 @@ void ApiServer::Impl::HandleResource(const HttpRequest& r, ResponseWriter& w, Ro
       SendError(w, NotFound(t, route.name));
       return;
     }
-    Document target;
-    target.CopyFrom(old->doc, target.GetAllocator());
-    SetString(target, "apiVersion", t.group_version(), target.GetAllocator());
+    Document target = Served(old->doc, t);
     Status s;
     if (ct == "application/json-patch+json") {
       if (!body.IsArray()) {
@@ -1742,9 +1950,13 @@ void ApiServer::Impl::HandleResource(const HttpRequest& r, ResponseWriter& w, Ro
       SendError(w, pe);
       return;
     }
+    if (!DecodeObject(t, target, /*from_patch=*/true, err)) {
+      SendError(w, err);
+      return;
+    }
     int code;
     if (!UpdateLocked("patch", t, route.ns, route.name, route.subresource == "status",
-                      std::move(target), false, wo, err, out, code)) {
+                      std::move(target), wo, err, out, code)) {
       SendError(w, err);
       return;
     }
@@ -1784,13 +1996,20 @@ void ApiServer::Impl::HandleList(const HttpRequest& r, ResponseWriter& w, const 
   std::string cont = r.Param("continue");
   std::string scope = t.key() + "|" + route.ns + "|" + r.Param("labelSelector") + "|" +
                       r.Param("fieldSelector") + "|";
+  auto list_key = [&](const ObjPtr& o) { return ListKey(o->doc, route.ns, t.namespaced); };
   std::shared_ptr<std::vector<ObjPtr>> items;
   size_t start = 0;
   uint64_t rv;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!cont.empty()) {
-      auto it = snapshots_.find(scope + cont);
+      ContinueToken token;
+      std::string why;
+      if (!DecodeContinue(cont, token, why)) {
+        SendError(w, BadRequest("invalid continue token: " + why));
+        return;
+      }
+      auto it = snapshots_.find(scope + std::to_string(token.rv));
       if (it == snapshots_.end()) {
         SendError(w, Err(410, "Expired",
                          "The provided continue parameter is too old to display a consistent "
@@ -1803,9 +2022,12 @@ void ApiServer::Impl::HandleList(const HttpRequest& r, ResponseWriter& w, const 
         return;
       }
       items = it->second;
-      // The token's suffix after the last '#' is the start index.
-      start = std::strtoul(cont.substr(cont.rfind('#') + 1).c_str(), nullptr, 10);
-      rv = std::strtoull(cont.substr(0, cont.find('#')).c_str(), nullptr, 10);
+      // The snapshot is in key order; the page starts at the first key >= the token's start.
+      start = static_cast<size_t>(
+          std::partition_point(items->begin(), items->end(),
+                               [&](const ObjPtr& o) { return list_key(o) < token.start; }) -
+          items->begin());
+      rv = token.rv;
     } else {
       items = std::make_shared<std::vector<ObjPtr>>();
       auto it = data_.find(t.key());
@@ -1823,18 +2045,15 @@ void ApiServer::Impl::HandleList(const HttpRequest& r, ResponseWriter& w, const 
   std::string next;
   if (limit > 0 && start + static_cast<size_t>(limit) < items->size()) {
     end = start + static_cast<size_t>(limit);
-    // Opaque to clients; the real server's token is base64 too.
-    next = std::to_string(rv) + "#" +
-           Base64Encode("{\"v\":\"meta.k8s.io/v1\",\"rv\":" + std::to_string(rv) +
-                            ",\"start\":" + Quote(StrAt((*items)[end]->doc, "metadata.name")) + "}",
-                        true) +
-           "#" + std::to_string(end);
+    next = EncodeContinue(rv, list_key((*items)[end - 1]));
+    std::string snapshot_key = scope + std::to_string(rv);
     std::lock_guard<std::mutex> lock(mu_);
-    snapshots_[scope + next] = items;
-    snapshot_order_.push_back(scope + next);
-    while (snapshot_order_.size() > 256) {
-      snapshots_.erase(snapshot_order_.front());
-      snapshot_order_.pop_front();
+    if (snapshots_.emplace(snapshot_key, items).second) {
+      snapshot_order_.push_back(snapshot_key);
+      while (snapshot_order_.size() > 256) {
+        snapshots_.erase(snapshot_order_.front());
+        snapshot_order_.pop_front();
+      }
     }
   }
   if (start > items->size()) start = items->size();
@@ -1889,8 +2108,7 @@ void ApiServer::Impl::HandleWatch(const HttpRequest& r, ResponseWriter& w, const
     SendError(w, e);
     return;
   }
-  bool bookmarks =
-      r.Param("allowWatchBookmarks") == "true" || r.Param("allowWatchBookmarks") == "1";
+  bool bookmarks = BoolParam(r, "allowWatchBookmarks");
   bool table = WantsTable(r);
   std::string include = r.HasParam("includeObject") ? r.Param("includeObject") : "Metadata";
   using SteadyClock = std::chrono::steady_clock;

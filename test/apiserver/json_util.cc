@@ -1,5 +1,6 @@
 #include "test/apiserver/json_util.h"
 
+#include <openssl/evp.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -73,32 +74,39 @@ std::string Quote(std::string_view s) {
 }
 
 std::string Base64Encode(std::string_view in, bool url) {
-  static const char* kStd = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  static const char* kUrl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  const char* t = url ? kUrl : kStd;
-  std::string out;
-  size_t i = 0;
-  while (i + 2 < in.size()) {
-    uint32_t n = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8) |
-                 static_cast<uint8_t>(in[i + 2]);
-    out += t[(n >> 18) & 63];
-    out += t[(n >> 12) & 63];
-    out += t[(n >> 6) & 63];
-    out += t[n & 63];
-    i += 3;
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  out.resize(static_cast<size_t>(n));
+  if (url) {
+    while (!out.empty() && out.back() == '=') out.pop_back();
+    for (char& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
   }
-  if (i + 1 == in.size()) {
-    uint32_t n = static_cast<uint8_t>(in[i]) << 16;
-    out += t[(n >> 18) & 63];
-    out += t[(n >> 12) & 63];
-    if (!url) out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t n = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8);
-    out += t[(n >> 18) & 63];
-    out += t[(n >> 12) & 63];
-    out += t[(n >> 6) & 63];
-    if (!url) out += "=";
+  return out;
+}
+
+std::optional<std::string> Base64Decode(std::string_view in, bool url) {
+  std::string text(in);
+  if (url) {
+    // Go's RawURLEncoding: no padding, '-' and '_' instead of '+' and '/'.
+    if (text.find_first_of("=+/") != std::string::npos) return std::nullopt;
+    for (char& c : text) c = c == '-' ? '+' : c == '_' ? '/' : c;
+    if (text.size() % 4 == 1) return std::nullopt;
+    while (text.size() % 4 != 0) text += '=';
   }
+  if (text.size() % 4 != 0 || text.find_first_of(" \t\r\n") != std::string::npos) {
+    return std::nullopt;
+  }
+  size_t padding = 0;
+  for (size_t i = text.size(); i > 0 && text[i - 1] == '='; --i) ++padding;
+  if (padding > 2) return std::nullopt;
+  std::string out(3 * (text.size() / 4), '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(text.data()),
+                          static_cast<int>(text.size()));
+  if (n < 0) return std::nullopt;
+  out.resize(static_cast<size_t>(n) - padding);  // EVP_DecodeBlock counts padding as zero bytes
   return out;
 }
 

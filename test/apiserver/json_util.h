@@ -3,6 +3,7 @@
 
 #include <rapidjson/document.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,9 @@ rapidjson::Value& ObjectMember(rapidjson::Value& obj, std::string_view key, Allo
 // Quotes and escapes `s` as a JSON string.
 std::string Quote(std::string_view s);
 
+// Standard base64 with padding, or (url) Go's RawURLEncoding: '-' and '_', no padding.
 std::string Base64Encode(std::string_view in, bool url = false);
+// The inverse; nullopt when `in` is not valid in that encoding.
+std::optional<std::string> Base64Decode(std::string_view in, bool url = false);
 
 }  // namespace lballoc::apiserver

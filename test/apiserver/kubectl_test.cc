@@ -172,6 +172,104 @@ TEST_F(KubectlTest, ApplyKustomizeCrds) {
   EXPECT_THAT(r.out, HasSubstr("leases"));
 }
 
+// The project's LoadBalancerPool CRD: its schema (the metav1.Condition rules in status included)
+// is enforced on writes, and kubectl shows the server's 422 as it would from kube-apiserver.
+TEST_F(KubectlTest, LoadBalancerPoolSchemaIsEnforced) {
+  CmdResult r = K("apply -f " + std::string(LBALLOC_SOURCE_DIR) +
+                  "/crds/lballoc.io_loadbalancerpools.yaml");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto write = [&](const std::string& name, const std::string& yaml) {
+    std::string path = dir_ + "/" + name + ".yaml";
+    std::ofstream(path) << yaml;
+    return K("apply -f " + path);
+  };
+  r = write("empty", "apiVersion: lballoc.io/v1alpha1\nkind: LoadBalancerPool\n"
+                     "metadata: {name: empty}\nspec: {addresses: []}\n");
+  EXPECT_NE(r.code, 0);
+  EXPECT_THAT(r.out, HasSubstr("spec.addresses: Invalid value: 0: spec.addresses in body should "
+                               "have at least 1 items"));
+  r = write("dup", "apiVersion: lballoc.io/v1alpha1\nkind: LoadBalancerPool\n"
+                   "metadata: {name: dup}\nspec: {addresses: [192.0.2.0/24, 192.0.2.0/24]}\n");
+  EXPECT_NE(r.code, 0);
+  EXPECT_THAT(r.out, HasSubstr(R"(spec.addresses[1]: Duplicate value: "192.0.2.0/24")"));
+  r = write("ok", "apiVersion: lballoc.io/v1alpha1\nkind: LoadBalancerPool\n"
+                  "metadata: {name: ok}\nspec: {addresses: [192.0.2.0/24]}\n");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = K("get lbpool ok -o 'jsonpath={.spec.autoAssign}/{.spec.priority}'");
+  EXPECT_EQ(r.out, "true/0") << "schema defaults applied";
+
+  TestClient c(server_->url(), "kubectl-test-token", server_->ca_pem());
+  auto status = [&](const std::string& conditions) {
+    auto resp = c.Request("PATCH", "/apis/lballoc.io/v1alpha1/loadbalancerpools/ok/status",
+                          R"({"status":{"observedGeneration":1,"conditions":)" + conditions + "}}",
+                          "application/merge-patch+json");
+    EXPECT_OK(resp.status());
+    return resp.ok() ? *resp : ClientResponse{};
+  };
+  auto good = status(
+      R"([{"type":"Ready","status":"True","lastTransitionTime":"2026-01-02T03:04:05Z","reason":"PoolReady","message":"ok","observedGeneration":1}])");
+  ASSERT_EQ(good.code, 200) << good.body;
+  struct Bad {
+    std::string conditions;
+    std::vector<std::string> causes;  // "field: message"
+  };
+  const Bad bad[] = {
+      {R"([{"type":"Ready","status":"True"}])",
+       {"status.conditions[0].lastTransitionTime: Required value",
+        "status.conditions[0].reason: Required value",
+        "status.conditions[0].message: Required value"}},
+      {R"([{"type":"Ready","status":"Maybe","lastTransitionTime":"2026-01-02T03:04:05Z","reason":"R","message":""}])",
+       {R"(status.conditions[0].status: Unsupported value: "Maybe": supported values: "True", "False", "Unknown")"}},
+      {R"([{"type":"Ready","status":"True","lastTransitionTime":"yesterday","reason":"R","message":""}])",
+       {R"(status.conditions[0].lastTransitionTime: Invalid value: "yesterday": conditions[0].lastTransitionTime in body must be of type date-time: "yesterday")"}},
+      {R"([{"type":"Ready","status":"True","lastTransitionTime":"2026-01-02T03:04:05Z","reason":"not a reason","message":""}])",
+       {R"(status.conditions[0].reason: Invalid value: "not a reason": conditions[0].reason in body should match '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$')"}},
+      {R"([{"type":"Ready","status":"True","lastTransitionTime":"2026-01-02T03:04:05Z","reason":"","message":""}])",
+       {R"(status.conditions[0].reason: Invalid value: "": conditions[0].reason in body should be at least 1 chars long)",
+        R"(status.conditions[0].reason: Invalid value: "": conditions[0].reason in body should match '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$')"}},
+      {R"([{"type":"Not Ready","status":"True","lastTransitionTime":"2026-01-02T03:04:05Z","reason":"R","message":"","observedGeneration":-1}])",
+       {R"(status.conditions[0].type: Invalid value: "Not Ready": conditions[0].type in body should match '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$')",
+        "status.conditions[0].observedGeneration: Invalid value: -1: conditions[0].observedGeneration in body should be greater than or equal to 0"}},
+      {R"([{"type":"Ready","status":"True","lastTransitionTime":"2026-01-02T03:04:05Z","reason":"R","message":""},{"type":"Ready","status":"False","lastTransitionTime":"2026-01-02T03:04:05Z","reason":"R","message":""}])",
+       {R"(status.conditions[1]: Duplicate value: {"type":"Ready"})"}},
+  };
+  for (const Bad& b : bad) {
+    auto resp = status(b.conditions);
+    ASSERT_EQ(resp.code, 422) << b.conditions << " -> " << resp.body;
+    auto j = resp.Json();
+    std::vector<std::string> causes;
+    for (const auto& cause : j["details"]["causes"].GetArray()) {
+      causes.push_back(StrAt(cause, "field") + ": " + StrAt(cause, "message"));
+    }
+    EXPECT_THAT(causes, ::testing::UnorderedElementsAreArray(b.causes)) << b.conditions;
+  }
+  r = K("get lbpool ok -o 'jsonpath={.status.conditions[0].reason}'");
+  EXPECT_EQ(r.out, "PoolReady") << "refused writes changed nothing";
+}
+
+// kubectl's typed clients send protobuf bodies without asking discovery (and client-go does not
+// fall back to JSON after a 415 for protobuf), so the server reads them.
+TEST_F(KubectlTest, CreateCommandsThatSendProtobufWork) {
+  CmdResult r = K("create namespace x");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "namespace/x created\n");
+  r = K("get namespace x -o 'jsonpath={.status.phase}/{.metadata.labels}'");
+  EXPECT_EQ(r.out, R"(Active/{"kubernetes.io/metadata.name":"x"})");
+  r = K("create configmap settings -n x --from-literal=mode=fast --from-literal=size=3");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = K("get configmap settings -n x -o 'jsonpath={.data.mode}/{.data.size}'");
+  EXPECT_EQ(r.out, "fast/3");
+  r = K("create service loadbalancer web -n x --tcp=80:8080 --tcp=443");
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = K("get service web -n x -o "
+        "'jsonpath={.spec.type}/{.spec.ports[*].port}/{.spec.ports[*].targetPort}/"
+        "{.spec.selector.app}'");
+  EXPECT_EQ(r.out, "LoadBalancer/80 443/8080 443/web");
+  r = K("create namespace Bad");
+  EXPECT_NE(r.code, 0);
+  EXPECT_THAT(r.out, HasSubstr("The Namespace \"Bad\" is invalid"));
+}
+
 TEST_F(KubectlTest, ServiceReapplyWithChangedPortsUsesStrategicMerge) {
   CmdResult r = K("apply -f " + kTestdata + "/service-v1.yaml");
   ASSERT_EQ(r.code, 0) << r.out;

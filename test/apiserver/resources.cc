@@ -45,6 +45,7 @@ std::vector<ResourceType> BuiltinResourceTypes() {
   svc.kind = "Service";
   svc.has_status = true;
   svc.tracks_generation = false;
+  svc.allow_create_on_update = true;
   svc.short_names = {"svc"};
   svc.categories = {"all"};
   // Filled in by the table code (computed cells), named here for the header.
@@ -62,6 +63,7 @@ std::vector<ResourceType> BuiltinResourceTypes() {
   ev.singular = "event";
   ev.kind = "Event";
   ev.short_names = {"ev"};
+  ev.allow_create_on_update = true;
   ev.columns = {Col("Type", "string", ".type"), Col("Reason", "string", ".reason"),
                 Col("Object", "string", "<involved-object>"), Col("Message", "string", ".message"),
                 Col("Age", "date", ".metadata.creationTimestamp")};
@@ -83,6 +85,8 @@ std::vector<ResourceType> BuiltinResourceTypes() {
   lease.plural = "leases";
   lease.singular = "lease";
   lease.kind = "Lease";
+  lease.allow_unconditional_update = false;
+  lease.allow_create_on_update = true;
   lease.columns = {Col("Holder", "string", ".spec.holderIdentity"),
                    Col("Age", "date", ".metadata.creationTimestamp")};
   out.push_back(lease);
@@ -94,6 +98,8 @@ std::vector<ResourceType> BuiltinResourceTypes() {
   ev2.singular = "event";
   ev2.kind = "Event";
   ev2.short_names = {"ev"};
+  ev2.allow_create_on_update = true;
+  ev2.storage_key = ev.key();
   ev2.columns = {Col("Type", "string", ".type"), Col("Reason", "string", ".reason"),
                  Col("Note", "string", ".note"), Col("Age", "date", ".metadata.creationTimestamp")};
   out.push_back(ev2);
@@ -107,6 +113,7 @@ std::vector<ResourceType> BuiltinResourceTypes() {
   crd.namespaced = false;
   crd.has_status = true;
   crd.tracks_generation = true;
+  crd.allow_unconditional_update = false;
   crd.short_names = {"crd", "crds"};
   crd.categories = {"api-extensions"};
   crd.columns = {Col("Created At", "date", ".metadata.creationTimestamp", 0, "date-time")};
@@ -150,6 +157,7 @@ StatusOr<std::vector<ResourceType>> ResourceTypesFromCrd(const rapidjson::Value&
   }
   base.namespaced = scope == "Namespaced";
   base.tracks_generation = true;
+  base.allow_unconditional_update = false;
   base.crd_name = base.plural + "." + base.group;
   for (const char* list : {"shortNames", "categories"}) {
     auto it = names.FindMember(list);

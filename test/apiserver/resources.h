@@ -36,6 +36,10 @@ struct ResourceType {
   // has_status).
   bool tracks_generation = false;
   bool custom = false;          // served from a CRD (no strategic merge patch)
+  // The registry strategy's policies: a PUT without metadata.resourceVersion overwrites (else 422
+  // "must be specified for an update"), and a PUT of a missing object creates it (else 404).
+  bool allow_unconditional_update = true;
+  bool allow_create_on_update = false;
   bool storage_version = true;  // the version objects are stored in
   std::vector<std::string> short_names;
   std::vector<std::string> categories;
@@ -46,8 +50,12 @@ struct ResourceType {
   std::shared_ptr<const rapidjson::Document> schema;
 
   std::string group_version() const { return group.empty() ? version : group + "/" + version; }
+  // Set when this type is served from another type's storage: events.k8s.io/v1 Events are the
+  // core/v1 Events ("/events"), converted on the way in and out.
+  std::string storage_key;
+
   // Storage key, independent of the version: "group/plural".
-  std::string key() const { return group + "/" + plural; }
+  std::string key() const { return storage_key.empty() ? group + "/" + plural : storage_key; }
   // "plural" or "plural.group", as in error messages.
   std::string qualified() const { return group.empty() ? plural : plural + "." + group; }
 };

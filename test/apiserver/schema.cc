@@ -7,6 +7,11 @@ namespace {
 
 using rapidjson::Value;
 
+bool IsNullable(const Value& schema) {
+  const Value* n = Member(schema, "nullable");
+  return n != nullptr && n->IsBool() && n->GetBool();
+}
+
 bool PreservesUnknown(const Value& schema) {
   const Value* p = Member(schema, "x-kubernetes-preserve-unknown-fields");
   return p != nullptr && p->IsBool() && p->GetBool();
@@ -42,11 +47,19 @@ void Walk(Value& v, const Value& schema, Alloc& alloc, const std::string& path, 
         continue;
       }
       const Value* sub = props != nullptr ? Member(*props, name) : nullptr;
+      if (sub == nullptr && additional != nullptr && additional->IsObject()) sub = additional;
+      if (sub != nullptr && m->value.IsNull() && !IsNullable(*sub)) {
+        // A null where the schema does not allow one: the default when there is one, otherwise
+        // the field is dropped (apiextensions' PruneNonNullableNullsWithoutDefaults).
+        if (const Value* def = Member(*sub, "default")) {
+          m->value.CopyFrom(*def, alloc);
+        } else {
+          m = v.EraseMember(m);
+          continue;
+        }
+      }
       if (sub != nullptr) {
         Walk(m->value, *sub, alloc, child, false, pruned);
-        ++m;
-      } else if (additional != nullptr && additional->IsObject()) {
-        Walk(m->value, *additional, alloc, child, false, pruned);
         ++m;
       } else if (keep_unknown || props == nullptr) {
         // A structural `type: object` without properties holds nothing (the real server

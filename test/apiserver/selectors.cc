@@ -510,7 +510,27 @@ StatusOr<FieldSelector> ParseFieldSelector(std::string_view text, std::string_vi
   LB_ASSIGN_OR_RETURN(FieldSelector sel, FieldSelector::Parse(text));
   std::vector<std::string> supported = SupportedFieldLabels(kind, group);
   supported.insert(supported.end(), extra_fields.begin(), extra_fields.end());
-  LB_RETURN_IF_ERROR(sel.CheckSupported(supported));
+  Status supported_status = sel.CheckSupported(supported);
+  if (!supported_status.ok()) {
+    // Built-in kinds without a field label conversion of their own (ConfigMap, Lease, CRD) get
+    // apimachinery's default conversion and its message; the others (Service, Namespace, Secret,
+    // both Events, custom resources) answer "field label not supported: F".
+    bool own_conversion =
+        group == "events.k8s.io" ||
+        (group.empty() &&
+         (kind == "Service" || kind == "Namespace" || kind == "Secret" || kind == "Event")) ||
+        (!group.empty() && group != "coordination.k8s.io" && group != "apiextensions.k8s.io");
+    if (!own_conversion) {
+      for (const auto& r : sel.requirements()) {
+        if (std::find(supported.begin(), supported.end(), r.field) == supported.end()) {
+          return InvalidArgumentError("\"" + r.field +
+                                      "\" is not a known field selector: only "
+                                      "\"metadata.name\", \"metadata.namespace\"");
+        }
+      }
+    }
+    return supported_status;
+  }
   return sel;
 }
 

@@ -186,7 +186,9 @@ INSTANTIATE_TEST_SUITE_P(Table, FieldSelectorTest, ::testing::ValuesIn(kFieldCas
 
 TEST(FieldSelectorTest, UnsupportedFieldsPerKind) {
   EXPECT_THAT(ParseFieldSelector("spec.type=LoadBalancer", "ConfigMap"),
-              StatusIs(StatusCode::kInvalidArgument, "field label not supported: spec.type"));
+              StatusIs(StatusCode::kInvalidArgument,
+                       "\"spec.type\" is not a known field selector: only \"metadata.name\", "
+                       "\"metadata.namespace\""));
   EXPECT_THAT(ParseFieldSelector("metadata.name=a,spec.foo=b", "Service"),
               StatusIs(StatusCode::kInvalidArgument, "field label not supported: spec.foo"));
   EXPECT_OK(ParseFieldSelector("status.phase=Active", "Namespace").status());

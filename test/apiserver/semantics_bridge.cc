@@ -1,5 +1,6 @@
 #include "test/apiserver/semantics_bridge.h"
 
+#include "test/apiserver/events.h"
 #include "test/apiserver/selectors.h"
 #ifdef LBALLOC_HAVE_SERVICE_DEFAULTS
 #include "test/apiserver/service_defaults.h"
@@ -19,8 +20,16 @@ StatusOr<Matcher> MakeMatcher(const std::string& label_selector, const std::stri
   for (const std::string& f : type.selectable_fields) {
     extra.push_back(!f.empty() && f[0] == '.' ? f.substr(1) : f);
   }
-  auto fields = ParseFieldSelector(field_selector, type.custom ? "" : type.kind, extra);
+  auto fields = ParseFieldSelector(field_selector, type.custom ? "" : type.kind, extra,
+                                   type.custom ? "" : type.group);
   if (!fields.ok()) return fields.status();
+  if (type.group == "events.k8s.io" && type.plural == "events") {
+    // Stored as core/v1 Events; events.k8s.io field labels name the events.k8s.io/v1 fields.
+    return Matcher([l = *labels, f = *fields](const rapidjson::Value& obj) {
+      rapidjson::Document served = CoreEventToEventsV1(obj);
+      return l.MatchesObject(served) && f.Matches(served);
+    });
+  }
   return Matcher([l = *labels, f = *fields](const rapidjson::Value& obj) {
     return l.MatchesObject(obj) && f.Matches(obj);
   });
@@ -35,26 +44,13 @@ struct ServiceSemantics::Rep {
 ServiceSemantics::ServiceSemantics() : rep_(std::make_unique<Rep>()) {}
 ServiceSemantics::~ServiceSemantics() = default;
 
-namespace {
-void Collect(const std::vector<FieldError>& causes, std::vector<std::string>* errors) {
-  if (errors == nullptr) return;
-  for (const FieldError& e : causes) errors->push_back(e.field + ": " + e.message);
-}
-}  // namespace
-
-Status ServiceSemantics::Create(rapidjson::Document& svc, std::vector<std::string>* errors) {
-  std::vector<FieldError> causes;
-  Status s = DefaultAndValidateServiceCreate(svc, rep_->alloc, &causes);
-  Collect(causes, errors);
-  return s;
+Status ServiceSemantics::Create(rapidjson::Document& svc, std::vector<FieldError>* errors) {
+  return DefaultAndValidateServiceCreate(svc, rep_->alloc, errors);
 }
 
 Status ServiceSemantics::Update(const rapidjson::Value& old_svc, rapidjson::Document& new_svc,
-                                std::vector<std::string>* errors) {
-  std::vector<FieldError> causes;
-  Status s = ValidateServiceUpdate(old_svc, new_svc, rep_->alloc, &causes);
-  Collect(causes, errors);
-  return s;
+                                std::vector<FieldError>* errors) {
+  return ValidateServiceUpdate(old_svc, new_svc, rep_->alloc, errors);
 }
 
 void ServiceSemantics::Release(const rapidjson::Value& svc) {
@@ -66,11 +62,11 @@ void ServiceSemantics::Release(const rapidjson::Value& svc) {
 struct ServiceSemantics::Rep {};
 ServiceSemantics::ServiceSemantics() = default;
 ServiceSemantics::~ServiceSemantics() = default;
-Status ServiceSemantics::Create(rapidjson::Document&, std::vector<std::string>*) {
+Status ServiceSemantics::Create(rapidjson::Document&, std::vector<FieldError>*) {
   return Status();
 }
 Status ServiceSemantics::Update(const rapidjson::Value&, rapidjson::Document&,
-                                std::vector<std::string>*) {
+                                std::vector<FieldError>*) {
   return Status();
 }
 void ServiceSemantics::Release(const rapidjson::Value&) {}

@@ -16,6 +16,7 @@
 
 #include "operator/base/status.h"
 #include "operator/base/statusor.h"
+#include "test/apiserver/field_error.h"
 #include "test/apiserver/resources.h"
 
 namespace lballoc::apiserver {
@@ -42,10 +43,10 @@ class ServiceSemantics {
  public:
   ServiceSemantics();
   ~ServiceSemantics();
-  // On InvalidArgument, `errors` gets one "field: Reason: detail" entry per cause.
-  Status Create(rapidjson::Document& svc, std::vector<std::string>* errors);
+  // On InvalidArgument, `errors` gets one entry per cause.
+  Status Create(rapidjson::Document& svc, std::vector<FieldError>* errors);
   Status Update(const rapidjson::Value& old_svc, rapidjson::Document& new_svc,
-                std::vector<std::string>* errors);
+                std::vector<FieldError>* errors);
   void Release(const rapidjson::Value& svc);
 
  private:

@@ -256,20 +256,6 @@ void ServiceIpAllocator::ReleaseNodePort(int port) { node_ports_.erase(port); }
 // ---------------------------------------------------------------------------------------------
 // Field errors
 
-std::string FieldError::ToString() const { return field + ": " + message; }
-
-std::string InvalidMessage(std::string_view kind, std::string_view name,
-                           const std::vector<FieldError>& errors) {
-  std::string out = std::string(kind) + " \"" + std::string(name) + "\" is invalid: ";
-  if (errors.size() == 1) return out + errors[0].ToString();
-  out += "[";
-  for (size_t i = 0; i < errors.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += errors[i].ToString();
-  }
-  return out + "]";
-}
-
 namespace {
 
 std::string Q(std::string_view s) {

@@ -17,6 +17,7 @@
 
 #include "operator/base/status.h"
 #include "operator/base/statusor.h"
+#include "test/apiserver/field_error.h"
 
 namespace lballoc::apiserver {
 
@@ -93,21 +94,6 @@ class ServiceIpAllocator {
   int node_port_band_ = 0;
   std::set<int> node_ports_;
 };
-
-// One field error, as the real server reports it in a 422 Status's details.causes.
-struct FieldError {
-  std::string field;    // "spec.ports[0].port"
-  std::string reason;   // "FieldValueInvalid", "FieldValueRequired", "FieldValueForbidden",
-                        // "FieldValueNotSupported", "FieldValueDuplicate", "FieldValueTooMany"
-  std::string message;  // the cause message: `Invalid value: 0: must be between 1 and 65535, inclusive`
-  // "field: message", the form inside the Status message.
-  std::string ToString() const;
-};
-
-// `Kind "name" is invalid: e` for one error, `Kind "name" is invalid: [e1, e2]` for several: the
-// real server's message for a 422 Invalid.
-std::string InvalidMessage(std::string_view kind, std::string_view name,
-                           const std::vector<FieldError>& errors);
 
 // Error contract of the three functions below:
 //   - OK: `svc` was defaulted, its cluster IPs and nodePorts are allocated in the allocator (and, on

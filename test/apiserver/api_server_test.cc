@@ -166,16 +166,17 @@ TEST_F(ApiServerTest, PutRequiresTheUrlNameAndCreatesWhereTheStrategyAllows) {
   EXPECT_EQ(Str(noname.Json(), "message"),
             "the name of the object () does not match the name on the URL (a)");
   EXPECT_EQ(Do("PUT", cms + "/a", R"({"data":{"k":"v"}})").code, 400);
-  auto unnamed = Do("PATCH", cms + "/a", R"({"metadata":{"name":null}})",
-                    "application/merge-patch+json");
+  auto unnamed =
+      Do("PATCH", cms + "/a", R"({"metadata":{"name":null}})", "application/merge-patch+json");
   EXPECT_EQ(unnamed.code, 400) << unnamed.body;
   // Unconditional updates are fine for ConfigMaps.
   EXPECT_EQ(Do("PUT", cms + "/a", R"({"metadata":{"name":"a"},"data":{"k":"v"}})").code, 200);
 
   EXPECT_EQ(Do("PUT", cms + "/missing", R"({"metadata":{"name":"missing"}})").code, 404);
   EXPECT_EQ(Do("PUT", "/api/v1/namespaces/nope", R"({"metadata":{"name":"nope"}})").code, 404);
-  auto lease = Do("PUT", "/apis/coordination.k8s.io/v1/namespaces/default/leases/l",
-                  R"({"metadata":{"name":"l","resourceVersion":"12345"},"spec":{"holderIdentity":"a"}})");
+  auto lease =
+      Do("PUT", "/apis/coordination.k8s.io/v1/namespaces/default/leases/l",
+         R"({"metadata":{"name":"l","resourceVersion":"12345"},"spec":{"holderIdentity":"a"}})");
   EXPECT_EQ(lease.code, 201) << lease.body;
   EXPECT_EQ(Str(lease.Json(), "spec.holderIdentity"), "a");
   EXPECT_NE(Str(lease.Json(), "metadata.resourceVersion"), "12345");
@@ -183,8 +184,9 @@ TEST_F(ApiServerTest, PutRequiresTheUrlNameAndCreatesWhereTheStrategyAllows) {
                 R"({"metadata":{"name":"s"},"spec":{"ports":[{"port":80}]}})");
   EXPECT_EQ(svc.code, 201) << svc.body;
   EXPECT_FALSE(Str(svc.Json(), "spec.clusterIP").empty()) << "created like a POST: IP allocated";
-  auto ev = Do("PUT", "/api/v1/namespaces/default/events/e1",
-               R"({"metadata":{"name":"e1"},"involvedObject":{"kind":"Service","name":"s","namespace":"default"},"reason":"R","message":"m"})");
+  auto ev = Do(
+      "PUT", "/api/v1/namespaces/default/events/e1",
+      R"({"metadata":{"name":"e1"},"involvedObject":{"kind":"Service","name":"s","namespace":"default"},"reason":"R","message":"m"})");
   EXPECT_EQ(ev.code, 201) << ev.body;
   EXPECT_EQ(Do("PUT", "/api/v1/namespaces/default/services/t/status",
                R"({"metadata":{"name":"t"},"spec":{"ports":[{"port":80}]}})")
@@ -365,9 +367,8 @@ TEST_F(ApiServerTest, ServiceStatusIsDefaultedAndValidatedLikeKubeApiserver) {
       {"lb", R"({"loadBalancer":{"ingress":[{"hostname":"192.0.2.1"}]}})",
        "status.loadBalancer.ingress[0].hostname", "FieldValueInvalid",
        R"(Invalid value: "192.0.2.1": must be a DNS name, not an IP address)"},
-      {"cip", R"({"loadBalancer":{"ingress":[{"ip":"192.0.2.1"}]}})",
-       "status.loadBalancer.ingress", "FieldValueForbidden",
-       "Forbidden: may only be used when `spec.type` is 'LoadBalancer'"},
+      {"cip", R"({"loadBalancer":{"ingress":[{"ip":"192.0.2.1"}]}})", "status.loadBalancer.ingress",
+       "FieldValueForbidden", "Forbidden: may only be used when `spec.type` is 'LoadBalancer'"},
   };
   for (const Bad& b : bad) {
     auto r = patch_status(b.service, b.status);
@@ -380,8 +381,8 @@ TEST_F(ApiServerTest, ServiceStatusIsDefaultedAndValidatedLikeKubeApiserver) {
     EXPECT_EQ(Str(c, "field"), b.field) << r.body;
     EXPECT_EQ(Str(c, "reason"), b.reason) << r.body;
     EXPECT_EQ(Str(c, "message"), b.message) << r.body;
-    EXPECT_EQ(Str(j, "message"),
-              std::string("Service \"") + b.service + "\" is invalid: " + b.field + ": " + b.message);
+    EXPECT_EQ(Str(j, "message"), std::string("Service \"") + b.service +
+                                     "\" is invalid: " + b.field + ": " + b.message);
   }
   // An address already in the status is kept even if it would not pass today's checks.
   EXPECT_EQ(Str(Do("GET", base + "/lb").Json()["status"]["loadBalancer"]["ingress"][0], "ip"),
@@ -389,16 +390,17 @@ TEST_F(ApiServerTest, ServiceStatusIsDefaultedAndValidatedLikeKubeApiserver) {
 
   // The defaulter sees the request body: a status PUT without spec.type gets no ipMode, and the
   // stored type (LoadBalancer) then requires one.
-  auto nospec = Do("PUT", base + "/lb/status",
-                   R"({"metadata":{"name":"lb"},"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.3"}]}}})");
+  auto nospec = Do(
+      "PUT", base + "/lb/status",
+      R"({"metadata":{"name":"lb"},"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.3"}]}}})");
   EXPECT_EQ(nospec.code, 422) << nospec.body;
   EXPECT_THAT(nospec.body, HasSubstr("ipMode: Required value: must be specified when `ip` is set"));
 
   // Metadata sent to a built-in /status is stored (only spec is reset).
-  auto labelled =
-      Do("PATCH", base + "/lb/status",
-         R"({"metadata":{"labels":{"via":"status"},"annotations":{"a":"b"}},"spec":{"type":"ClusterIP"}})",
-         "application/merge-patch+json");
+  auto labelled = Do(
+      "PATCH", base + "/lb/status",
+      R"({"metadata":{"labels":{"via":"status"},"annotations":{"a":"b"}},"spec":{"type":"ClusterIP"}})",
+      "application/merge-patch+json");
   ASSERT_EQ(labelled.code, 200) << labelled.body;
   EXPECT_EQ(Str(labelled.Json(), "metadata.labels.via"), "status");
   EXPECT_EQ(Str(labelled.Json(), "metadata.annotations.a"), "b");
@@ -662,9 +664,8 @@ TEST_F(ApiServerTest, BooleanQueryParametersAreReadLikeKubeApiserver) {
   const std::string base = "/api/v1/namespaces/default/configmaps";
   ASSERT_EQ(Do("POST", base, R"({"metadata":{"name":"b"}})").code, 201);
   for (const char* v : {"True", "TRUE", "t", "1", "yes", ""}) {
-    auto w = WatchStream::Open(server_->url(),
-                               base + "?watch=" + v + "&allowWatchBookmarks=" + v +
-                                   "&timeoutSeconds=5");
+    auto w = WatchStream::Open(
+        server_->url(), base + "?watch=" + v + "&allowWatchBookmarks=" + v + "&timeoutSeconds=5");
     ASSERT_OK(w.status());
     ASSERT_EQ((*w)->code(), 200) << v;
     auto first = (*w)->Next(std::chrono::seconds(5));
@@ -964,41 +965,47 @@ TEST_F(ApiServerTest, LeasesAndEventsBehaveLikeOtherObjects) {
 // Lease spec and MicroTime fields, and ObjectMeta content, are validated as kube-apiserver does.
 TEST_F(ApiServerTest, LeaseTimesLeaseSpecAndMetadataAreValidated) {
   const std::string leases = "/apis/coordination.k8s.io/v1/namespaces/default/leases";
-  auto c = Do("POST", leases,
-              R"({"metadata":{"name":"l"},"spec":{"holderIdentity":"a","leaseDurationSeconds":15,"renewTime":"2026-01-02T03:04:05.000001+02:00","acquireTime":null}})");
+  auto c = Do(
+      "POST", leases,
+      R"({"metadata":{"name":"l"},"spec":{"holderIdentity":"a","leaseDurationSeconds":15,"renewTime":"2026-01-02T03:04:05.000001+02:00","acquireTime":null}})");
   ASSERT_EQ(c.code, 201) << c.body;
   EXPECT_EQ(Str(c.Json(), "spec.renewTime"), "2026-01-02T01:04:05.000001Z");
   EXPECT_FALSE(c.Json()["spec"].HasMember("acquireTime")) << "a null *MicroTime is absent";
   auto seconds = Do("POST", leases,
                     R"({"metadata":{"name":"m"},"spec":{"renewTime":"2026-01-02T03:04:05Z"}})");
   ASSERT_EQ(seconds.code, 400) << seconds.body;
-  EXPECT_EQ(Str(seconds.Json(), "message"),
-            R"(Lease in version "v1" cannot be handled as a Lease: parsing time "2026-01-02T03:04:05Z" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "Z" as ".000000")");
+  EXPECT_EQ(
+      Str(seconds.Json(), "message"),
+      R"(Lease in version "v1" cannot be handled as a Lease: parsing time "2026-01-02T03:04:05Z" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "Z" as ".000000")");
   auto patched = Do("PATCH", leases + "/l", R"({"spec":{"renewTime":"yesterday"}})",
                     "application/merge-patch+json");
   ASSERT_EQ(patched.code, 422) << patched.body;
   EXPECT_EQ(Str(patched.Json()["details"]["causes"][0], "field"), "patch");
   auto zero = Do("POST", leases, R"({"metadata":{"name":"z"},"spec":{"leaseDurationSeconds":0}})");
   ASSERT_EQ(zero.code, 422) << zero.body;
-  EXPECT_EQ(Str(zero.Json(), "message"),
-            R"(Lease.coordination.k8s.io "z" is invalid: spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0)");
+  EXPECT_EQ(
+      Str(zero.Json(), "message"),
+      R"(Lease.coordination.k8s.io "z" is invalid: spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0)");
 
   const std::string cms = "/api/v1/namespaces/default/configmaps";
   auto label = Do("POST", cms, R"({"metadata":{"name":"x","labels":{"bad key":"v"}}})");
   ASSERT_EQ(label.code, 422) << label.body;
   EXPECT_EQ(Str(label.Json()["details"]["causes"][0], "field"), "metadata.labels");
-  EXPECT_THAT(Str(label.Json()["details"]["causes"][0], "message"),
-              HasSubstr(R"(Invalid value: "bad key": name part must consist of alphanumeric characters)"));
+  EXPECT_THAT(
+      Str(label.Json()["details"]["causes"][0], "message"),
+      HasSubstr(R"(Invalid value: "bad key": name part must consist of alphanumeric characters)"));
   auto value = Do("POST", cms, R"({"metadata":{"name":"x","labels":{"k":"-v"}}})");
   EXPECT_EQ(value.code, 422) << value.body;
   auto fin = Do("POST", cms, R"({"metadata":{"name":"x","finalizers":["not a name"]}})");
   EXPECT_EQ(fin.code, 422) << fin.body;
   auto name = Do("POST", cms, R"({"metadata":{"name":"Upper"}})");
   ASSERT_EQ(name.code, 422) << name.body;
-  EXPECT_EQ(Str(name.Json()["details"]["causes"][0], "message"),
-            R"(Invalid value: "Upper": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*'))");
-  ASSERT_EQ(Do("POST", cms, R"({"metadata":{"name":"x","annotations":{"Example.COM/Any":"v"}}})").code,
-            201);
+  EXPECT_EQ(
+      Str(name.Json()["details"]["causes"][0], "message"),
+      R"(Invalid value: "Upper": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*'))");
+  ASSERT_EQ(
+      Do("POST", cms, R"({"metadata":{"name":"x","annotations":{"Example.COM/Any":"v"}}})").code,
+      201);
   auto relabel = Do("PATCH", cms + "/x", R"({"metadata":{"labels":{"a/b/c":"v"}}})",
                     "application/merge-patch+json");
   EXPECT_EQ(relabel.code, 422) << relabel.body;
@@ -1012,8 +1019,9 @@ TEST_F(ApiServerTest, BothEventApisShareOneStorage) {
   auto watch = WatchStream::Open(server_->url(), v1 + "?watch=1&resourceVersion=" +
                                                      std::to_string(server_->resource_version()));
   ASSERT_OK(watch.status());
-  auto a = Do("POST", core,
-              R"({"metadata":{"name":"a.1"},"involvedObject":{"kind":"Service","name":"web","namespace":"default"},"reason":"IPAllocated","message":"allocated 192.0.2.1","type":"Normal","count":3,"firstTimestamp":"2026-01-01T00:00:00Z","lastTimestamp":"2026-01-01T00:01:00+01:00","source":{"component":"lballoc"}})");
+  auto a = Do(
+      "POST", core,
+      R"({"metadata":{"name":"a.1"},"involvedObject":{"kind":"Service","name":"web","namespace":"default"},"reason":"IPAllocated","message":"allocated 192.0.2.1","type":"Normal","count":3,"firstTimestamp":"2026-01-01T00:00:00Z","lastTimestamp":"2026-01-01T00:01:00+01:00","source":{"component":"lballoc"}})");
   ASSERT_EQ(a.code, 201) << a.body;
   EXPECT_EQ(Str(a.Json(), "lastTimestamp"), "2025-12-31T23:01:00Z") << "written back in UTC";
   EXPECT_TRUE(a.Json()["eventTime"].IsNull()) << "a zero MicroTime is written as null";
@@ -1032,8 +1040,9 @@ TEST_F(ApiServerTest, BothEventApisShareOneStorage) {
   EXPECT_FALSE(j.HasMember("involvedObject"));
   EXPECT_EQ(Str(j, "metadata.resourceVersion"), Str(a.Json(), "metadata.resourceVersion"));
 
-  auto b = Do("POST", v1,
-              R"({"metadata":{"name":"b.1"},"eventTime":"2026-01-01T00:00:00.123456Z","reportingController":"lballoc.io/controller","reportingInstance":"lballoc-x","action":"Allocate","reason":"IPAllocated","regarding":{"kind":"Service","name":"web","namespace":"default"},"type":"Warning","note":"pool exhausted"})");
+  auto b = Do(
+      "POST", v1,
+      R"({"metadata":{"name":"b.1"},"eventTime":"2026-01-01T00:00:00.123456Z","reportingController":"lballoc.io/controller","reportingInstance":"lballoc-x","action":"Allocate","reason":"IPAllocated","regarding":{"kind":"Service","name":"web","namespace":"default"},"type":"Warning","note":"pool exhausted"})");
   ASSERT_EQ(b.code, 201) << b.body;
   auto as_core = Do("GET", core + "/b.1").Json();
   EXPECT_EQ(Str(as_core, "apiVersion"), "v1");
@@ -1068,33 +1077,39 @@ TEST_F(ApiServerTest, BothEventApisShareOneStorage) {
   EXPECT_THAT(Str(immut.Json(), "message"),
               HasSubstr(R"(message: Invalid value: "changed": field is immutable)"));
   // The core API does not enforce that.
-  EXPECT_EQ(Do("PATCH", core + "/b.1", R"({"message":"changed"})", "application/merge-patch+json")
-                .code,
-            200);
+  EXPECT_EQ(
+      Do("PATCH", core + "/b.1", R"({"message":"changed"})", "application/merge-patch+json").code,
+      200);
 
   // events.k8s.io/v1 creates are validated strictly; core/v1 ones by the legacy rules.
-  auto strict = Do("POST", v1, R"({"metadata":{"name":"c.1"},"regarding":{"namespace":"default"}})");
+  auto strict =
+      Do("POST", v1, R"({"metadata":{"name":"c.1"},"regarding":{"namespace":"default"}})");
   ASSERT_EQ(strict.code, 422) << strict.body;
   std::set<std::string> fields;
-  for (const auto& c : strict.Json()["details"]["causes"].GetArray()) fields.insert(Str(c, "field"));
+  for (const auto& c : strict.Json()["details"]["causes"].GetArray())
+    fields.insert(Str(c, "field"));
   EXPECT_TRUE(fields.count("eventTime")) << strict.body;
   EXPECT_TRUE(fields.count("type")) << strict.body;
-  auto legacy = Do("POST", core,
-                   R"({"metadata":{"name":"c.1"},"involvedObject":{"namespace":"other"}})");
+  auto legacy =
+      Do("POST", core, R"({"metadata":{"name":"c.1"},"involvedObject":{"namespace":"other"}})");
   ASSERT_EQ(legacy.code, 422) << legacy.body;
-  EXPECT_EQ(Str(legacy.Json(), "message"),
-            R"(Event "c.1" is invalid: involvedObject.namespace: Invalid value: "other": does not match event.namespace)");
-  auto needs = Do("POST", core,
-                  R"({"metadata":{"name":"c.2"},"involvedObject":{"namespace":"default"},"eventTime":"2026-01-01T00:00:00.000000Z"})");
+  EXPECT_EQ(
+      Str(legacy.Json(), "message"),
+      R"(Event "c.1" is invalid: involvedObject.namespace: Invalid value: "other": does not match event.namespace)");
+  auto needs = Do(
+      "POST", core,
+      R"({"metadata":{"name":"c.2"},"involvedObject":{"namespace":"default"},"eventTime":"2026-01-01T00:00:00.000000Z"})");
   ASSERT_EQ(needs.code, 422) << needs.body;
   EXPECT_THAT(Str(needs.Json(), "message"), HasSubstr("reportingComponent: Required value"));
 
   // MicroTime needs exactly six fractional digits; a bad one is a decode error (400).
-  auto micro = Do("POST", v1,
-                  R"({"metadata":{"name":"d.1"},"eventTime":"2026-01-01T00:00:00.123Z","reportingController":"x.io/c","reportingInstance":"i","action":"A","reason":"R","regarding":{"namespace":"default"},"type":"Normal"})");
+  auto micro = Do(
+      "POST", v1,
+      R"({"metadata":{"name":"d.1"},"eventTime":"2026-01-01T00:00:00.123Z","reportingController":"x.io/c","reportingInstance":"i","action":"A","reason":"R","regarding":{"namespace":"default"},"type":"Normal"})");
   ASSERT_EQ(micro.code, 400) << micro.body;
-  EXPECT_EQ(Str(micro.Json(), "message"),
-            R"(Event in version "v1" cannot be handled as a Event: parsing time "2026-01-01T00:00:00.123Z" as "2006-01-02T15:04:05.000000Z07:00": cannot parse ".123Z" as ".000000")");
+  EXPECT_EQ(
+      Str(micro.Json(), "message"),
+      R"(Event in version "v1" cannot be handled as a Event: parsing time "2026-01-01T00:00:00.123Z" as "2006-01-02T15:04:05.000000Z07:00": cannot parse ".123Z" as ".000000")");
 }
 
 TEST_F(ApiServerTest, CustomResourcesArePrunedAndDefaultedByTheirSchema) {
@@ -1173,16 +1188,18 @@ std::string StrictCrd(int max) {
 }
 
 TEST_F(ApiServerTest, CustomResourcesAreValidatedAgainstTheirSchema) {
-  ASSERT_EQ(Do("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", StrictCrd(10))
-                .code,
-            201);
+  ASSERT_EQ(
+      Do("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", StrictCrd(10)).code,
+      201);
   const std::string base = "/apis/example.com/v1/namespaces/default/gizmos";
   auto create = [&](const std::string& name, const std::string& spec) {
     return Do("POST", base,
               R"({"apiVersion":"example.com/v1","kind":"Gizmo","metadata":{"name":")" + name +
                   R"("},"spec":)" + spec + "}");
   };
-  auto ok = create("ok", R"({"size":8,"mode":"fast","name":"abc","tags":["a"],"port":"http","ratio":0.5,"when":"2026-01-02T03:04:05.5+01:00","maybe":null})");
+  auto ok = create(
+      "ok",
+      R"({"size":8,"mode":"fast","name":"abc","tags":["a"],"port":"http","ratio":0.5,"when":"2026-01-02T03:04:05.5+01:00","maybe":null})");
   ASSERT_EQ(ok.code, 201) << ok.body;
   EXPECT_TRUE(ok.Json()["spec"]["maybe"].IsNull()) << "a nullable null is kept";
   auto pruned_null = create("nulls", R"({"size":1,"mode":null})");
@@ -1244,13 +1261,15 @@ TEST_F(ApiServerTest, CustomResourcesAreValidatedAgainstTheirSchema) {
   ASSERT_EQ(two.code, 422);
   EXPECT_EQ(two.Json()["details"]["causes"].Size(), 2u);
   EXPECT_THAT(Str(two.Json(), "message"), HasSubstr("Gizmo.example.com \"bad\" is invalid: ["));
-  auto nospec = Do("POST", base, R"({"apiVersion":"example.com/v1","kind":"Gizmo","metadata":{"name":"n"}})");
+  auto nospec =
+      Do("POST", base, R"({"apiVersion":"example.com/v1","kind":"Gizmo","metadata":{"name":"n"}})");
   ASSERT_EQ(nospec.code, 422) << nospec.body;
   EXPECT_EQ(Str(nospec.Json()["details"]["causes"][0], "field"), "spec");
 
   // /status validates status against the status schema; messages name paths relative to it.
   auto status = [&](const std::string& st) {
-    return Do("PATCH", base + "/ok/status", R"({"status":)" + st + "}", "application/merge-patch+json");
+    return Do("PATCH", base + "/ok/status", R"({"status":)" + st + "}",
+              "application/merge-patch+json");
   };
   ASSERT_EQ(status(R"({"count":1,"conditions":[{"type":"Ready","status":"True"}]})").code, 200);
   struct BadStatus {
@@ -1278,13 +1297,14 @@ TEST_F(ApiServerTest, CustomResourcesAreValidatedAgainstTheirSchema) {
 
   // Ratcheting: after the schema tightens, an unchanged invalid value does not block other
   // updates; changing it to another invalid value does.
-  auto crd = Do("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gizmos.example.com").Json();
+  auto crd = Do("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gizmos.example.com")
+                 .Json();
   rapidjson::Document tightened;
   tightened.Parse(StrictCrd(5).c_str());
-  tightened["metadata"].AddMember("resourceVersion",
-                                  rapidjson::Value(Str(crd, "metadata.resourceVersion").c_str(),
-                                                   tightened.GetAllocator()),
-                                  tightened.GetAllocator());
+  tightened["metadata"].AddMember(
+      "resourceVersion",
+      rapidjson::Value(Str(crd, "metadata.resourceVersion").c_str(), tightened.GetAllocator()),
+      tightened.GetAllocator());
   ASSERT_EQ(Do("PUT", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gizmos.example.com",
                ToJson(tightened))
                 .code,

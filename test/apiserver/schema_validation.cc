@@ -112,7 +112,8 @@ bool IsCidr(const std::string& s) {
   size_t slash = s.find('/');
   if (slash == std::string::npos) return false;
   std::string ip = s.substr(0, slash), bits = s.substr(slash + 1);
-  if (bits.empty() || bits.size() > 3 || bits.find_first_not_of("0123456789") != std::string::npos) {
+  if (bits.empty() || bits.size() > 3 ||
+      bits.find_first_not_of("0123456789") != std::string::npos) {
     return false;
   }
   unsigned char buf[16];
@@ -217,8 +218,9 @@ class Validator {
   }
 
   void TypeError(const std::string& path, const std::string& actual, const std::string& want) {
-    errors.push_back(TypeInvalidError(Field(path), GoQuote(actual),
-                                      In(path) + " must be of type " + want + ": " + GoQuote(actual)));
+    errors.push_back(
+        TypeInvalidError(Field(path), GoQuote(actual),
+                         In(path) + " must be of type " + want + ": " + GoQuote(actual)));
   }
 
   void Enum(const Value& v, const Value& s, const std::string& path) {
@@ -243,17 +245,17 @@ class Validator {
     }
     const Value* min = Get(s, "minLength");
     if (min != nullptr && min->IsInt64() && static_cast<int64_t>(runes) < min->GetInt64()) {
-      errors.push_back(InvalidError(Field(path), GoQuote(str),
-                                    In(path) + " should be at least " +
-                                        std::to_string(min->GetInt64()) + " chars long"));
+      errors.push_back(InvalidError(
+          Field(path), GoQuote(str),
+          In(path) + " should be at least " + std::to_string(min->GetInt64()) + " chars long"));
     }
     std::string pattern = Str(Get(s, "pattern"));
     if (!pattern.empty()) {
       const std::regex* re = Regex(pattern);
       if (re == nullptr) {
-        errors.push_back(InvalidError(Field(path), GoQuote(str),
-                                      In(path) + " should match '" + pattern +
-                                          ", but pattern is invalid'"));
+        errors.push_back(
+            InvalidError(Field(path), GoQuote(str),
+                         In(path) + " should match '" + pattern + ", but pattern is invalid'"));
       } else if (!std::regex_search(str, *re)) {
         errors.push_back(
             InvalidError(Field(path), GoQuote(str), In(path) + " should match '" + pattern + "'"));
@@ -263,8 +265,9 @@ class Validator {
     if (!format.empty()) {
       std::optional<bool> ok = FormatOk(format, str);
       if (ok.has_value() && !*ok) {
-        errors.push_back(TypeInvalidError(
-            Field(path), GoQuote(str), In(path) + " must be of type " + format + ": " + GoQuote(str)));
+        errors.push_back(
+            TypeInvalidError(Field(path), GoQuote(str),
+                             In(path) + " must be of type " + format + ": " + GoQuote(str)));
       }
     }
   }
@@ -283,20 +286,21 @@ class Validator {
     if (max != nullptr && max->IsNumber()) {
       bool excl = Flag(s, "exclusiveMaximum");
       if (excl ? x >= Num(*max) : x > Num(*max)) {
-        errors.push_back(InvalidError(Field(path), GoValue(v),
-                                      In(path) + (excl ? " should be less than "
-                                                       : " should be less than or equal to ") +
-                                          GoValue(*max)));
+        errors.push_back(InvalidError(
+            Field(path), GoValue(v),
+            In(path) + (excl ? " should be less than " : " should be less than or equal to ") +
+                GoValue(*max)));
       }
     }
     const Value* min = Get(s, "minimum");
     if (min != nullptr && min->IsNumber()) {
       bool excl = Flag(s, "exclusiveMinimum");
       if (excl ? x <= Num(*min) : x < Num(*min)) {
-        errors.push_back(InvalidError(Field(path), GoValue(v),
-                                      In(path) + (excl ? " should be greater than "
-                                                       : " should be greater than or equal to ") +
-                                          GoValue(*min)));
+        errors.push_back(InvalidError(
+            Field(path), GoValue(v),
+            In(path) +
+                (excl ? " should be greater than " : " should be greater than or equal to ") +
+                GoValue(*min)));
       }
     }
   }
@@ -305,9 +309,9 @@ class Validator {
     int64_t n = v.Size();
     const Value* min = Get(s, "minItems");
     if (min != nullptr && min->IsInt64() && n < min->GetInt64()) {
-      errors.push_back(InvalidError(Field(path), std::to_string(n),
-                                    In(path) + " should have at least " +
-                                        std::to_string(min->GetInt64()) + " items"));
+      errors.push_back(InvalidError(
+          Field(path), std::to_string(n),
+          In(path) + " should have at least " + std::to_string(min->GetInt64()) + " items"));
     }
     const Value* max = Get(s, "maxItems");
     if (max != nullptr && max->IsInt64() && n > max->GetInt64()) {
@@ -341,9 +345,9 @@ class Validator {
     }
     const Value* minp = Get(s, "minProperties");
     if (minp != nullptr && minp->IsInt64() && n < minp->GetInt64()) {
-      errors.push_back(InvalidError(Field(path), std::to_string(n),
-                                    In(path) + " should have at least " +
-                                        std::to_string(minp->GetInt64()) + " properties"));
+      errors.push_back(InvalidError(
+          Field(path), std::to_string(n),
+          In(path) + " should have at least " + std::to_string(minp->GetInt64()) + " properties"));
     }
     const Value* props = Get(s, "properties");
     const Value* additional = Get(s, "additionalProperties");

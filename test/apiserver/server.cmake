@@ -14,7 +14,7 @@ lballoc_library(lballoc_apiserver_testclient
   DEPS lballoc_base OpenSSL::SSL OpenSSL::Crypto)
 
 lballoc_test(apiserver_test
-  SRCS api_server_test.cc
+  SRCS api_server_test.cc fidelity_test.cc
   DEPS lballoc_apiserver lballoc_apiserver_testclient
   LABELS integration tsan
   TIMEOUT 300)

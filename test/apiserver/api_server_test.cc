@@ -318,7 +318,7 @@ TEST_F(ApiServerTest, ListSelectorsAndPaging) {
   EXPECT_THAT(Str(bogus.Json(), "message"), HasSubstr("invalid continue token"));
   // A well-formed token for a snapshot the server no longer has is 410 Expired.
   auto expired = Do("GET", base + "?limit=2&continue=" +
-                               Base64Encode(R"({"v":"meta.k8s.io/v1","rv":1,"start":"c1\u0000"})",
+                               Base64Encode(R"({"v":"meta.k8s.io/v1","rv":1,"start":"/c1\u0000"})",
                                             /*url=*/true));
   EXPECT_EQ(expired.code, 410) << expired.body;
   EXPECT_EQ(Str(expired.Json(), "reason"), "Expired");

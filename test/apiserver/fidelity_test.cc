@@ -26,7 +26,9 @@ TEST_F(ApiServerTest, PutRequiresTheUrlNameAndCreatesWhereTheStrategyAllows) {
   auto noname = Do("PUT", cms + "/a", R"({"metadata":{},"data":{"k":"v"}})");
   EXPECT_EQ(noname.code, 400) << noname.body;
   EXPECT_EQ(Str(noname.Json(), "message"),
-            "the name of the object () does not match the name on the URL (a)");
+            "the name of the object (a based on URL) was undeterminable: name must be provided");
+  EXPECT_EQ(Str(Do("PUT", cms + "/a", R"({"metadata":{"name":"b"}})").Json(), "message"),
+            "the name of the object (b) does not match the name on the URL (a)");
   EXPECT_EQ(Do("PUT", cms + "/a", R"({"data":{"k":"v"}})").code, 400);
   auto unnamed =
       Do("PATCH", cms + "/a", R"({"metadata":{"name":null}})", "application/merge-patch+json");
@@ -50,10 +52,22 @@ TEST_F(ApiServerTest, PutRequiresTheUrlNameAndCreatesWhereTheStrategyAllows) {
       "PUT", "/api/v1/namespaces/default/events/e1",
       R"({"metadata":{"name":"e1"},"involvedObject":{"kind":"Service","name":"s","namespace":"default"},"reason":"R","message":"m"})");
   EXPECT_EQ(ev.code, 201) << ev.body;
-  EXPECT_EQ(Do("PUT", "/api/v1/namespaces/default/services/t/status",
-               R"({"metadata":{"name":"t"},"spec":{"ports":[{"port":80}]}})")
+  // The Service status strategy inherits create-on-update: a PUT to the /status of a missing
+  // Service creates it (status cleared), as kube-apiserver 1.37 does.
+  auto via_status = Do(
+      "PUT", "/api/v1/namespaces/default/services/t/status",
+      R"({"metadata":{"name":"t"},"spec":{"ports":[{"port":80}]},"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.7"}]}}})");
+  ASSERT_EQ(via_status.code, 201) << via_status.body;
+  EXPECT_FALSE(via_status.Json()["status"]["loadBalancer"].HasMember("ingress"));
+  EXPECT_EQ(Do("PATCH", "/api/v1/namespaces/default/services/u/status", R"({"spec":{}})",
+               "application/merge-patch+json")
                 .code,
             404);
+  EXPECT_EQ(
+      Do("PUT", "/api/v1/namespaces/kube-system/leases/x/status", R"({"metadata":{"name":"x"}})")
+          .code,
+      404)
+      << "leases have no status subresource";
 }
 
 // kube-apiserver 1.30+ defaults ipMode to VIP on ingress entries with an ip, validates
@@ -183,6 +197,7 @@ TEST_F(ApiServerTest, ContinueTokensAreUrlSafeAndPageEveryScope) {
           EXPECT_EQ(std::to_string(d["rv"].GetUint64()), Str(j, "metadata.resourceVersion"));
           std::string start(d["start"].GetString(), d["start"].GetStringLength());
           EXPECT_EQ(start.back(), '\0') << "start is the last key plus a NUL";
+          EXPECT_EQ(start.front(), '/') << "relative to the storage prefix, with its slash";
         }
       }
     } while (!cont.empty());

@@ -27,10 +27,12 @@ struct ContinueToken {
 };
 
 // The real server's continue token: base64url (no padding) of
-// {"v":"meta.k8s.io/v1","rv":RV,"start":"<last key of this page>\u0000"}. URL-safe and opaque.
+// {"v":"meta.k8s.io/v1","rv":RV,"start":"/<last key of this page>\u0000"}, the key relative to
+// the list's storage prefix (kube-apiserver 1.37 writes "/a\u0000" within a namespace,
+// "/default/a\u0000" across namespaces). URL-safe and opaque.
 std::string EncodeContinue(uint64_t rv, const std::string& last_key) {
   return Base64Encode("{\"v\":\"meta.k8s.io/v1\",\"rv\":" + std::to_string(rv) +
-                          ",\"start\":" + Quote(last_key + std::string(1, '\0')) + "}",
+                          ",\"start\":" + Quote("/" + last_key + std::string(1, '\0')) + "}",
                       /*url=*/true);
 }
 
@@ -66,6 +68,7 @@ bool DecodeContinue(const std::string& text, ContinueToken& out, std::string& wh
   }
   out.rv = rv->GetUint64();
   out.start.assign(start->GetString(), start->GetStringLength());
+  if (out.start[0] == '/') out.start.erase(0, 1);  // relative to the prefix, as ListKey is
   return true;
 }
 

@@ -244,9 +244,11 @@ bool ApiServer::Impl::UpdateLocked(const std::string& verb, const ResourceType& 
   Value& md = ObjectMember(d, "metadata", d.GetAllocator());
   ObjPtr old = GetLocked(t, ns, name);
   if (!old) {
-    if (verb == "update" && !status_sub && t.allow_create_on_update) {
-      // The strategy creates on update; the stored object's version is whatever the create
-      // gets, so a version in the body is not a precondition.
+    // The strategy creates on update (the Service status strategy inherits that, so a PUT to
+    // the /status of a missing Service creates it too); the stored object's version is whatever
+    // the create gets, so a version in the body is not a precondition.
+    bool status_creates = t.group.empty() && t.plural == "services";
+    if (verb == "update" && (!status_sub || status_creates) && t.allow_create_on_update) {
       RemoveMember(md, "resourceVersion");
       if (!CreateLocked(t, ns, std::move(d), wo, err, out)) return false;
       code = 201;
@@ -287,6 +289,11 @@ bool ApiServer::Impl::CheckUpdateTarget(const ResourceType& t, const std::string
   }
   Value& md = ObjectMember(d, "metadata", d.GetAllocator());
   std::string body_name = StrAt(md, "name");
+  if (body_name.empty()) {
+    err = BadRequest("the name of the object (" + name +
+                     " based on URL) was undeterminable: name must be provided");
+    return false;
+  }
   if (body_name != name) {
     err = BadRequest("the name of the object (" + body_name +
                      ") does not match the name on the URL (" + name + ")");

@@ -228,8 +228,9 @@ TEST_F(KubectlTest, LoadBalancerPoolSchemaIsEnforced) {
       {R"([{"type":"Ready","status":"True","lastTransitionTime":"2026-01-02T03:04:05Z","reason":"not a reason","message":""}])",
        {R"(status.conditions[0].reason: Invalid value: "not a reason": conditions[0].reason in body should match '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$')"}},
       {R"([{"type":"Ready","status":"True","lastTransitionTime":"2026-01-02T03:04:05Z","reason":"","message":""}])",
-       {R"(status.conditions[0].reason: Invalid value: "": conditions[0].reason in body should be at least 1 chars long)",
-        R"(status.conditions[0].reason: Invalid value: "": conditions[0].reason in body should match '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$')"}},
+       // kube-openapi's string validator stops at its first failure (kube-apiserver 1.37.2 reports
+       // only the length here).
+       {R"(status.conditions[0].reason: Invalid value: "": conditions[0].reason in body should be at least 1 chars long)"}},
       {R"([{"type":"Not Ready","status":"True","lastTransitionTime":"2026-01-02T03:04:05Z","reason":"R","message":"","observedGeneration":-1}])",
        {R"(status.conditions[0].type: Invalid value: "Not Ready": conditions[0].type in body should match '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$')",
         "status.conditions[0].observedGeneration: Invalid value: -1: "

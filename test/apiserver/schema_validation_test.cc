@@ -67,8 +67,25 @@ TEST(SchemaValidationTest, Keywords) {
       << "a zone is required";
   EXPECT_THAT(Check(obj + R"({"type":"string","format":"email"}}})", R"({"x":"not checked"})"),
               IsEmpty());
+  EXPECT_THAT(
+      Check(obj + R"({"type":"string","minLength":1,"pattern":"^a"}}})", R"({"x":""})"),
+      ElementsAre(
+          R"(FieldValueInvalid x: Invalid value: "": x in body should be at least 1 chars long)"))
+      << "the string validator stops at its first failure";
   EXPECT_THAT(Check(obj + R"({"type":"integer"}}})", R"({"x":2.0})"), IsEmpty())
       << "an integral float is an integer";
+  // A float for an integer gets the type error and the number validator's range error (on the
+  // root's field, <nil> for a whole object); int32 is range-checked. Measured on kube-apiserver
+  // 1.37.2.
+  EXPECT_THAT(
+      Check(obj + R"({"type":"integer"}}})", R"({"x":1.5})"),
+      ElementsAre(
+          R"(FieldValueTypeInvalid x: Invalid value: "number": x in body must be of type integer: "number")",
+          R"(FieldValueInvalid <nil>: Invalid value: "": Checked value must be of type integer (default format) in x)"));
+  EXPECT_THAT(
+      Check(obj + R"({"type":"integer","format":"int32"}}})", R"({"x":3000000000})", "", "status"),
+      ElementsAre(
+          R"(FieldValueInvalid status: Invalid value: "": Checked value must be of type integer with format int32 in x)"));
   EXPECT_THAT(
       Check(obj + R"({"type":"string"}}})", R"({"x":null})"),
       ElementsAre(
@@ -88,19 +105,19 @@ TEST(SchemaValidationTest, Composition) {
   ASSERT_EQ(errs.size(), 2u);
   EXPECT_EQ(
       errs[0],
-      R"(FieldValueInvalid : Invalid value: "": "x" must validate at least one schema (anyOf))");
+      R"(FieldValueInvalid <nil>: Invalid value: "": "x" must validate at least one schema (anyOf))");
   const std::string one =
       R"({"type":"object","properties":{"x":{"type":"string","oneOf":[{"maxLength":5},{"pattern":"^a"}]}}})";
   EXPECT_THAT(
       Check(one, R"({"x":"abc"})"),
       ElementsAre(
-          R"(FieldValueInvalid : Invalid value: "": "x" must validate one and only one schema (oneOf). Found 2 valid alternatives)"));
+          R"(FieldValueInvalid <nil>: Invalid value: "": "x" must validate one and only one schema (oneOf). Found 2 valid alternatives)"));
   const std::string n =
       R"({"type":"object","properties":{"x":{"type":"string","not":{"pattern":"^a"}}}})";
   EXPECT_THAT(
       Check(n, R"({"x":"abc"})"),
       ElementsAre(
-          R"(FieldValueInvalid : Invalid value: "": "x" must not validate the schema (not))"));
+          R"(FieldValueInvalid <nil>: Invalid value: "": "x" must not validate the schema (not))"));
 }
 
 TEST(SchemaValidationTest, RatchetingCorrelatesByNameAndMapKeys) {

@@ -51,6 +51,16 @@ void CopyMember(const Value& from, const char* key, Value& to, Alloc& a) {
   }
 }
 
+// The kind a 422 names: the registry's internal kind, which for events.k8s.io/v1 Events is the
+// core Event (`Event "x" is invalid`, no group).
+ApiError InvalidObject(const ResourceType& t, const std::string& name,
+                       const std::vector<FieldError>& errors) {
+  if (!IsEventsV1(t)) return InvalidFields(t, name, errors);
+  ResourceType core = t;
+  core.group.clear();
+  return InvalidFields(core, name, errors);
+}
+
 }  // namespace
 
 bool DecodeObject(const ResourceType& t, Document& d, bool from_patch, ApiError& err) {
@@ -201,7 +211,7 @@ bool ApiServer::Impl::PrepareCreateLocked(const ResourceType& t, const std::stri
     for (FieldError& e : ValidateListTypes(d, *t.schema)) errors.push_back(e);
   }
   if (!errors.empty()) {
-    err = InvalidFields(t, name, errors);
+    err = InvalidObject(t, name, errors);
     return false;
   }
   if (t.group.empty() && t.plural == "namespaces") {
@@ -374,7 +384,7 @@ bool ApiServer::Impl::ValidateUpdateLocked(const ResourceType& t, const std::str
     for (FieldError& e : ValidateLoadBalancerStatus(next, old.doc)) errors.push_back(e);
   }
   if (!errors.empty()) {
-    err = InvalidFields(t, name, errors);
+    err = InvalidObject(t, name, errors);
     return false;
   }
   if (status_sub) return true;

@@ -221,6 +221,40 @@ std::vector<FieldError> ValidateObjectMetaUpdate(const Value& obj, const Value& 
   return errs;
 }
 
+std::vector<FieldError> ValidateCoreFinalizers(const Value& obj) {
+  std::vector<FieldError> errs;
+  const Value* md = Get(obj, "metadata");
+  const Value* fin = md != nullptr ? Get(*md, "finalizers") : nullptr;
+  if (fin == nullptr || !fin->IsArray()) return errs;
+  for (rapidjson::SizeType i = 0; i < fin->Size(); ++i) {
+    std::string f = Str(&(*fin)[i]);
+    if (f.find('/') != std::string::npos || f == "kubernetes" || f == "orphan" ||
+        f == "foregroundDeletion") {
+      continue;
+    }
+    errs.push_back(InvalidError("metadata.finalizers[" + std::to_string(i) + "]", GoQuote(f),
+                                "name is neither a standard finalizer name nor is it fully "
+                                "qualified"));
+  }
+  return errs;
+}
+
+std::vector<FieldError> ValidateNamespaceStatus(const Value& ns) {
+  const Value* md = Get(ns, "metadata");
+  bool deleting = md != nullptr && Get(*md, "deletionTimestamp") != nullptr;
+  const Value* status = Get(ns, "status");
+  std::string phase = status != nullptr ? Str(Get(*status, "phase")) : "";
+  if (!deleting && phase != "Active") {
+    return {InvalidError("status.Phase", GoQuote(phase),
+                         "may only be 'Active' if `deletionTimestamp` is empty")};
+  }
+  if (deleting && phase != "Terminating") {
+    return {InvalidError("status.Phase", GoQuote(phase),
+                         "may only be 'Terminating' if `deletionTimestamp` is not empty")};
+  }
+  return {};
+}
+
 std::vector<FieldError> ValidateLeaseSpec(const Value& lease) {
   std::vector<FieldError> errs;
   const Value* spec = Get(lease, "spec");

@@ -61,6 +61,13 @@ ApiError InvalidObject(const ResourceType& t, const std::string& name,
   return InvalidFields(core, name, errors);
 }
 
+// The core kinds whose validation uses the core group's ObjectMeta rules (events use only the
+// generic ones).
+bool IsCoreKindWithObjectMetaRules(const ResourceType& t) {
+  return t.group.empty() &&
+         (t.plural == "services" || t.plural == "configmaps" || t.plural == "namespaces");
+}
+
 }  // namespace
 
 bool DecodeObject(const ResourceType& t, Document& d, bool from_patch, ApiError& err) {
@@ -199,6 +206,9 @@ bool ApiServer::Impl::PrepareCreateLocked(const ResourceType& t, const std::stri
   } else {
     // Services check their name (a DNS-1035 label) in their own validation.
     errors = ValidateObjectMetaCreate(d, NameRuleOf(t), /*check_name=*/!is_service);
+  }
+  if (IsCoreKindWithObjectMetaRules(t)) {
+    for (FieldError& e : ValidateCoreFinalizers(d)) errors.push_back(e);
   }
   if (IsEventsV1(t)) {
     for (FieldError& e : ValidateEventCreate(d, /*events_api=*/true)) errors.push_back(e);
@@ -374,6 +384,12 @@ bool ApiServer::Impl::ValidateUpdateLocked(const ResourceType& t, const std::str
                                            ApiError& err) {
   const bool is_service = t.group.empty() && t.plural == "services";
   std::vector<FieldError> errors = ValidateObjectMetaUpdate(next, old.doc);
+  if (IsCoreKindWithObjectMetaRules(t)) {
+    for (FieldError& e : ValidateCoreFinalizers(next)) errors.push_back(e);
+  }
+  if (status_sub && t.group.empty() && t.plural == "namespaces") {
+    for (FieldError& e : ValidateNamespaceStatus(next)) errors.push_back(e);
+  }
   if (!status_sub && (t.group.empty() || IsEventsV1(t)) && t.plural == "events") {
     for (FieldError& e : ValidateEventUpdate(next, old.doc, IsEventsV1(t))) errors.push_back(e);
   }

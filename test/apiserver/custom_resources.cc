@@ -26,7 +26,9 @@ bool ApiServer::Impl::PrepareCrdLocked(const ResourceType& t, const std::string&
   }
   if (old == nullptr) {
     for (const ResourceType& existing : types_) {
-      if (existing.group == first.group && existing.plural == first.plural) {
+      // A second CRD of the same name is a duplicate the store refuses (409) after validation.
+      if (existing.group == first.group && existing.plural == first.plural &&
+          existing.crd_name != name) {
         err = Invalid(
             t, name,
             {"spec.names.plural: Invalid value: \"" + first.plural + "\": is already in use"});

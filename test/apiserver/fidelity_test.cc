@@ -311,6 +311,20 @@ TEST_F(ApiServerTest, LeaseTimesLeaseSpecAndMetadataAreValidated) {
   ASSERT_EQ(
       Do("POST", cms, R"({"metadata":{"name":"x","annotations":{"Example.COM/Any":"v"}}})").code,
       201);
+  // Validation comes before the duplicate check (kube-apiserver 1.37.2 answers 422 here), and a
+  // Service's metadata and spec errors are listed together.
+  auto dup = Do("POST", cms, R"({"metadata":{"name":"x","labels":{"bad key":"v"}}})");
+  EXPECT_EQ(dup.code, 422) << dup.body;
+  EXPECT_EQ(Do("POST", cms, R"({"metadata":{"name":"x"}})").code, 409);
+  auto svc =
+      Do("POST", "/api/v1/namespaces/default/services",
+         R"({"metadata":{"name":"s1","labels":{"bad key":"v"}},"spec":{"ports":[{"port":0}]}})");
+  ASSERT_EQ(svc.code, 422) << svc.body;
+  std::vector<std::string> fields;
+  for (const auto& c : svc.Json()["details"]["causes"].GetArray())
+    fields.push_back(Str(c, "field"));
+  EXPECT_THAT(fields, ::testing::ElementsAre("metadata.labels", "spec.ports[0].port",
+                                             "spec.ports[0].targetPort"));
   auto relabel = Do("PATCH", cms + "/x", R"({"metadata":{"labels":{"a/b/c":"v"}}})",
                     "application/merge-patch+json");
   EXPECT_EQ(relabel.code, 422) << relabel.body;

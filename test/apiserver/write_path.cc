@@ -169,10 +169,6 @@ bool ApiServer::Impl::CreateLocked(const ResourceType& t, const std::string& ns,
     return false;
   }
   if (t.namespaced && !CheckNamespaceLocked(ns, true, err)) return false;
-  if (GetLocked(t, ns, name)) {
-    err = AlreadyExists(t, name);
-    return false;
-  }
   for (const char* f : {"uid", "creationTimestamp", "deletionTimestamp",
                         "deletionGracePeriodSeconds", "generation", "managedFields"}) {
     RemoveMember(md, f);
@@ -183,6 +179,12 @@ bool ApiServer::Impl::CreateLocked(const ResourceType& t, const std::string& ns,
   // Custom resources are pruned and defaulted as they are decoded, before the strategy.
   if (!ApplySchemaLocked(t, d, wo, err)) return false;
   if (!PrepareCreateLocked(t, name, d, err)) return false;
+  // Validation comes first, as in kube-apiserver: the store refuses a duplicate only then.
+  if (GetLocked(t, ns, name)) {
+    if (t.group.empty() && t.plural == "services") ServiceRelease(d);
+    err = AlreadyExists(t, name);
+    return false;
+  }
   if (!CommitLocked("create", t, ns, name, nullptr, &d, dry_run, err, out)) {
     if (!dry_run && t.plural == "services" && t.group.empty()) ServiceRelease(d);
     return false;
@@ -221,6 +223,15 @@ bool ApiServer::Impl::PrepareCreateLocked(const ResourceType& t, const std::stri
     for (FieldError& e : ValidateListTypes(d, *t.schema)) errors.push_back(e);
   }
   if (!errors.empty()) {
+    if (is_service) {
+      // The Service's own validation still runs: kube-apiserver lists its errors after the
+      // metadata ones. Whatever it allocated goes back.
+      Document copy;
+      copy.CopyFrom(d, copy.GetAllocator());
+      std::vector<FieldError> service_errors;
+      if (services_.Create(copy, &service_errors).ok()) ServiceRelease(copy);
+      errors.insert(errors.end(), service_errors.begin(), service_errors.end());
+    }
     err = InvalidObject(t, name, errors);
     return false;
   }

@@ -56,10 +56,11 @@ Status Visit(Value& v, std::string_view path, Alloc& a, TimeKind kind, bool poin
     return Status();
   }
   if (!t.IsString()) {
-    std::string type = t.IsNumber() ? "number" : t.IsBool() ? "bool" : t.IsArray() ? "array"
-                                                                                     : "object";
-    return InvalidArgumentError("json: cannot unmarshal " + type +
-                                " into Go value of type string");
+    std::string type = t.IsNumber()  ? "number"
+                       : t.IsBool()  ? "bool"
+                       : t.IsArray() ? "array"
+                                     : "object";
+    return InvalidArgumentError("json: cannot unmarshal " + type + " into Go value of type string");
   }
   std::string_view text(t.GetString(), t.GetStringLength());
   StatusOr<std::string> norm =
@@ -102,7 +103,8 @@ void CheckMapOfStrings(const Value* m, const std::string& field, bool labels,
     total += k.size() + v.size();
     std::string key_checked = k;
     if (!labels) {
-      for (char& c : key_checked) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      for (char& c : key_checked)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     }
     for (const std::string& msg : IsQualifiedName(key_checked)) {
       errs.push_back(InvalidError(field, GoQuote(k), msg));
@@ -126,7 +128,8 @@ void CheckContent(const Value& md, std::vector<FieldError>& errs) {
       const Value& r = (*refs)[i];
       std::string at = "metadata.ownerReferences[" + std::to_string(i) + "]";
       for (const char* f : {"apiVersion", "kind", "name", "uid"}) {
-        if (Str(Get(r, f)).empty()) errs.push_back(RequiredError(at + "." + f, "must not be empty"));
+        if (Str(Get(r, f)).empty())
+          errs.push_back(RequiredError(at + "." + f, "must not be empty"));
       }
       const Value* c = Get(r, "controller");
       if (c == nullptr || !c->IsBool() || !c->GetBool()) continue;
@@ -218,6 +221,40 @@ std::vector<FieldError> ValidateObjectMetaUpdate(const Value& obj, const Value& 
   return errs;
 }
 
+std::vector<FieldError> ValidateCoreFinalizers(const Value& obj) {
+  std::vector<FieldError> errs;
+  const Value* md = Get(obj, "metadata");
+  const Value* fin = md != nullptr ? Get(*md, "finalizers") : nullptr;
+  if (fin == nullptr || !fin->IsArray()) return errs;
+  for (rapidjson::SizeType i = 0; i < fin->Size(); ++i) {
+    std::string f = Str(&(*fin)[i]);
+    if (f.find('/') != std::string::npos || f == "kubernetes" || f == "orphan" ||
+        f == "foregroundDeletion") {
+      continue;
+    }
+    errs.push_back(InvalidError("metadata.finalizers[" + std::to_string(i) + "]", GoQuote(f),
+                                "name is neither a standard finalizer name nor is it fully "
+                                "qualified"));
+  }
+  return errs;
+}
+
+std::vector<FieldError> ValidateNamespaceStatus(const Value& ns) {
+  const Value* md = Get(ns, "metadata");
+  bool deleting = md != nullptr && Get(*md, "deletionTimestamp") != nullptr;
+  const Value* status = Get(ns, "status");
+  std::string phase = status != nullptr ? Str(Get(*status, "phase")) : "";
+  if (!deleting && phase != "Active") {
+    return {InvalidError("status.Phase", GoQuote(phase),
+                         "may only be 'Active' if `deletionTimestamp` is empty")};
+  }
+  if (deleting && phase != "Terminating") {
+    return {InvalidError("status.Phase", GoQuote(phase),
+                         "may only be 'Terminating' if `deletionTimestamp` is not empty")};
+  }
+  return {};
+}
+
 std::vector<FieldError> ValidateLeaseSpec(const Value& lease) {
   std::vector<FieldError> errs;
   const Value* spec = Get(lease, "spec");
@@ -247,7 +284,8 @@ std::vector<FieldError> ValidateLeaseSpec(const Value& lease) {
     }
   }
   if (!Str(Get(*spec, "preferredHolder")).empty() && strategy.empty()) {
-    errs.push_back(ForbiddenError("spec.preferredHolder", "may only be specified if `strategy` is defined"));
+    errs.push_back(
+        ForbiddenError("spec.preferredHolder", "may only be specified if `strategy` is defined"));
   }
   return errs;
 }

@@ -33,6 +33,13 @@ std::vector<FieldError> ValidateObjectMetaCreate(const rapidjson::Value& obj, Na
 std::vector<FieldError> ValidateObjectMetaUpdate(const rapidjson::Value& obj,
                                                  const rapidjson::Value& old);
 
+// The core group's extra finalizer rule (Services, ConfigMaps, Namespaces): a finalizer without a
+// '/' must be a standard one (kubernetes, orphan, foregroundDeletion).
+std::vector<FieldError> ValidateCoreFinalizers(const rapidjson::Value& obj);
+
+// A Namespace status write: the phase must be Active, or Terminating once deletionTimestamp is set.
+std::vector<FieldError> ValidateNamespaceStatus(const rapidjson::Value& ns);
+
 // coordination.k8s.io/v1 Lease spec.
 std::vector<FieldError> ValidateLeaseSpec(const rapidjson::Value& lease);
 

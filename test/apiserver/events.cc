@@ -59,9 +59,8 @@ void DropEmpty(Value& obj, std::initializer_list<const char*> keys) {
   for (const char* k : keys) {
     const Value* v = Get(obj, k);
     if (v == nullptr) continue;
-    if ((v->IsString() && v->GetStringLength() == 0) || (v->IsNumber() && v->IsInt64() &&
-                                                         v->GetInt64() == 0) ||
-        v->IsNull()) {
+    if ((v->IsString() && v->GetStringLength() == 0) ||
+        (v->IsNumber() && v->IsInt64() && v->GetInt64() == 0) || v->IsNull()) {
       Remove(obj, k);
     }
   }
@@ -234,7 +233,8 @@ void ValidateSeries(const Value& ev, std::vector<FieldError>& errs) {
   if (Int(*series, "count") < 2) {
     errs.push_back(InvalidError("series.count", GoQuote(""), "should be at least 2"));
   }
-  if (ZeroTime(*series, "lastObservedTime")) errs.push_back(RequiredError("series.lastObservedTime"));
+  if (ZeroTime(*series, "lastObservedTime"))
+    errs.push_back(RequiredError("series.lastObservedTime"));
 }
 
 }  // namespace
@@ -255,7 +255,8 @@ std::vector<FieldError> ValidateEventCreate(const Value& ev, bool events_api) {
   if (!ZeroTime(ev, "lastTimestamp")) {
     errs.push_back(InvalidError("lastTimestamp", GoQuote(""), "needs to be unset"));
   }
-  if (Int(ev, "count") != 0) errs.push_back(InvalidError("count", GoQuote(""), "needs to be unset"));
+  if (Int(ev, "count") != 0)
+    errs.push_back(InvalidError("count", GoQuote(""), "needs to be unset"));
   const Value* source = Get(ev, "source");
   if (source != nullptr && (!Str(*source, "component").empty() || !Str(*source, "host").empty())) {
     errs.push_back(InvalidError("source", GoQuote(""), "needs to be unset"));

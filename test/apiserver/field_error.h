@@ -16,11 +16,12 @@ namespace lballoc::apiserver {
 
 // One field error, as the real server reports it in a 422 Status's details.causes.
 struct FieldError {
-  std::string field;    // "spec.ports[0].port"
-  std::string reason;   // "FieldValueInvalid", "FieldValueRequired", "FieldValueForbidden",
-                        // "FieldValueNotSupported", "FieldValueDuplicate", "FieldValueTooMany",
-                        // "FieldValueTooLong", "FieldValueTypeInvalid"
-  std::string message;  // the cause message: `Invalid value: 0: must be between 1 and 65535, inclusive`
+  std::string field;   // "spec.ports[0].port"
+  std::string reason;  // "FieldValueInvalid", "FieldValueRequired", "FieldValueForbidden",
+                       // "FieldValueNotSupported", "FieldValueDuplicate", "FieldValueTooMany",
+                       // "FieldValueTooLong", "FieldValueTypeInvalid"
+  std::string
+      message;  // the cause message: `Invalid value: 0: must be between 1 and 65535, inclusive`
   // "field: message", the form inside the Status message.
   std::string ToString() const;
 };

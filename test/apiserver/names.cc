@@ -53,7 +53,9 @@ std::string RegexError(const std::string& msg, const std::string& fmt,
   return out + "regex used for validation is '" + fmt + "')";
 }
 
-std::string MaxLenError(int n) { return "must be no more than " + std::to_string(n) + " characters"; }
+std::string MaxLenError(int n) {
+  return "must be no more than " + std::to_string(n) + " characters";
+}
 
 const char kDnsLabelFmt[] = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const char kLabelKeyFmt[] = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
@@ -166,8 +168,8 @@ std::vector<std::string> IsPathSegmentName(std::string_view s, bool prefix) {
 }
 
 std::vector<std::string> CheckName(NameRule rule, std::string_view name, bool prefix) {
-  std::string n = prefix && rule != NameRule::kPathSegment ? MaskTrailingDash(name)
-                                                           : std::string(name);
+  std::string n =
+      prefix && rule != NameRule::kPathSegment ? MaskTrailingDash(name) : std::string(name);
   switch (rule) {
     case NameRule::kDnsSubdomain:
       return IsDns1123Subdomain(n);

@@ -1,7 +1,7 @@
 // Name and address formats as kube-apiserver validates them, with apimachinery's messages: DNS-1123
 // labels and subdomains, DNS-1035 labels, qualified names (label keys, finalizers), label values,
-// URL path segments, and IP addresses in legacy fields (strict parsing, as kube-apiserver 1.36+ does
-// by default: no leading zeros, no IPv4-mapped IPv6).
+// URL path segments, and IP addresses in legacy fields (strict parsing, as kube-apiserver 1.36+
+// does by default: no leading zeros, no IPv4-mapped IPv6).
 //
 // Each IsX returns the messages (empty when valid). Pure functions; thread-safe.
 #pragma once

@@ -22,7 +22,8 @@ TEST(NamesTest, DnsNames) {
                           "character (e.g. 'my-name',  or '123-abc', regex used for validation is "
                           "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"));
   EXPECT_THAT(IsDns1123Subdomain("example.com"), IsEmpty());
-  EXPECT_EQ(IsDns1123Subdomain(std::string(254, 'a')).front(), "must be no more than 253 characters");
+  EXPECT_EQ(IsDns1123Subdomain(std::string(254, 'a')).front(),
+            "must be no more than 253 characters");
   EXPECT_THAT(IsDns1035Label("1abc"), ::testing::SizeIs(1));
   EXPECT_THAT(CheckName(NameRule::kDnsSubdomain, "web-", /*prefix=*/true), IsEmpty());
   EXPECT_THAT(CheckName(NameRule::kPathSegment, "a/b", false), ElementsAre("may not contain '/'"));

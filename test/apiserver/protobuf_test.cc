@@ -24,7 +24,9 @@ std::string Varint(uint64_t v) {
 std::string Len(int field, const std::string& bytes) {
   return Varint(static_cast<uint64_t>(field) << 3 | 2) + Varint(bytes.size()) + bytes;
 }
-std::string Num(int field, uint64_t v) { return Varint(static_cast<uint64_t>(field) << 3) + Varint(v); }
+std::string Num(int field, uint64_t v) {
+  return Varint(static_cast<uint64_t>(field) << 3) + Varint(v);
+}
 std::string Entry(const std::string& k, const std::string& v) { return Len(1, k) + Len(2, v); }
 
 std::string Envelope(const std::string& api_version, const std::string& kind,
@@ -47,8 +49,9 @@ TEST(ProtobufTest, NamespaceAsKubectlSendsIt) {
   std::string ns = Len(1, meta) + Len(2, "") + Len(3, Len(1, "")) + Len(99, "ignored");
   auto d = DecodeKubernetesProtobuf(Envelope("v1", "Namespace", ns));
   ASSERT_TRUE(d.ok()) << d.status().message();
-  EXPECT_EQ(Json(*d),
-            R"({"kind":"Namespace","apiVersion":"v1","metadata":{"name":"x","labels":{"team":"a"},"finalizers":["f/1"]},"spec":{},"status":{}})");
+  EXPECT_EQ(
+      Json(*d),
+      R"({"kind":"Namespace","apiVersion":"v1","metadata":{"name":"x","labels":{"team":"a"},"finalizers":["f/1"]},"spec":{},"status":{}})");
 }
 
 TEST(ProtobufTest, ServiceAndConfigMap) {
@@ -59,16 +62,19 @@ TEST(ProtobufTest, ServiceAndConfigMap) {
   std::string spec = Len(1, port) + Len(1, named) + Len(2, Entry("app", "web")) + Len(3, "") +
                      Len(4, "LoadBalancer") + Num(12, 0) + Num(13, 0) + Num(20, 0) +
                      Len(14, Len(1, Num(1, 30)));
-  auto svc = DecodeKubernetesProtobuf(Envelope("v1", "Service", Len(1, Len(1, "web")) + Len(2, spec)));
+  auto svc =
+      DecodeKubernetesProtobuf(Envelope("v1", "Service", Len(1, Len(1, "web")) + Len(2, spec)));
   ASSERT_TRUE(svc.ok()) << svc.status().message();
-  EXPECT_EQ(Json(*svc),
-            R"({"kind":"Service","apiVersion":"v1","metadata":{"name":"web"},"spec":{"ports":[{"name":"http","protocol":"TCP","port":80,"targetPort":8080},{"protocol":"TCP","port":443,"targetPort":"https"}],"selector":{"app":"web"},"type":"LoadBalancer","allocateLoadBalancerNodePorts":false,"sessionAffinityConfig":{"clientIP":{"timeoutSeconds":30}}}})");
-  std::string cm = Len(1, Len(1, "c")) + Len(2, Entry("k", "v")) + Len(3, Entry("b", "\x01\x02")) +
-                   Num(4, 1);
+  EXPECT_EQ(
+      Json(*svc),
+      R"({"kind":"Service","apiVersion":"v1","metadata":{"name":"web"},"spec":{"ports":[{"name":"http","protocol":"TCP","port":80,"targetPort":8080},{"protocol":"TCP","port":443,"targetPort":"https"}],"selector":{"app":"web"},"type":"LoadBalancer","allocateLoadBalancerNodePorts":false,"sessionAffinityConfig":{"clientIP":{"timeoutSeconds":30}}}})");
+  std::string cm =
+      Len(1, Len(1, "c")) + Len(2, Entry("k", "v")) + Len(3, Entry("b", "\x01\x02")) + Num(4, 1);
   auto c = DecodeKubernetesProtobuf(Envelope("v1", "ConfigMap", cm));
   ASSERT_TRUE(c.ok()) << c.status().message();
-  EXPECT_EQ(Json(*c),
-            R"({"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"c"},"data":{"k":"v"},"binaryData":{"b":"AQI="},"immutable":true})");
+  EXPECT_EQ(
+      Json(*c),
+      R"({"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"c"},"data":{"k":"v"},"binaryData":{"b":"AQI="},"immutable":true})");
 }
 
 TEST(ProtobufTest, Errors) {

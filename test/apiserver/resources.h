@@ -35,7 +35,7 @@ struct ResourceType {
   // generation is set and bumped on changes outside metadata (and outside status when
   // has_status).
   bool tracks_generation = false;
-  bool custom = false;          // served from a CRD (no strategic merge patch)
+  bool custom = false;  // served from a CRD (no strategic merge patch)
   // The registry strategy's policies: a PUT without metadata.resourceVersion overwrites (else 422
   // "must be specified for an update"), and a PUT of a missing object creates it (else 404).
   bool allow_unconditional_update = true;

@@ -5,6 +5,7 @@
 #include <rapidjson/writer.h>
 
 #include <cmath>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -112,7 +113,8 @@ bool IsCidr(const std::string& s) {
   size_t slash = s.find('/');
   if (slash == std::string::npos) return false;
   std::string ip = s.substr(0, slash), bits = s.substr(slash + 1);
-  if (bits.empty() || bits.size() > 3 || bits.find_first_not_of("0123456789") != std::string::npos) {
+  if (bits.empty() || bits.size() > 3 ||
+      bits.find_first_not_of("0123456789") != std::string::npos) {
     return false;
   }
   unsigned char buf[16];
@@ -153,26 +155,23 @@ class Validator {
  public:
   explicit Validator(std::string prefix) : prefix_(std::move(prefix)) {}
 
+  // The validators run in kube-openapi's order: type, allOf/anyOf/oneOf/not, string, format,
+  // number, array, enum, object; each one that applies to the value's kind runs, also after a
+  // type error (a float for an integer also gets the number validator's range error).
   void Validate(const Value& v, const Value& s, const std::string& path, const Value* old) {
     if (!s.IsObject()) return;
     if (old != nullptr && *old == v) return;  // ratcheting: an unchanged value passes
-    Composite(v, s, path, old);
-    if (v.IsNull()) {
-      std::vector<std::string> types = Types(s);
-      if (!types.empty() && !Flag(s, "nullable")) {
-        TypeError(path, "null", Join(types));
-      }
-      return;
-    }
     std::vector<std::string> types = Types(s);
-    if (!types.empty() && !TypeMatches(v, types)) {
-      TypeError(path, TypeOf(v), Join(types));
+    if (v.IsNull()) {
+      if (!types.empty() && !Flag(s, "nullable")) TypeError(path, "null", Join(types));
       return;
     }
-    Enum(v, s, path);
+    if (!types.empty() && !TypeMatches(v, types)) TypeError(path, TypeOf(v), Join(types));
+    Composite(v, s, path, old);
     if (v.IsString()) String(v, s, path);
     if (v.IsNumber()) Number(v, s, path);
     if (v.IsArray()) Array(v, s, path, old);
+    Enum(v, s, path);
     if (v.IsObject()) Object(v, s, path, old);
   }
 
@@ -217,8 +216,9 @@ class Validator {
   }
 
   void TypeError(const std::string& path, const std::string& actual, const std::string& want) {
-    errors.push_back(TypeInvalidError(Field(path), GoQuote(actual),
-                                      In(path) + " must be of type " + want + ": " + GoQuote(actual)));
+    errors.push_back(
+        TypeInvalidError(Field(path), GoQuote(actual),
+                         In(path) + " must be of type " + want + ": " + GoQuote(actual)));
   }
 
   void Enum(const Value& v, const Value& s, const std::string& path) {
@@ -233,43 +233,82 @@ class Validator {
     errors.push_back(NotSupportedError(Field(path), GoValue(v), allowed));
   }
 
+  // kube-openapi's string validator stops at its first failure: maxLength, minLength, pattern.
+  // The format check is a validator of its own.
   void String(const Value& v, const Value& s, const std::string& path) {
     std::string str(v.GetString(), v.GetStringLength());
+    StringLimits(str, s, path);
+    std::string format = Str(Get(s, "format"));
+    if (!format.empty()) {
+      std::optional<bool> ok = FormatOk(format, str);
+      if (ok.has_value() && !*ok) {
+        errors.push_back(
+            TypeInvalidError(Field(path), GoQuote(str),
+                             In(path) + " must be of type " + format + ": " + GoQuote(str)));
+      }
+    }
+  }
+
+  void StringLimits(const std::string& str, const Value& s, const std::string& path) {
     size_t runes = 0;
     for (unsigned char c : str) runes += (c & 0xC0) != 0x80;
     const Value* max = Get(s, "maxLength");
     if (max != nullptr && max->IsInt64() && static_cast<int64_t>(runes) > max->GetInt64()) {
       errors.push_back(TooLongError(Field(path), max->GetInt64()));
+      return;
     }
     const Value* min = Get(s, "minLength");
     if (min != nullptr && min->IsInt64() && static_cast<int64_t>(runes) < min->GetInt64()) {
-      errors.push_back(InvalidError(Field(path), GoQuote(str),
-                                    In(path) + " should be at least " +
-                                        std::to_string(min->GetInt64()) + " chars long"));
+      errors.push_back(InvalidError(
+          Field(path), GoQuote(str),
+          In(path) + " should be at least " + std::to_string(min->GetInt64()) + " chars long"));
+      return;
     }
     std::string pattern = Str(Get(s, "pattern"));
-    if (!pattern.empty()) {
-      const std::regex* re = Regex(pattern);
-      if (re == nullptr) {
-        errors.push_back(InvalidError(Field(path), GoQuote(str),
-                                      In(path) + " should match '" + pattern +
-                                          ", but pattern is invalid'"));
-      } else if (!std::regex_search(str, *re)) {
-        errors.push_back(
-            InvalidError(Field(path), GoQuote(str), In(path) + " should match '" + pattern + "'"));
-      }
-    }
-    std::string format = Str(Get(s, "format"));
-    if (!format.empty()) {
-      std::optional<bool> ok = FormatOk(format, str);
-      if (ok.has_value() && !*ok) {
-        errors.push_back(TypeInvalidError(
-            Field(path), GoQuote(str), In(path) + " must be of type " + format + ": " + GoQuote(str)));
-      }
+    if (pattern.empty()) return;
+    const std::regex* re = Regex(pattern);
+    if (re == nullptr) {
+      errors.push_back(
+          InvalidError(Field(path), GoQuote(str),
+                       In(path) + " should match '" + pattern + ", but pattern is invalid'"));
+    } else if (!std::regex_search(str, *re)) {
+      errors.push_back(
+          InvalidError(Field(path), GoQuote(str), In(path) + " should match '" + pattern + "'"));
     }
   }
 
+  // The field path of errors kube-openapi reports without one (composite and range errors):
+  // the validated root's, which prints as <nil> for a whole object.
+  std::string RootField() const { return prefix_.empty() ? "<nil>" : prefix_; }
+
+  // kube-openapi's IsValueValidAgainstRange for integer schemas: the value must convert to the
+  // format's Go type (int64 by default), so 1.5 fails and int32 is range-checked.
+  void IntegerRange(const Value& v, const Value& s, const std::string& path) {
+    if (Str(Get(s, "type")) != "integer" || Flag(s, "x-kubernetes-int-or-string")) return;
+    std::string format = Str(Get(s, "format"));
+    bool ok;
+    if (v.IsInt64()) {
+      int64_t x = v.GetInt64();
+      ok = format != "int32" || (x >= INT32_MIN && x <= INT32_MAX);
+      if (format == "uint32") ok = x >= 0 && x <= static_cast<int64_t>(UINT32_MAX);
+      if (format == "uint64") ok = x >= 0;
+    } else if (v.IsUint64()) {
+      ok = format == "uint64";
+    } else {
+      double x = v.GetDouble();
+      ok = IsIntegral(v) && (format != "int32" || (x >= INT32_MIN && x <= INT32_MAX)) &&
+           (format != "uint32" || (x >= 0 && x <= UINT32_MAX)) && (format != "uint64" || x >= 0);
+    }
+    if (ok) return;
+    errors.push_back(InvalidError(
+        RootField(), GoQuote(""),
+        "Checked value must be of type integer " +
+            (format.empty() ? std::string("(default format)") : "with format " + format) + " in " +
+            path));
+  }
+
   void Number(const Value& v, const Value& s, const std::string& path) {
+    IntegerRange(v, s, path);
     double x = Num(v);
     const Value* mult = Get(s, "multipleOf");
     if (mult != nullptr && mult->IsNumber() && Num(*mult) > 0) {
@@ -279,57 +318,59 @@ class Validator {
                                       In(path) + " should be a multiple of " + GoValue(*mult)));
       }
     }
-    const Value* max = Get(s, "maximum");
-    if (max != nullptr && max->IsNumber()) {
-      bool excl = Flag(s, "exclusiveMaximum");
-      if (excl ? x >= Num(*max) : x > Num(*max)) {
-        errors.push_back(InvalidError(Field(path), GoValue(v),
-                                      In(path) + (excl ? " should be less than "
-                                                       : " should be less than or equal to ") +
-                                          GoValue(*max)));
-      }
-    }
     const Value* min = Get(s, "minimum");
     if (min != nullptr && min->IsNumber()) {
       bool excl = Flag(s, "exclusiveMinimum");
       if (excl ? x <= Num(*min) : x < Num(*min)) {
-        errors.push_back(InvalidError(Field(path), GoValue(v),
-                                      In(path) + (excl ? " should be greater than "
-                                                       : " should be greater than or equal to ") +
-                                          GoValue(*min)));
+        errors.push_back(InvalidError(
+            Field(path), GoValue(v),
+            In(path) +
+                (excl ? " should be greater than " : " should be greater than or equal to ") +
+                GoValue(*min)));
+      }
+    }
+    const Value* max = Get(s, "maximum");
+    if (max != nullptr && max->IsNumber()) {
+      bool excl = Flag(s, "exclusiveMaximum");
+      if (excl ? x >= Num(*max) : x > Num(*max)) {
+        errors.push_back(InvalidError(
+            Field(path), GoValue(v),
+            In(path) + (excl ? " should be less than " : " should be less than or equal to ") +
+                GoValue(*max)));
       }
     }
   }
 
   void Array(const Value& v, const Value& s, const std::string& path, const Value* old) {
+    const Value* items = Get(s, "items");
+    if (items != nullptr && items->IsObject()) {
+      // Only list-type map lists correlate old items (by key) for ratcheting.
+      std::map<std::string, const Value*> old_by_key;
+      const Value* keys = Get(s, "x-kubernetes-list-map-keys");
+      bool map_list = Str(Get(s, "x-kubernetes-list-type")) == "map" && keys != nullptr &&
+                      keys->IsArray() && old != nullptr && old->IsArray();
+      if (map_list) {
+        for (const Value& o : old->GetArray()) old_by_key.emplace(MapKey(o, *keys), &o);
+      }
+      for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+        const Value* oi = nullptr;
+        if (map_list) {
+          auto it = old_by_key.find(MapKey(v[i], *keys));
+          if (it != old_by_key.end()) oi = it->second;
+        }
+        Validate(v[i], *items, path + "[" + std::to_string(i) + "]", oi);
+      }
+    }
     int64_t n = v.Size();
     const Value* min = Get(s, "minItems");
     if (min != nullptr && min->IsInt64() && n < min->GetInt64()) {
-      errors.push_back(InvalidError(Field(path), std::to_string(n),
-                                    In(path) + " should have at least " +
-                                        std::to_string(min->GetInt64()) + " items"));
+      errors.push_back(InvalidError(
+          Field(path), std::to_string(n),
+          In(path) + " should have at least " + std::to_string(min->GetInt64()) + " items"));
     }
     const Value* max = Get(s, "maxItems");
     if (max != nullptr && max->IsInt64() && n > max->GetInt64()) {
       errors.push_back(TooManyError(Field(path), n, max->GetInt64()));
-    }
-    const Value* items = Get(s, "items");
-    if (items == nullptr || !items->IsObject()) return;
-    // Only list-type map lists correlate old items (by key) for ratcheting.
-    std::map<std::string, const Value*> old_by_key;
-    const Value* keys = Get(s, "x-kubernetes-list-map-keys");
-    bool map_list = Str(Get(s, "x-kubernetes-list-type")) == "map" && keys != nullptr &&
-                    keys->IsArray() && old != nullptr && old->IsArray();
-    if (map_list) {
-      for (const Value& o : old->GetArray()) old_by_key.emplace(MapKey(o, *keys), &o);
-    }
-    for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
-      const Value* oi = nullptr;
-      if (map_list) {
-        auto it = old_by_key.find(MapKey(v[i], *keys));
-        if (it != old_by_key.end()) oi = it->second;
-      }
-      Validate(v[i], *items, path + "[" + std::to_string(i) + "]", oi);
     }
   }
 
@@ -341,9 +382,9 @@ class Validator {
     }
     const Value* minp = Get(s, "minProperties");
     if (minp != nullptr && minp->IsInt64() && n < minp->GetInt64()) {
-      errors.push_back(InvalidError(Field(path), std::to_string(n),
-                                    In(path) + " should have at least " +
-                                        std::to_string(minp->GetInt64()) + " properties"));
+      errors.push_back(InvalidError(
+          Field(path), std::to_string(n),
+          In(path) + " should have at least " + std::to_string(minp->GetInt64()) + " properties"));
     }
     const Value* props = Get(s, "properties");
     const Value* additional = Get(s, "additionalProperties");
@@ -373,7 +414,7 @@ class Validator {
       return inner.errors;
     };
     auto composite = [&](const std::string& msg) {
-      errors.push_back(InvalidError(prefix_, GoQuote(""), msg));
+      errors.push_back(InvalidError(RootField(), GoQuote(""), msg));
     };
     if (const Value* any = Get(s, "anyOf"); any != nullptr && any->IsArray() && !any->Empty()) {
       std::vector<FieldError> best;

@@ -1,13 +1,9 @@
 #include "test/apiserver/semantics_bridge.h"
 
 #include "test/apiserver/events.h"
-#include "test/apiserver/selectors.h"
-#ifdef LBALLOC_HAVE_SERVICE_DEFAULTS
-#include "test/apiserver/service_defaults.h"
-#endif
-#ifdef LBALLOC_HAVE_OPENAPI
 #include "test/apiserver/openapi.h"
-#endif
+#include "test/apiserver/selectors.h"
+#include "test/apiserver/service_defaults.h"
 
 namespace lballoc::apiserver {
 
@@ -35,8 +31,6 @@ StatusOr<Matcher> MakeMatcher(const std::string& label_selector, const std::stri
   });
 }
 
-#ifdef LBALLOC_HAVE_SERVICE_DEFAULTS
-
 struct ServiceSemantics::Rep {
   ServiceIpAllocator alloc;
 };
@@ -56,24 +50,6 @@ Status ServiceSemantics::Update(const rapidjson::Value& old_svc, rapidjson::Docu
 void ServiceSemantics::Release(const rapidjson::Value& svc) {
   ReleaseServiceResources(svc, rep_->alloc);
 }
-
-#else  // The semantics library has no Service support yet: accept Services as sent.
-
-struct ServiceSemantics::Rep {};
-ServiceSemantics::ServiceSemantics() = default;
-ServiceSemantics::~ServiceSemantics() = default;
-Status ServiceSemantics::Create(rapidjson::Document&, std::vector<FieldError>*) {
-  return Status();
-}
-Status ServiceSemantics::Update(const rapidjson::Value&, rapidjson::Document&,
-                                std::vector<FieldError>*) {
-  return Status();
-}
-void ServiceSemantics::Release(const rapidjson::Value&) {}
-
-#endif
-
-#ifdef LBALLOC_HAVE_OPENAPI
 
 Status OpenApiDocument(const std::string& path,
                        const std::vector<std::pair<std::string, std::string>>& group_versions,
@@ -104,15 +80,5 @@ Status OpenApiDocument(const std::string& path,
   }
   return NotFoundError("no OpenAPI document at " + path);
 }
-
-#else  // The semantics library has no OpenAPI builder: serve none.
-
-Status OpenApiDocument(const std::string& path,
-                       const std::vector<std::pair<std::string, std::string>>&,
-                       const std::vector<const rapidjson::Value*>&, std::string&) {
-  return NotFoundError("no OpenAPI document at " + path);
-}
-
-#endif
 
 }  // namespace lballoc::apiserver

@@ -1,26 +1,10 @@
 # lballoc_apiserver: the in-memory Kubernetes API server (storage, watch, HTTP/TLS, discovery,
-# tables, faults, audit) and the lballoc-apiserver binary. See api_server.h.
-set(_lballoc_apiserver_deps lballoc_base OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
-set(_lballoc_apiserver_defs "")
-if(TARGET lballoc_apiserver_semantics)
-  list(APPEND _lballoc_apiserver_deps lballoc_apiserver_semantics)
-  get_target_property(_sem_srcs lballoc_apiserver_semantics SOURCES)
-  if("service_defaults.cc" IN_LIST _sem_srcs)
-    list(APPEND _lballoc_apiserver_defs LBALLOC_HAVE_SERVICE_DEFAULTS)
-  endif()
-  if("openapi.cc" IN_LIST _sem_srcs)
-    list(APPEND _lballoc_apiserver_defs LBALLOC_HAVE_OPENAPI)
-  endif()
-endif()
-if(TARGET cpprestsdk::cpprest)
-  list(APPEND _lballoc_apiserver_deps cpprestsdk::cpprest)
-endif()
-
+# tables, faults, audit) and the lballoc-apiserver binary. See api_server.h and README.md.
 lballoc_library(lballoc_apiserver
-  SRCS api_server.cc http_server.cc resources.cc table.cc faults.cc json_util.cc
-       semantics_bridge.cc schema.cc
-  DEPS ${_lballoc_apiserver_deps})
-target_compile_definitions(lballoc_apiserver PRIVATE ${_lballoc_apiserver_defs})
+  SRCS api_server.cc api_error.cc request.cc store.cc write_path.cc custom_resources.cc
+       delete_path.cc handlers.cc list_watch.cc render.cc discovery.cc
+       http_server.cc resources.cc table.cc faults.cc json_util.cc semantics_bridge.cc schema.cc
+  DEPS lballoc_base lballoc_apiserver_semantics OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
 
 add_executable(lballoc-apiserver apiserver_main.cc)
 target_link_libraries(lballoc-apiserver PRIVATE lballoc_apiserver ${GFLAGS_LIBRARY})
@@ -30,7 +14,7 @@ lballoc_library(lballoc_apiserver_testclient
   DEPS lballoc_base OpenSSL::SSL OpenSSL::Crypto)
 
 lballoc_test(apiserver_test
-  SRCS api_server_test.cc
+  SRCS api_server_test.cc fidelity_test.cc
   DEPS lballoc_apiserver lballoc_apiserver_testclient
   LABELS integration tsan
   TIMEOUT 300)

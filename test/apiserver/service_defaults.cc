@@ -700,33 +700,8 @@ Status Process(const Value* old_svc, rapidjson::Document& svc, ServiceIpAllocato
   std::map<std::string, size_t> port_names;
   std::map<std::pair<int64_t, std::string>, size_t> port_keys;
   for (rapidjson::SizeType i = 0; i < ports.Size(); ++i) {
+    // kube-apiserver's order per port: name, port, protocol, targetPort.
     Value& p = ports[i];
-    std::string proto = Str(&p, "protocol");
-    if (proto.empty()) {
-      proto = "TCP";
-      SetStr(p, "protocol", proto, a);
-    }
-    if (std::find(kProtocols.begin(), kProtocols.end(), proto) == kProtocols.end()) {
-      e.NotSupported(PortField(i, "protocol"), proto, kProtocols);
-    }
-    int64_t port = Int(&p, "port").value_or(0);
-    if (port < 1 || port > 65535) {
-      e.Invalid(PortField(i, "port"), std::to_string(port), "must be between 1 and 65535, inclusive");
-    }
-    const Value* target = Get(&p, "targetPort");
-    if (target == nullptr || (target->IsInt64() && target->GetInt64() == 0) ||
-        (target->IsString() && target->GetStringLength() == 0)) {
-      Set(p, "targetPort", Value(port), a);
-    } else if (target->IsInt64() && (target->GetInt64() < 1 || target->GetInt64() > 65535)) {
-      e.Invalid(PortField(i, "targetPort"), std::to_string(target->GetInt64()),
-                "must be between 1 and 65535, inclusive");
-    } else if (target->IsString() &&
-               !IsIanaSvcName(std::string_view(target->GetString(), target->GetStringLength()))) {
-      e.Invalid(PortField(i, "targetPort"), Q(target->GetString()),
-                "must contain only lowercase alphanumeric characters and '-', at least one letter, "
-                "and be at most 15 characters (an IANA_SVC_NAME)");
-    }
-    if (Int(&p, "nodePort").value_or(-1) == 0) Remove(p, "nodePort");
     std::string pname = Str(&p, "name");
     if (pname.empty()) {
       if (ports.Size() > 1) e.Required(PortField(i, "name"));
@@ -737,6 +712,38 @@ Status Process(const Value* old_svc, rapidjson::Document& svc, ServiceIpAllocato
     } else if (!port_names.emplace(pname, i).second) {
       e.Duplicate(PortField(i, "name"), Q(pname));
     }
+    int64_t port = Int(&p, "port").value_or(0);
+    if (port < 1 || port > 65535) {
+      e.Invalid(PortField(i, "port"), std::to_string(port), "must be between 1 and 65535, inclusive");
+    }
+    std::string proto = Str(&p, "protocol");
+    if (proto.empty()) {
+      proto = "TCP";
+      SetStr(p, "protocol", proto, a);
+    }
+    if (std::find(kProtocols.begin(), kProtocols.end(), proto) == kProtocols.end()) {
+      e.NotSupported(PortField(i, "protocol"), proto, kProtocols);
+    }
+    const Value* target = Get(&p, "targetPort");
+    if (target == nullptr || (target->IsInt64() && target->GetInt64() == 0) ||
+        (target->IsString() && target->GetStringLength() == 0)) {
+      // The defaulted targetPort is validated like a given one (so a bad port fails twice, as
+      // in kube-apiserver).
+      Set(p, "targetPort", Value(port), a);
+      if (port < 1 || port > 65535) {
+        e.Invalid(PortField(i, "targetPort"), std::to_string(port),
+                  "must be between 1 and 65535, inclusive");
+      }
+    } else if (target->IsInt64() && (target->GetInt64() < 1 || target->GetInt64() > 65535)) {
+      e.Invalid(PortField(i, "targetPort"), std::to_string(target->GetInt64()),
+                "must be between 1 and 65535, inclusive");
+    } else if (target->IsString() &&
+               !IsIanaSvcName(std::string_view(target->GetString(), target->GetStringLength()))) {
+      e.Invalid(PortField(i, "targetPort"), Q(target->GetString()),
+                "must contain only lowercase alphanumeric characters and '-', at least one letter, "
+                "and be at most 15 characters (an IANA_SVC_NAME)");
+    }
+    if (Int(&p, "nodePort").value_or(-1) == 0) Remove(p, "nodePort");
     if (!port_keys.emplace(std::make_pair(port, proto), i).second) {
       e.Duplicate(PortField(i), "{\"port\":" + std::to_string(port) + ",\"protocol\":" + Q(proto) + "}");
     }

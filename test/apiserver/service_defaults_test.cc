@@ -357,11 +357,16 @@ TEST(ServiceValidationTest, CausesCarryFieldReasonAndMessage) {
 
   svc = Parse(R"({"metadata":{"name":"web"},"spec":{"ports":[{"port":0},{"port":1}]}})");
   s = DefaultAndValidateServiceCreate(svc, alloc, &causes);
-  ASSERT_EQ(causes.size(), 3u);
-  EXPECT_EQ(causes[0].field, "spec.ports[0].port");
-  EXPECT_EQ(causes[0].reason, "FieldValueInvalid");
-  EXPECT_EQ(causes[1].reason, "FieldValueRequired");
-  EXPECT_THAT(s.message(), HasSubstr("is invalid: [spec.ports[0].port: Invalid value: 0"));
+  // kube-apiserver 1.37.2's causes for this Service, in its order.
+  ASSERT_EQ(causes.size(), 4u);
+  EXPECT_EQ(causes[0].field, "spec.ports[0].name");
+  EXPECT_EQ(causes[0].reason, "FieldValueRequired");
+  EXPECT_EQ(causes[1].field, "spec.ports[0].port");
+  EXPECT_EQ(causes[1].reason, "FieldValueInvalid");
+  EXPECT_EQ(causes[2].field, "spec.ports[0].targetPort");
+  EXPECT_EQ(causes[3].field, "spec.ports[1].name");
+  EXPECT_THAT(s.message(), HasSubstr("is invalid: [spec.ports[0].name: Required value, "
+                                     "spec.ports[0].port: Invalid value: 0"));
 }
 
 TEST(ServiceValidationTest, NameMustBeADns1035Label) {

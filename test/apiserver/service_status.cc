@@ -68,7 +68,8 @@ std::vector<FieldError> ValidateLoadBalancerStatus(const Value& svc, const Value
     std::string at = path + "[" + std::to_string(i) + "]";
     std::string ip = Str(Get(e, "ip"));
     if (!ip.empty() && std::find(old_ips.begin(), old_ips.end(), ip) == old_ips.end()) {
-      if (auto why = IpAddressError(ip)) errs.push_back(InvalidError(at + ".ip", GoQuote(ip), *why));
+      if (auto why = IpAddressError(ip))
+        errs.push_back(InvalidError(at + ".ip", GoQuote(ip), *why));
     }
     const Value* mode_v = Get(e, "ipMode");
     bool has_mode = mode_v != nullptr && !mode_v->IsNull();

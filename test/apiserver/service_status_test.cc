@@ -30,15 +30,21 @@ TEST(ServiceStatusTest, IpModeDefaultsToVipOnlyForLoadBalancersWithAnIp) {
 }
 
 TEST(ServiceStatusTest, Validation) {
-  auto old = Parse(R"({"spec":{"type":"LoadBalancer"},"status":{"loadBalancer":{"ingress":[{"ip":"010.1.1.1","ipMode":"VIP"}]}}})");
-  auto kept = Parse(R"({"spec":{"type":"LoadBalancer"},"status":{"loadBalancer":{"ingress":[{"ip":"010.1.1.1","ipMode":"VIP"}]}}})");
-  EXPECT_TRUE(ValidateLoadBalancerStatus(kept, old).empty()) << "old addresses are accepted as they are";
-  auto missing = Parse(R"({"spec":{"type":"LoadBalancer"},"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.1"}]}}})");
+  auto old = Parse(
+      R"({"spec":{"type":"LoadBalancer"},"status":{"loadBalancer":{"ingress":[{"ip":"010.1.1.1","ipMode":"VIP"}]}}})");
+  auto kept = Parse(
+      R"({"spec":{"type":"LoadBalancer"},"status":{"loadBalancer":{"ingress":[{"ip":"010.1.1.1","ipMode":"VIP"}]}}})");
+  EXPECT_TRUE(ValidateLoadBalancerStatus(kept, old).empty())
+      << "old addresses are accepted as they are";
+  auto missing = Parse(
+      R"({"spec":{"type":"LoadBalancer"},"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.1"}]}}})");
   auto errs = ValidateLoadBalancerStatus(missing, old);
   ASSERT_EQ(errs.size(), 1u);
-  EXPECT_EQ(errs[0].ToString(),
-            "status.loadBalancer.ingress[0].ipMode: Required value: must be specified when `ip` is set");
-  auto two = Parse(R"({"spec":{"type":"LoadBalancer"},"status":{"loadBalancer":{"ingress":[{"ip":"x","ipMode":"VIP","hostname":"Bad_Host"}]}}})");
+  EXPECT_EQ(
+      errs[0].ToString(),
+      "status.loadBalancer.ingress[0].ipMode: Required value: must be specified when `ip` is set");
+  auto two = Parse(
+      R"({"spec":{"type":"LoadBalancer"},"status":{"loadBalancer":{"ingress":[{"ip":"x","ipMode":"VIP","hostname":"Bad_Host"}]}}})");
   errs = ValidateLoadBalancerStatus(two, old);
   ASSERT_EQ(errs.size(), 2u);
   EXPECT_EQ(errs[0].field, "status.loadBalancer.ingress[0].ip");

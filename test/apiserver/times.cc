@@ -13,8 +13,8 @@ constexpr char kMicroLayout[] = "2006-01-02T15:04:05.000000Z07:00";
 
 struct Parsed {
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  int64_t micros = 0;         // truncated fractional second
-  int offset_minutes = 0;     // east of UTC
+  int64_t micros = 0;      // truncated fractional second
+  int offset_minutes = 0;  // east of UTC
 };
 
 bool IsLeap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }

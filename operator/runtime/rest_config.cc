@@ -54,6 +54,12 @@ Status YamlError(int line, std::string_view what) {
   return InvalidArgumentError("yaml line " + std::to_string(line) + ": " + std::string(what));
 }
 
+// Deepest nesting of mappings and sequences a document may have. A kubeconfig
+// is five levels deep; without a bound, a document of nested "- - - ..." or
+// "[[[..." recursed once per level and overflowed the stack (a crash instead
+// of an error).
+constexpr int kMaxDepth = 64;
+
 // Removes a trailing comment (a '#' at the start or after whitespace, outside quotes).
 std::string StripComment(const std::string& s) {
   char quote = 0;
@@ -351,7 +357,25 @@ class YamlParser {
     return node;
   }
 
+  // Counts the nesting of ParseSeq/ParseMap, through which every recursion goes.
+  class DepthGuard {
+   public:
+    explicit DepthGuard(int* depth) : depth_(depth) { ++*depth_; }
+    ~DepthGuard() { --*depth_; }
+    bool too_deep() const { return *depth_ > kMaxDepth; }
+
+   private:
+    int* depth_;
+  };
+
+  Status TooDeep() const {
+    return YamlError(lines_[pos_].number,
+                     "nested more than " + std::to_string(kMaxDepth) + " levels deep");
+  }
+
   StatusOr<YamlNode> ParseSeq(int indent) {
+    DepthGuard guard(&depth_);
+    if (guard.too_deep()) return TooDeep();
     YamlNode node;
     node.kind = YamlNode::Kind::kSeq;
     node.line = lines_[pos_].number;
@@ -393,6 +417,8 @@ class YamlParser {
   }
 
   StatusOr<YamlNode> ParseMap(int indent) {
+    DepthGuard guard(&depth_);
+    if (guard.too_deep()) return TooDeep();
     YamlNode node;
     node.kind = YamlNode::Kind::kMap;
     node.line = lines_[pos_].number;
@@ -430,7 +456,24 @@ class YamlParser {
 
   std::vector<Line> lines_;
   size_t pos_ = 0;
+  int depth_ = 0;
 };
+
+// Whether `v` nests deeper than `limit` levels (looks no deeper than that).
+bool JsonTooDeep(const rapidjson::Value& v, int limit) {
+  if (!v.IsObject() && !v.IsArray()) return false;
+  if (limit == 0) return true;
+  if (v.IsObject()) {
+    for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+      if (JsonTooDeep(it->value, limit - 1)) return true;
+    }
+  } else {
+    for (const auto& e : v.GetArray()) {
+      if (JsonTooDeep(e, limit - 1)) return true;
+    }
+  }
+  return false;
+}
 
 YamlNode FromJson(const rapidjson::Value& v) {
   YamlNode node;
@@ -633,10 +676,15 @@ StatusOr<YamlNode> ParseYamlSubset(std::string_view text) {
   size_t first = text.find_first_not_of(" \t\r\n");
   if (first != std::string_view::npos && text[first] == '{') {
     rapidjson::Document doc;
-    doc.Parse(text.data(), text.size());
+    // Iterative: the recursive parser overflows the stack on deep nesting.
+    doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
     if (doc.HasParseError()) {
       return InvalidArgumentError("malformed JSON at offset " + std::to_string(doc.GetErrorOffset()) +
                                   ": " + rapidjson::GetParseError_En(doc.GetParseError()));
+    }
+    if (JsonTooDeep(doc, kMaxDepth)) {
+      return InvalidArgumentError("JSON nested more than " + std::to_string(kMaxDepth) +
+                                  " levels deep");
     }
     return FromJson(doc);
   }

@@ -224,6 +224,28 @@ TEST(YamlSubsetTest, RejectsWhatItDoesNotSupport) {
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("malformed JSON at offset")));
 }
 
+// Found with the kubeconfig fuzzer's binary: each level of nesting was one
+// level of recursion, so a deep document overflowed the stack.
+TEST(YamlSubsetTest, DeepNestingIsAnErrorNotACrash) {
+  std::string dashes;
+  for (int i = 0; i < 100000; ++i) dashes += "- ";
+  EXPECT_THAT(ParseYamlSubset("a:\n" + dashes + "x\n"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("levels deep")));
+  std::string deep_map;
+  for (int i = 0; i < 100; ++i) deep_map += std::string(i, ' ') + "k:\n";
+  EXPECT_THAT(ParseYamlSubset(deep_map),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("levels deep")));
+  EXPECT_THAT(
+      ParseYamlSubset("{\"a\":" + std::string(200000, '[') + std::string(200000, ']') + "}"),
+      StatusIs(StatusCode::kInvalidArgument, HasSubstr("levels deep")));
+  EXPECT_THAT(ParseYamlSubset("{\"a\":" + std::string(200000, '[')),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("malformed JSON")));
+  // Realistic depths still read.
+  EXPECT_THAT(ParseYamlSubset("{\"a\":" + std::string(20, '[') + std::string(20, ']') + "}"),
+              IsOk());
+  EXPECT_THAT(ParseYamlSubset("a:\n- - - - x\n"), IsOk());
+}
+
 TEST(Base64Test, DecodesAndRejects) {
   EXPECT_THAT(DecodeBase64("aGVsbG8="), ::lballoc::testing::IsOkAndHolds(std::string("hello")));
   EXPECT_THAT(DecodeBase64("aGVs\nbG8"), ::lballoc::testing::IsOkAndHolds(std::string("hello")));

@@ -98,7 +98,7 @@ test-asan: deps ## Build and run the test suite under AddressSanitizer + Undefin
 	  ctest --output-on-failure -j$(JOBS) -LE 'slow|fuzz'
 
 # The fuzz build: clang-14, libFuzzer, ASan + UBSan (UB aborts; see the
-# LBALLOC_FUZZ block of CMakeLists.txt). Seeds: fuzz/corpus/, dictionaries: fuzz/dicts/.
+# LBALLOC_FUZZ block of CMakeLists.txt). Seeds: test/fuzz/corpus/, dictionaries: test/fuzz/dicts/.
 FUZZ_SECONDS ?= 3600
 FUZZ_PARALLEL ?= 1
 fuzz-build: deps
@@ -110,7 +110,7 @@ fuzz: fuzz-build ## Build the libFuzzer targets with clang and run each for 15 s
 
 fuzz-long: fuzz-build ## Run each fuzzer FUZZ_SECONDS (3600), FUZZ_PARALLEL at a time; FUZZ_TARGETS to pick
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_PARALLEL=$(FUZZ_PARALLEL) \
-	  nice -n 10 fuzz/run_all.sh build-fuzz $(FUZZ_TARGETS)
+	  nice -n 10 test/fuzz/run_all.sh build-fuzz $(FUZZ_TARGETS)
 
 bench: build ## Run the benchmarks (figures go to BENCHMARKS.md)
 	@for b in $$(find $(BUILD) -type f -perm -u+x -name '*_bench'); do echo "== $$b"; $$b; done

@@ -3,7 +3,7 @@
 # lballoc_fuzzer()) for $FUZZ_SECONDS each, $FUZZ_PARALLEL at a time (default
 # 1), and prints one summary line per target (see run_fuzzer.sh).
 #
-#   FUZZ_SECONDS=3600 FUZZ_PARALLEL=2 fuzz/run_all.sh build-fuzz [NAME ...]
+#   FUZZ_SECONDS=3600 FUZZ_PARALLEL=2 test/fuzz/run_all.sh build-fuzz [NAME ...]
 #
 # With NAMEs, only those targets run. Exit status is non-zero if any failed.
 set -u -o pipefail

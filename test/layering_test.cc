@@ -41,7 +41,7 @@ const std::vector<Rule>& Rules() {
       {"operator/", {"operator/", "api/", "controllers/"}, {}},
       // The in-tree API server shares no code with the operator (beyond base), so that it checks
       // the operator's reading of Kubernetes independently.
-      {"test/apiserver/", {"operator/base/", "test/apiserver/"}, {}},
+      {"test/apiserver/", {"operator/base/", "test/apiserver/", "test/testing/"}, {}},
       {"test/", {""}, {}},
   };
   return kRules;

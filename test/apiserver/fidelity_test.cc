@@ -321,8 +321,8 @@ TEST_F(ApiServerTest, LeaseTimesLeaseSpecAndMetadataAreValidated) {
          R"({"metadata":{"name":"s1","labels":{"bad key":"v"}},"spec":{"ports":[{"port":0}]}})");
   ASSERT_EQ(svc.code, 422) << svc.body;
   std::vector<std::string> fields;
-  for (const auto& c : svc.Json()["details"]["causes"].GetArray())
-    fields.push_back(Str(c, "field"));
+  auto svc_json = svc.Json();  // outlives the loop (Json() returns a new document)
+  for (const auto& c : svc_json["details"]["causes"].GetArray()) fields.push_back(Str(c, "field"));
   EXPECT_THAT(fields, ::testing::ElementsAre("metadata.labels", "spec.ports[0].port",
                                              "spec.ports[0].targetPort"));
   auto relabel = Do("PATCH", cms + "/x", R"({"metadata":{"labels":{"a/b/c":"v"}}})",
@@ -411,8 +411,8 @@ TEST_F(ApiServerTest, BothEventApisShareOneStorage) {
   EXPECT_EQ(Str(strict.Json(), "details.kind"), "Event");
   EXPECT_FALSE(strict.Json()["details"].HasMember("group"));
   std::set<std::string> fields;
-  for (const auto& c : strict.Json()["details"]["causes"].GetArray())
-    fields.insert(Str(c, "field"));
+  auto strict_json = strict.Json();  // outlives the loop (Json() returns a new document)
+  for (const auto& c : strict_json["details"]["causes"].GetArray()) fields.insert(Str(c, "field"));
   EXPECT_TRUE(fields.count("eventTime")) << strict.body;
   EXPECT_TRUE(fields.count("type")) << strict.body;
   auto legacy =
@@ -578,7 +578,8 @@ TEST_F(ApiServerTest, CustomResourcesAreValidatedAgainstTheirSchema) {
   for (const BadStatus& b : bad_status) {
     auto r = status(b.status);
     ASSERT_EQ(r.code, 422) << b.status << " -> " << r.body;
-    const auto& c = r.Json()["details"]["causes"];
+    auto j = r.Json();  // the causes below refer into it
+    const auto& c = j["details"]["causes"];
     ASSERT_EQ(c.Size(), 1u) << r.body;
     EXPECT_EQ(Str(c[0], "field"), b.field) << b.status;
     EXPECT_EQ(Str(c[0], "message"), b.message) << b.status;

@@ -6,6 +6,8 @@
 
 #include <cstdio>
 #include <limits>
+#include <string>
+#include <vector>
 
 namespace lballoc::api {
 namespace {
@@ -35,6 +37,51 @@ bool Expect(std::string_view text, size_t* pos, char c) {
   return true;
 }
 
+// RapidJSON 1.1.0 accepts an escaped lone low surrogate ("\udc00") and
+// stores it as the bytes ED B0 80, which are not UTF-8: written back, such a
+// string made JSON that no longer parsed (found by api_codec_fuzzer). Go's
+// encoding/json, which the API server uses, decodes the escape as U+FFFD,
+// and so does this. The raw text was validated and a lone high surrogate is
+// a parse error, so ED A0..BF can only come from such an escape.
+void ReplaceLoneSurrogate(rapidjson::Value& s, JsonAllocator& alloc) {
+  const char* p = s.GetString();
+  const size_t n = s.GetStringLength();
+  bool found = false;
+  for (size_t i = 0; i + 1 < n && !found; ++i) {
+    found =
+        static_cast<unsigned char>(p[i]) == 0xED && static_cast<unsigned char>(p[i + 1]) >= 0xA0;
+  }
+  if (!found) return;
+  std::string fixed(p, n);
+  for (size_t i = 0; i + 2 < fixed.size(); ++i) {
+    if (static_cast<unsigned char>(fixed[i]) == 0xED &&
+        static_cast<unsigned char>(fixed[i + 1]) >= 0xA0) {
+      fixed.replace(i, 3, "\xEF\xBF\xBD");
+      i += 2;
+    }
+  }
+  s.SetString(fixed.data(), static_cast<rapidjson::SizeType>(fixed.size()), alloc);
+}
+
+// Without recursion: parsed documents may be deep.
+void ReplaceLoneSurrogates(rapidjson::Document& doc) {
+  std::vector<rapidjson::Value*> stack{&doc};
+  while (!stack.empty()) {
+    rapidjson::Value* v = stack.back();
+    stack.pop_back();
+    if (v->IsString()) {
+      ReplaceLoneSurrogate(*v, doc.GetAllocator());
+    } else if (v->IsObject()) {
+      for (auto it = v->MemberBegin(); it != v->MemberEnd(); ++it) {
+        ReplaceLoneSurrogate(it->name, doc.GetAllocator());
+        stack.push_back(&it->value);
+      }
+    } else if (v->IsArray()) {
+      for (auto& e : v->GetArray()) stack.push_back(&e);
+    }
+  }
+}
+
 }  // namespace
 
 Status ParseJson(std::string_view text, rapidjson::Document& doc) {
@@ -43,6 +90,8 @@ Status ParseJson(std::string_view text, rapidjson::Document& doc) {
     return InvalidArgumentError("malformed JSON at offset " + std::to_string(doc.GetErrorOffset()) +
                                 ": " + rapidjson::GetParseError_En(doc.GetParseError()));
   }
+  // Only escapes can produce the bytes this rewrites; skip the walk without any.
+  if (text.find("\\u") != std::string_view::npos) ReplaceLoneSurrogates(doc);
   return Status();
 }
 

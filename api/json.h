@@ -40,7 +40,9 @@ using Time = std::chrono::system_clock::time_point;
 
 // Parses `text` into `doc`. Malformed JSON (also trailing garbage, invalid
 // UTF-8, NaN) gives InvalidArgument "malformed JSON at offset N: <reason>".
-// Parsing is iterative, so deep nesting cannot overflow the stack.
+// Parsing is iterative, so deep nesting cannot overflow the stack. An escaped
+// unpaired surrogate ("\udc00") becomes U+FFFD, as in Go's encoding/json,
+// so every string of `doc` is UTF-8.
 Status ParseJson(std::string_view text, rapidjson::Document& doc);
 
 // Compact serialisation of `value`. Recursive: meant for documents of

@@ -51,6 +51,23 @@ TEST(ParseJsonTest, DeepNestingDoesNotOverflowTheStack) {
   EXPECT_THAT(ParseJson(unbalanced, doc), StatusIs(StatusCode::kInvalidArgument, HasSubstr("offset")));
 }
 
+// Found by api_codec_fuzzer: RapidJSON kept "\udc00" as bytes that are not
+// UTF-8, so an object decoded from such JSON encoded to JSON that did not parse.
+TEST(ParseJsonTest, LoneSurrogateEscapesBecomeReplacementCharacters) {
+  rapidjson::Document doc;
+  ASSERT_THAT(ParseJson(R"({"k\udc00":["a\udE12b","\ud83d\ude00","\\udc00"]})", doc), IsOk());
+  ASSERT_TRUE(doc.IsObject());
+  EXPECT_EQ(std::string(doc.MemberBegin()->name.GetString()), "k\xEF\xBF\xBD");
+  const auto& a = doc.MemberBegin()->value;
+  EXPECT_EQ(std::string(a[0].GetString()), std::string("a\xEF\xBF\xBD") + "b");
+  EXPECT_EQ(std::string(a[1].GetString()), "\xF0\x9F\x98\x80");  // a pair stays U+1F600
+  EXPECT_EQ(std::string(a[2].GetString()), "\\udc00");            // an escaped backslash
+  rapidjson::Document again;
+  EXPECT_THAT(ParseJson(JsonToString(doc), again), IsOk());
+  EXPECT_THAT(ParseJson(R"(["\ud800x"])", again),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("malformed JSON")));
+}
+
 TEST(TimeTest, ParsesRfc3339Forms) {
   EXPECT_THAT(ParseTime("2024-01-02T03:04:05Z"), IsOkAndHolds(At(2024, 1, 2, 3, 4, 5)));
   EXPECT_THAT(ParseTime("2024-01-02T03:04:05.25Z"), IsOkAndHolds(At(2024, 1, 2, 3, 4, 5) + 250ms));

@@ -579,6 +579,37 @@ TEST_P(FidelityTest, WatchFromAResourceVersionSeesOnlyLaterChanges) {
   EXPECT_THAT(*line, HasSubstr(R"("name":"after")"));
 }
 
+// A watch without a resourceVersion (or "0") starts with the current objects as ADDED; with
+// allowWatchBookmarks the real server then marks their end with a BOOKMARK annotated
+// k8s.io/initial-events-end (as it does for sendInitialEvents). WatchList itself
+// (sendInitialEvents=true) is served too.
+TEST_P(FidelityTest, WatchBookmarkMarksTheEndOfInitialEvents) {
+  CreateConfigMap("a");
+  CreateConfigMap("b");
+  for (const std::string query :
+       {"?watch=1&allowWatchBookmarks=true&timeoutSeconds=3",
+        "?watch=1&allowWatchBookmarks=true&timeoutSeconds=3&resourceVersion=0",
+        "?watch=1&allowWatchBookmarks=true&timeoutSeconds=3&sendInitialEvents=true&"
+        "resourceVersionMatch=NotOlderThan"}) {
+    auto w = WatchStream::Open(target_.url, Ns("configmaps") + query, target_.token,
+                               target_.ca_pem);
+    ASSERT_OK(w.status());
+    ASSERT_EQ((*w)->code(), 200) << query << ": " << (*w)->error_body();
+    std::string types;
+    std::string last;
+    while (auto line = (*w)->Next(std::chrono::seconds(10))) {
+      rapidjson::Document d;
+      d.Parse(line->c_str());
+      ASSERT_FALSE(d.HasParseError()) << *line;
+      types += StrAt(d, "type") + " ";
+      last = *line;
+      if (StrAt(d, "type") == "BOOKMARK") break;
+    }
+    EXPECT_EQ(types, "ADDED ADDED BOOKMARK ") << query;
+    EXPECT_THAT(last, HasSubstr(R"("k8s.io/initial-events-end":"true")")) << query;
+  }
+}
+
 TEST_P(FidelityTest, EventsShareOneStorageAcrossBothApis) {
   ClientResponse r = Do("POST", Ns("events"), R"({"metadata":{"name":"e1"},
       "involvedObject":{"kind":"Service","namespace":")" + ns_ + R"(","name":"web"},

@@ -43,14 +43,7 @@ constexpr char kReal[] = "kube_apiserver";
 // Checks lballoc-apiserver still fails, each listed in SERVER.md's differences. Such a check
 // runs all the same on lballoc-apiserver: it is reported as skipped (with the reason) while it
 // fails, and fails once it passes, so that a fixed difference is taken off this list.
-const std::map<std::string, std::string> kInTreeDifferences = {
-    {"CustomResourcesAreValidatedAgainstTheirSchema",
-     "custom resources are pruned and defaulted but not validated against their schema (the "
-     "apiserver branch's commit 81fe8c7 validates them and passes this check; not merged yet)"},
-    {"CustomResourceSchemaErrorsInTheRealServersWords",
-     "custom resources are pruned and defaulted but not validated against their schema (the "
-     "apiserver branch's commit 81fe8c7 validates them and passes this check; not merged yet)"},
-};
+const std::map<std::string, std::string> kInTreeDifferences = {};
 
 struct Target {
   std::string url;

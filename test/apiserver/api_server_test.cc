@@ -342,6 +342,11 @@ TEST_F(ApiServerTest, WatchStreamsEventsBookmarksAndResumes) {
   ASSERT_TRUE(first.has_value());
   EXPECT_THAT(*first, HasSubstr(R"("type":"ADDED")"));
   EXPECT_THAT(*first, HasSubstr(R"("name":"pre")"));
+  // The end of the initial objects, as kube-apiserver 1.37 marks it for a watch with bookmarks.
+  auto end_of_initial = (*w)->Next(std::chrono::seconds(5));
+  ASSERT_TRUE(end_of_initial.has_value());
+  EXPECT_THAT(*end_of_initial, HasSubstr(R"("type":"BOOKMARK")"));
+  EXPECT_THAT(*end_of_initial, HasSubstr(R"("k8s.io/initial-events-end":"true")"));
   auto c = Do("POST", base, R"({"metadata":{"name":"live"}})");
   std::string live_rv = Str(c.Json(), "metadata.resourceVersion");
   bool saw_live = false, saw_bookmark = false;
@@ -355,8 +360,9 @@ TEST_F(ApiServerTest, WatchStreamsEventsBookmarksAndResumes) {
       saw_live = true;
       EXPECT_EQ(Str(d["object"], "kind"), "ConfigMap");
     }
-    if (type == "BOOKMARK") {
+    if (type == "BOOKMARK") {  // a periodic one: no initial-events-end annotation
       saw_bookmark = true;
+      EXPECT_EQ(ev->find("initial-events-end"), std::string::npos) << *ev;
       EXPECT_EQ(Str(d["object"], "kind"), "ConfigMap");
       EXPECT_FALSE(Str(d["object"], "metadata.resourceVersion").empty());
     }
@@ -398,7 +404,7 @@ TEST_F(ApiServerTest, WatchStreamsEventsBookmarksAndResumes) {
   EXPECT_TRUE((*old)->ended());
 }
 
-TEST_F(ApiServerTest, WatchTimeoutSelectorsAndInitialEventsRejected) {
+TEST_F(ApiServerTest, WatchTimeoutSelectorsAndInitialEvents) {
   const std::string base = "/api/v1/namespaces/default/configmaps";
   auto w = WatchStream::Open(server_->url(), base + "?watch=1&timeoutSeconds=1");
   ASSERT_OK(w.status());
@@ -420,13 +426,25 @@ TEST_F(ApiServerTest, WatchTimeoutSelectorsAndInitialEventsRejected) {
   EXPECT_THAT(*a, HasSubstr(R"("type":"ADDED")"));
   EXPECT_THAT(*b, HasSubstr(R"("type":"DELETED")"));
 
+  // WatchList, as kube-apiserver 1.37 serves it: the current objects, then a BOOKMARK marking
+  // their end; without resourceVersionMatch=NotOlderThan it is a 422.
   auto sie =
       WatchStream::Open(server_->url(), base +
                                             "?watch=1&sendInitialEvents=true&resourceVersionMatch="
-                                            "NotOlderThan&allowWatchBookmarks=true");
+                                            "NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=5");
   ASSERT_OK(sie.status());
-  EXPECT_EQ((*sie)->code(), 422);
-  EXPECT_THAT((*sie)->error_body(), HasSubstr("sendInitialEvents is forbidden for watch"));
+  EXPECT_EQ((*sie)->code(), 200);
+  auto first = (*sie)->Next(std::chrono::seconds(5));
+  auto end = (*sie)->Next(std::chrono::seconds(5));
+  ASSERT_TRUE(first && end);
+  EXPECT_THAT(*first, HasSubstr(R"("name":"s")"));
+  EXPECT_THAT(*end, HasSubstr(R"("type":"BOOKMARK")"));
+  EXPECT_THAT(*end, HasSubstr(R"("k8s.io/initial-events-end":"true")"));
+  auto bad = WatchStream::Open(server_->url(), base + "?watch=1&sendInitialEvents=true");
+  ASSERT_OK(bad.status());
+  EXPECT_EQ((*bad)->code(), 422);
+  EXPECT_THAT((*bad)->error_body(),
+              HasSubstr("sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"));
 }
 
 TEST_F(ApiServerTest, ListThenWatchLosesNoEvent) {

@@ -88,25 +88,31 @@ constexpr const char* kContinueExpired =
     "inconsistent list - objects that were created, modified, or deleted between the time the "
     "first chunk was returned and now may show up in the list.";
 
-// The options a server without the WatchList feature refuses (422), as kube-apiserver words it.
+// The list options kube-apiserver 1.37 refuses (422), in its words. WatchList is on there:
+// sendInitialEvents is a watch option and needs resourceVersionMatch=NotOlderThan, and
+// resourceVersionMatch on a watch needs sendInitialEvents.
 bool RefuseListOptions(const HttpRequest& r, bool watch, ApiError& err) {
-  if (r.HasParam("sendInitialEvents")) {
-    std::string why = watch ? "sendInitialEvents is forbidden for watch unless the WatchList "
-                              "feature gate is enabled"
-                            : "sendInitialEvents is forbidden for list";
+  auto forbidden = [&](const std::string& field, const std::string& why) {
     err = Err(422, "Invalid",
-              "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: " + why);
+              "ListOptions.meta.k8s.io \"\" is invalid: " + field + ": Forbidden: " + why);
     err.has_details = true;
     err.kind = "ListOptions";
     err.group = "meta.k8s.io";
-    err.causes.push_back({"FieldValueForbidden", "Forbidden: " + why, "sendInitialEvents"});
+    err.causes.push_back({"FieldValueForbidden", "Forbidden: " + why, field});
     return true;
+  };
+  if (r.HasParam("sendInitialEvents")) {
+    if (!watch) return forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list");
+    if (r.Param("resourceVersionMatch") != "NotOlderThan") {
+      return forbidden("resourceVersionMatch",
+                       "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan");
+    }
+    return false;
   }
   if (watch && r.HasParam("resourceVersionMatch")) {
-    err = Err(422, "Invalid",
-              "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: "
-              "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided");
-    return true;
+    return forbidden("resourceVersionMatch",
+                     "resourceVersionMatch is forbidden for watch unless sendInitialEvents is "
+                     "provided");
   }
   return false;
 }
@@ -262,10 +268,24 @@ void ApiServer::Impl::HandleWatch(const HttpRequest& r, ResponseWriter& w, const
   auto drop_at = drop_interval.count() > 0 ? now + drop_interval : SteadyClock::time_point::max();
   auto next_bookmark = now + options_.bookmark_interval;
 
+  // Which objects go out first as ADDED: without a resourceVersion (or "0") the current ones; with
+  // WatchList, sendInitialEvents=true replays the current state whatever the resourceVersion (it
+  // is at least that new) and false watches from the resourceVersion ("" meaning now).
+  std::string rv_param = r.Param("resourceVersion");
+  bool initial_given = r.HasParam("sendInitialEvents");
+  bool replay = initial_given ? BoolParam(r, "sendInitialEvents")
+                              : rv_param.empty() || rv_param == "0";
+  if (initial_given) {
+    if (replay) {
+      rv_param.clear();
+    } else if (rv_param.empty() || rv_param == "0") {
+      rv_param = std::to_string(resource_version());
+    }
+  }
   uint64_t pos = 0;
   std::vector<ObjPtr> initial;
   std::string expired;
-  if (!StartWatch(r.Param("resourceVersion"), t, route, match, pos, initial, expired, err)) {
+  if (!StartWatch(rv_param, t, route, match, pos, initial, expired, err)) {
     SendError(w, err);
     return;
   }
@@ -284,6 +304,13 @@ void ApiServer::Impl::HandleWatch(const HttpRequest& r, ResponseWriter& w, const
   };
   for (const ObjPtr& o : initial) {
     if (!w.Write(WatchLine("ADDED", render(o)))) return;
+  }
+  if (replay && bookmarks) {
+    // The end of the replayed objects, marked as kube-apiserver marks it.
+    std::string bm = "{\"kind\":" + Quote(t.kind) + ",\"apiVersion\":" + Quote(t.group_version()) +
+                     ",\"metadata\":{\"resourceVersion\":\"" + std::to_string(pos) +
+                     "\",\"annotations\":{\"k8s.io/initial-events-end\":\"true\"}}}";
+    if (!w.Write(WatchLine("BOOKMARK", bm))) return;
   }
   while (true) {
     auto wake = std::min({deadline, drop_at, SteadyClock::now() + std::chrono::milliseconds(500)});

@@ -273,8 +273,8 @@ void ApiServer::Impl::HandleWatch(const HttpRequest& r, ResponseWriter& w, const
   // is at least that new) and false watches from the resourceVersion ("" meaning now).
   std::string rv_param = r.Param("resourceVersion");
   bool initial_given = r.HasParam("sendInitialEvents");
-  bool replay = initial_given ? BoolParam(r, "sendInitialEvents")
-                              : rv_param.empty() || rv_param == "0";
+  bool replay =
+      initial_given ? BoolParam(r, "sendInitialEvents") : rv_param.empty() || rv_param == "0";
   if (initial_given) {
     if (replay) {
       rv_param.clear();

@@ -192,8 +192,8 @@ class FidelityTest : public ::testing::TestWithParam<std::string> {
     }
     if (ns_.size() > 63) ns_.resize(63);
     while (ns_.back() == '-') ns_.pop_back();
-    ClientResponse r = Do("POST", "/api/v1/namespaces",
-                          R"({"metadata":{"name":")" + ns_ + R"("}})");
+    ClientResponse r =
+        Do("POST", "/api/v1/namespaces", R"({"metadata":{"name":")" + ns_ + R"("}})");
     ASSERT_EQ(r.code, 201) << r.body;
   }
 
@@ -273,9 +273,9 @@ TEST_P(FidelityTest, BooleanQueryParametersAreTrueUnlessFalseOrZero) {
   // The official Python client sends watch=True; Go's query decoding takes any value but
   // "false" and "0" (in any case) as true.
   for (const char* value : {"True", "true", "1", "yes"}) {
-    auto w = WatchStream::Open(target_.url,
-                               Ns("configmaps") + "?watch=" + value + "&timeoutSeconds=5",
-                               target_.token, target_.ca_pem);
+    auto w =
+        WatchStream::Open(target_.url, Ns("configmaps") + "?watch=" + value + "&timeoutSeconds=5",
+                          target_.token, target_.ca_pem);
     ASSERT_OK(w.status());
     EXPECT_EQ((*w)->code(), 200) << value;
     auto line = (*w)->Next(std::chrono::seconds(10));
@@ -405,7 +405,8 @@ TEST_P(FidelityTest, LeaseUpdatesNeedAResourceVersion) {
             "metadata.resourceVersion|FieldValueInvalid|Invalid value: 0: must be specified for "
             "an update");
   r = Do("PUT", leases + "/l",
-         R"({"metadata":{"name":"l","resourceVersion":")" + rv + R"("},"spec":{"holderIdentity":"b"}})");
+         R"({"metadata":{"name":"l","resourceVersion":")" + rv +
+             R"("},"spec":{"holderIdentity":"b"}})");
   EXPECT_EQ(r.code, 200) << r.body;
   // A ConfigMap, like most built-ins, allows an unconditional update.
   CreateConfigMap("c");
@@ -447,9 +448,9 @@ TEST_P(FidelityTest, MicroTimeTakesExactlySixFractionalDigits) {
   r = Do("POST", leases, R"({"metadata":{"name":"null"},"spec":{"renewTime":null}})");
   ASSERT_EQ(r.code, 201) << r.body;
   EXPECT_FALSE(r.Json()["spec"].HasMember("renewTime")) << r.body;
-  for (const char* t : {"2026-01-01T00:00:00Z", "2026-01-01T00:00:00.1Z",
-                        "2026-01-01T00:00:00.123456789Z", "2026-02-29T00:00:00.000000Z",
-                        "2026-01-01 00:00:00.000000Z", ""}) {
+  for (const char* t :
+       {"2026-01-01T00:00:00Z", "2026-01-01T00:00:00.1Z", "2026-01-01T00:00:00.123456789Z",
+        "2026-02-29T00:00:00.000000Z", "2026-01-01 00:00:00.000000Z", ""}) {
     r = create("bad", t);
     EXPECT_EQ(r.code, 400) << t << ": " << r.body;
     EXPECT_THAT(StrAt(r.Json(), "message"),
@@ -485,8 +486,8 @@ TEST_P(FidelityTest, NotFoundErrorBody) {
 }
 
 TEST_P(FidelityTest, FinalizersHoldADeletionUntilRemoved) {
-  ClientResponse r = Do("POST", Ns("configmaps"),
-                        R"({"metadata":{"name":"c","finalizers":["lballoc.io/test"]}})");
+  ClientResponse r =
+      Do("POST", Ns("configmaps"), R"({"metadata":{"name":"c","finalizers":["lballoc.io/test"]}})");
   ASSERT_EQ(r.code, 201) << r.body;
   r = Do("DELETE", Ns("configmaps/c"));
   EXPECT_EQ(r.code, 200) << r.body;
@@ -531,10 +532,11 @@ TEST_P(FidelityTest, StrategicMergePatchDirectives) {
       "spec":{"ports":[{"name":"http","port":80},{"name":"https","port":443}]}})");
   ASSERT_EQ(r.code, 201) << r.body;
   // Ports merge on their key `port`: one patched, one added, one deleted by directive.
-  r = Do("PATCH", Ns("services/s"),
-         R"({"spec":{"ports":[{"port":80,"targetPort":8080},{"name":"dns","port":53,"protocol":"UDP"},
+  r = Do(
+      "PATCH", Ns("services/s"),
+      R"({"spec":{"ports":[{"port":80,"targetPort":8080},{"name":"dns","port":53,"protocol":"UDP"},
              {"port":443,"$patch":"delete"}]}})",
-         "application/strategic-merge-patch+json");
+      "application/strategic-merge-patch+json");
   ASSERT_EQ(r.code, 200) << r.body;
   rapidjson::Document d = r.Json();
   const auto& ports = d["spec"]["ports"];
@@ -584,8 +586,8 @@ TEST_P(FidelityTest, WatchBookmarkMarksTheEndOfInitialEvents) {
         "?watch=1&allowWatchBookmarks=true&timeoutSeconds=3&resourceVersion=0",
         "?watch=1&allowWatchBookmarks=true&timeoutSeconds=3&sendInitialEvents=true&"
         "resourceVersionMatch=NotOlderThan"}) {
-    auto w = WatchStream::Open(target_.url, Ns("configmaps") + query, target_.token,
-                               target_.ca_pem);
+    auto w =
+        WatchStream::Open(target_.url, Ns("configmaps") + query, target_.token, target_.ca_pem);
     ASSERT_OK(w.status());
     ASSERT_EQ((*w)->code(), 200) << query << ": " << (*w)->error_body();
     std::string types;
@@ -604,8 +606,10 @@ TEST_P(FidelityTest, WatchBookmarkMarksTheEndOfInitialEvents) {
 }
 
 TEST_P(FidelityTest, EventsShareOneStorageAcrossBothApis) {
-  ClientResponse r = Do("POST", Ns("events"), R"({"metadata":{"name":"e1"},
-      "involvedObject":{"kind":"Service","namespace":")" + ns_ + R"(","name":"web"},
+  ClientResponse r = Do("POST", Ns("events"),
+                        R"({"metadata":{"name":"e1"},
+      "involvedObject":{"kind":"Service","namespace":")" +
+                            ns_ + R"(","name":"web"},
       "reason":"Allocated","message":"192.0.2.10","type":"Normal",
       "source":{"component":"lballoc"},"reportingComponent":"lballoc","reportingInstance":"x"})");
   ASSERT_EQ(r.code, 201) << r.body;

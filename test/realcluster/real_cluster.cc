@@ -83,8 +83,7 @@ StatusOr<std::unique_ptr<RealCluster>> RealCluster::Start(const Options& options
   const std::string log = c->work_dir_ + "/launcher.log";
 
   std::vector<std::string> args = {c->bin_dir_ + "/lballoc-realcluster", "--port=0",
-                                   "--kubeconfig-out=" + c->kubeconfig_,
-                                   "--ca-out=" + c->ca_path_};
+                                   "--kubeconfig-out=" + c->kubeconfig_, "--ca-out=" + c->ca_path_};
   if (!options.data_dir.empty()) args.push_back("--data-dir=" + options.data_dir);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

@@ -151,7 +151,7 @@ TEST_F(RealClusterTest, ServesTheBuiltVersionOverTlsToTheAdminIdentity) {
   // Without a client certificate a request is system:anonymous, which RBAC refuses (as on a
   // kubeadm cluster: anonymous authentication on, no binding for it beyond public info).
   r = Shell("curl -sS --max-time 10 --cacert " + g_cluster->ca_path() + " " + g_cluster->url() +
-          "/api/v1/namespaces");
+            "/api/v1/namespaces");
   EXPECT_THAT(r.out, HasSubstr("\"code\": 403"));
   EXPECT_THAT(r.out, HasSubstr("system:anonymous"));
 }
@@ -194,25 +194,30 @@ spec:
   r = K("apply -f " + svc);
   unlink(svc.c_str());
   ASSERT_EQ(r.code, 0) << r.out;
-  r = K("get service web -n rc-basic -o "
+  r =
+      K("get service web -n rc-basic -o "
         "jsonpath={.spec.ipFamilies}/{.spec.clusterIPs[0]}/{.spec.clusterIPs[1]}/"
         "{.spec.ports[0].nodePort}");
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_THAT(r.out, MatchesRegex("\\[\"IPv4\",\"IPv6\"\\]/10\\.96\\.[0-9.]+/fd00:10:96::[0-9a-f:]+/"));
+  EXPECT_THAT(r.out,
+              MatchesRegex("\\[\"IPv4\",\"IPv6\"\\]/10\\.96\\.[0-9.]+/fd00:10:96::[0-9a-f:]+/"));
 
   // The operator's write: status.loadBalancer.ingress through the status subresource. The real
   // server defaults ipMode to VIP for an entry with an ip.
-  r = K("patch service web -n rc-basic --subresource=status --type=merge -p "
+  r =
+      K("patch service web -n rc-basic --subresource=status --type=merge -p "
         "'{\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"192.0.2.10\"},"
         "{\"ip\":\"2001:db8:1::10\"}]}}}'");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("service/web patched"));
-  r = K("get service web -n rc-basic -o "
+  r =
+      K("get service web -n rc-basic -o "
         "jsonpath={.status.loadBalancer.ingress[*].ip}/{.status.loadBalancer.ingress[0].ipMode}");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_EQ(r.out, "192.0.2.10 2001:db8:1::10/VIP");
   // ... and refuses an ingress ip that is not an IP address.
-  r = K("patch service web -n rc-basic --subresource=status --type=merge -p "
+  r =
+      K("patch service web -n rc-basic --subresource=status --type=merge -p "
         "'{\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"not-an-ip\"}]}}}'");
   EXPECT_NE(r.code, 0) << r.out;
   EXPECT_THAT(r.out, HasSubstr("Invalid value"));
@@ -224,15 +229,15 @@ spec:
   ASSERT_EQ(r.code, 0) << r.out;
   std::string token = r.out.substr(0, r.out.find_last_not_of("\n") + 1);
   ASSERT_THAT(token, MatchesRegex("[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+"));
-  std::string claims = Base64UrlDecode(token.substr(token.find('.') + 1,
-                                                    token.rfind('.') - token.find('.') - 1));
+  std::string claims =
+      Base64UrlDecode(token.substr(token.find('.') + 1, token.rfind('.') - token.find('.') - 1));
   EXPECT_THAT(claims, HasSubstr("\"sub\":\"system:serviceaccount:rc-basic:lballoc\""));
   EXPECT_THAT(claims, HasSubstr("\"iss\":\"https://kubernetes.default.svc.cluster.local\""));
 
   std::string empty = WriteTemp("empty-kubeconfig", "");
-  std::string as_sa = g_cluster->kubectl() + " --kubeconfig=" + empty +
-                      " --server=" + g_cluster->url() + " --certificate-authority=" +
-                      g_cluster->ca_path() + " --token=" + token + " ";
+  std::string as_sa =
+      g_cluster->kubectl() + " --kubeconfig=" + empty + " --server=" + g_cluster->url() +
+      " --certificate-authority=" + g_cluster->ca_path() + " --token=" + token + " ";
   r = Shell(as_sa + "auth whoami -o jsonpath={.status.userInfo.username}");
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_EQ(r.out, "system:serviceaccount:rc-basic:lballoc");
@@ -241,9 +246,9 @@ spec:
   EXPECT_THAT(r.out, HasSubstr("Forbidden"));
   // A Role of its own: the aggregated ClusterRoles (view, edit, admin) stay empty here, as
   // their rules are filled in by kube-controller-manager, which does not run.
-  ASSERT_EQ(K("create role service-reader -n rc-basic --verb=get,list,watch --resource=services")
-                .code,
-            0);
+  ASSERT_EQ(
+      K("create role service-reader -n rc-basic --verb=get,list,watch --resource=services").code,
+      0);
   ASSERT_EQ(K("create rolebinding lballoc-reads-services -n rc-basic --role=service-reader "
               "--serviceaccount=rc-basic:lballoc")
                 .code,

@@ -10,7 +10,8 @@ endif
 # Debian packages the build and tests need (Debian 12).
 DEB_PACKAGES := build-essential cmake pkg-config git libcpprest-dev rapidjson-dev libssl-dev \
   libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  clang-14 libclang-rt-14-dev openssl curl ccache python3 python3-yaml prometheus
+  clang-14 libclang-rt-14-dev openssl curl ccache python3 python3-yaml prometheus \
+  libyaml-cpp-dev
 
 .PHONY: help deps configure build build-demo test test-unit test-e2e test-tsan test-asan fuzz \
   fuzz-build fuzz-long bench demo run format tidy clean docker-build docker-push realcluster realcluster-missing

@@ -1,7 +1,10 @@
 # operator/runtime part 1: cluster access (rest config, HTTP transport, client,
 # informers, store, event recorder, backoff). Included by CMakeLists.txt.
 set(LBALLOC_RUNTIME_ACCESS_SRCS
-  ${CMAKE_CURRENT_SOURCE_DIR}/rest_config.cc)
+  ${CMAKE_CURRENT_SOURCE_DIR}/rest_config.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/kubeconfig.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/in_cluster_config.cc
+  ${CMAKE_CURRENT_SOURCE_DIR}/config_files.cc)
 foreach(src http_transport.cc backoff.cc client.cc fenced_client.cc informer.cc store.cc event_recorder.cc)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${src})
     list(APPEND LBALLOC_RUNTIME_ACCESS_SRCS ${CMAKE_CURRENT_SOURCE_DIR}/${src})
@@ -17,6 +20,8 @@ endif()
 lballoc_library(lballoc_runtime_access
   SRCS ${LBALLOC_RUNTIME_ACCESS_SRCS}
   DEPS ${LBALLOC_RUNTIME_ACCESS_DEPS})
+# yaml-cpp reads kubeconfig files (kubeconfig.cc); no header of ours exposes it.
+target_link_libraries(lballoc_runtime_access PRIVATE yaml-cpp)
 
 
 set(LBALLOC_ACCESS_TESTDATA ${CMAKE_CURRENT_SOURCE_DIR}/testdata/access)

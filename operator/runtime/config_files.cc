@@ -23,6 +23,11 @@ bool IsBase64Alphabet(char c) {
 }  // namespace
 
 StatusOr<std::string> ReadFile(const std::string& path, std::string_view what) {
+  // A directory opens as a stream that reads nothing: say so instead.
+  std::error_code dir_ec;
+  if (std::filesystem::is_directory(path, dir_ec)) {
+    return InvalidArgumentError(std::string(what) + " " + path + ": is a directory");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::string why = std::strerror(errno);

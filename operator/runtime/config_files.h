@@ -16,8 +16,9 @@
 namespace lballoc::runtime::config_files {
 
 // The contents of `path`. NotFound when the file does not exist,
-// PermissionDenied when it exists but cannot be read; the message starts with
-// `what` and the path ("tokenFile /x: file does not exist").
+// PermissionDenied when it exists but cannot be read, InvalidArgument for a
+// directory; the message starts with `what` and the path
+// ("tokenFile /x: file does not exist").
 StatusOr<std::string> ReadFile(const std::string& path, std::string_view what);
 
 // `s` without leading and trailing blanks (space, tab, CR, LF).

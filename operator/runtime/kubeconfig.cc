@@ -9,12 +9,14 @@
 // the entries the context selects, so an error names the file that holds the
 // field.
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <deque>
 #include <filesystem>
 #include <map>
 #include <set>
+#include <sstream>
 #include <utility>
 
 #include "operator/base/status_macros.h"
@@ -136,13 +138,69 @@ class Fields {
   const Source& source_;
 };
 
-// Parses one file's text. Several documents in one file are an error: kubectl
-// reads only the first, silently. (A trailing "---" makes an empty second
-// document, which is fine.)
+// Counts the documents of a stream and whether those after the first hold
+// anything.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  int documents = 0;
+  bool later_content = false;  // a node in a document after the first
+  YAML::Mark later_mark;
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    ++documents;
+    if (documents == 2) later_mark = mark;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Content(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Content(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Content(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Content(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void Content(const YAML::Mark& mark) {
+    if (documents >= 2 && !later_content) {
+      later_content = true;
+      later_mark = mark;
+    }
+  }
+};
+
+// Parses one file's text into the node of its one document. Several
+// documents in one file are an error: kubectl reads only the first,
+// silently. (A trailing "---", an empty second document, is fine.)
+//
+// Not YAML::LoadAll: yaml-cpp 0.7 loops forever, allocating, on some
+// malformed streams (",", found by the kubeconfig fuzzer), producing empty
+// documents without end. The documents are counted by events instead, giving
+// up at the third; YAML::Load then builds the first.
 StatusOr<YAML::Node> ParseYaml(std::string_view text, const Source& source) {
-  std::vector<YAML::Node> docs;
+  const std::string copy(text);
   try {
-    docs = YAML::LoadAll(std::string(text));
+    std::istringstream in(copy);
+    YAML::Parser parser(in);
+    DocumentCounter counter;
+    while (counter.documents < 3 && parser.HandleNextDocument(counter)) {
+    }
+    if (counter.later_content || counter.documents > 2) {
+      return InvalidArgumentError(source.label +
+                                  ": holds more than one YAML document (or content yaml-cpp "
+                                  "cannot place in one) from line " +
+                                  std::to_string(counter.later_mark.line + 1) +
+                                  "; a kubeconfig is one document");
+    }
+    return YAML::Load(copy);
   } catch (const YAML::DeepRecursion& e) {
     // Its message says "bad file" (yaml-cpp 0.7); say what happened.
     return InvalidArgumentError(source.label + ": yaml line " + std::to_string(e.mark.line + 1) +
@@ -151,14 +209,6 @@ StatusOr<YAML::Node> ParseYaml(std::string_view text, const Source& source) {
     return InvalidArgumentError(source.label + ": yaml line " + std::to_string(e.mark.line + 1) +
                                 " column " + std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
-  for (size_t i = 1; i < docs.size(); ++i) {
-    if (!docs[i].IsNull()) {
-      return InvalidArgumentError(source.label + ": holds several YAML documents (the second" +
-                                  At(docs[i].Mark()) + "); a kubeconfig is one");
-    }
-  }
-  if (docs.empty()) return YAML::Node();
-  return docs[0];
 }
 
 // Files the named entries of `root` into `merged` (see the file comment).

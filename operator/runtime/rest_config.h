@@ -58,7 +58,8 @@ struct RestConfig {
   std::string namespace_;
   // Per-request timeout for non-watch requests.
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};
-  // Where this came from, for messages: "kubeconfig /path (context x)", "in-cluster".
+  // Where this came from, for messages: "kubeconfig /path (context x)",
+  // "kubeconfig files /a, /b (context x)" (a merged $KUBECONFIG list), "in-cluster (dir)".
   std::string source;
 };
 

@@ -178,7 +178,11 @@ TEST(KubeconfigTest, BrokenFilesGiveErrorsNamingThePiece) {
       {"duplicate name", Replace(kGood, "users:\n", "users:\n- name: u\n  user: {}\n"),
        StatusCode::kInvalidArgument, "users[1]: duplicate name \"u\" (also users[0])"},
       {"several documents", kGood + std::string("---\napiVersion: v1\n"),
-       StatusCode::kInvalidArgument, "holds several YAML documents"},
+       StatusCode::kInvalidArgument,
+       "holds more than one YAML document (or content yaml-cpp cannot place in one) from line 17"},
+      // yaml-cpp's LoadAll never returned on this (found by the fuzzer).
+      {"stray comma", ",{a(\n", StatusCode::kInvalidArgument,
+       "kubeconfig test: holds more than one YAML document"},
       {"not a mapping", "- a\n- b\n", StatusCode::kInvalidArgument,
        "kubeconfig test: the document is not a mapping"},
       {"empty", "", StatusCode::kFailedPrecondition, "current-context is not set"},
@@ -374,6 +378,9 @@ TEST(KubeconfigMergeTest, MissingFilesAreSkippedBrokenOnesAreErrors) {
   EXPECT_THAT(
       LoadKubeconfigFiles({"/x", "/y"}),
       StatusIs(StatusCode::kNotFound, HasSubstr("no kubeconfig file exists (tried /x, /y)")));
+  EXPECT_THAT(LoadKubeconfigFiles({f.dir.path(), f.b}),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("kubeconfig " + f.dir.path() + ": is a directory")));
   // No file sets current-context.
   EXPECT_THAT(LoadKubeconfigFiles({f.a}),
               StatusIs(StatusCode::kFailedPrecondition,

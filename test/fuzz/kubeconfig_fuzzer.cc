@@ -142,10 +142,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // Parse once here to decide whether the document may be interpreted (file
   // names) and to write it back in flow style.
+  // (YAML::Load, not LoadAll, which loops forever on some inputs; see
+  // ParseYaml in kubeconfig.cc.)
   YAML::Node doc;
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(input));
-    if (docs.size() == 1) doc = docs[0];
+    doc = YAML::Load(std::string(input));
   } catch (const YAML::Exception&) {
   }
   if (NamesFiles(doc)) return 0;

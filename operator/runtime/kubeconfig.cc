@@ -12,6 +12,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <deque>
 #include <filesystem>
 #include <map>
@@ -177,6 +178,42 @@ class DocumentCounter : public YAML::EventHandler {
   }
 };
 
+// The offset of the first byte of `text` that is not part of well-formed
+// UTF-8 (RFC 3629: no overlong forms, surrogates or code points past
+// U+10FFFF), or npos. yaml-cpp passes such bytes through (and its emitter
+// rewrites them); kubectl's YAML reader rejects them.
+size_t InvalidUtf8At(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;  // bounds of the second byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;  // overlong
+      if (c == 0xED) hi = 0x9F;  // surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;  // overlong
+      if (c == 0xF4) hi = 0x8F;  // past U+10FFFF
+    } else {
+      return i;
+    }
+    if (i + len > text.size()) return i;
+    for (size_t k = 1; k < len; ++k) {
+      unsigned char b = static_cast<unsigned char>(text[i + k]);
+      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return i;
+    }
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
 // Parses one file's text into the node of its one document. Several
 // documents in one file are an error: kubectl reads only the first,
 // silently. (A trailing "---", an empty second document, is fine.)
@@ -186,6 +223,11 @@ class DocumentCounter : public YAML::EventHandler {
 // documents without end. The documents are counted by events instead, giving
 // up at the third; YAML::Load then builds the first.
 StatusOr<YAML::Node> ParseYaml(std::string_view text, const Source& source) {
+  if (size_t bad = InvalidUtf8At(text); bad != std::string_view::npos) {
+    size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + bad, '\n'));
+    return InvalidArgumentError(source.label + ": line " + std::to_string(line) +
+                                ": not UTF-8 text (byte " + std::to_string(bad) + ")");
+  }
   const std::string copy(text);
   try {
     std::istringstream in(copy);

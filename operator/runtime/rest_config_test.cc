@@ -183,6 +183,10 @@ TEST(KubeconfigTest, BrokenFilesGiveErrorsNamingThePiece) {
       // yaml-cpp's LoadAll never returned on this (found by the fuzzer).
       {"stray comma", ",{a(\n", StatusCode::kInvalidArgument,
        "kubeconfig test: holds more than one YAML document"},
+      {"not UTF-8", Replace(kGood, "token: t", "token: t\xfc"), StatusCode::kInvalidArgument,
+       "kubeconfig test: line 15: not UTF-8 text"},
+      {"UTF-16 surrogate in UTF-8", Replace(kGood, "token: t", "token: t\xed\xa0\x80"),
+       StatusCode::kInvalidArgument, "not UTF-8 text"},
       {"not a mapping", "- a\n- b\n", StatusCode::kInvalidArgument,
        "kubeconfig test: the document is not a mapping"},
       {"empty", "", StatusCode::kFailedPrecondition, "current-context is not set"},
@@ -274,6 +278,13 @@ TEST(KubeconfigYamlTest, AnyYamlStyleReadsTheSame) {
     EXPECT_EQ(config->namespace_, "ns");
     EXPECT_EQ(config->source, "kubeconfig (context ctx)");
   }
+}
+
+TEST(KubeconfigYamlTest, Utf8TextReads) {
+  ASSERT_OK_AND_ASSIGN(
+      RestConfig c, ParseKubeconfig(Replace(kGood, "token: t", "token: t\xc3\xa9\xf0\x9f\x98\x80"),
+                                    "/nonexistent"));
+  EXPECT_EQ(c.bearer_token, "t\xc3\xa9\xf0\x9f\x98\x80");
 }
 
 // Found with the kubeconfig fuzzer's binary when the YAML reader was written

@@ -9,11 +9,11 @@
 // Kubeconfig files are YAML (any YAML: flow or block style, block scalars,
 // quoting, anchors and aliases, comments) or JSON, read with yaml-cpp. What
 // YAML cannot say is checked here, with errors naming the file and the field:
-// one document per file, no duplicate keys or duplicate names in a list,
-// lists of mappings, a current context (or one given), the context's cluster
-// and user present, a server that is an http(s) URL, a client certificate and
-// key together, no authentication the operator cannot do (exec plugins,
-// auth providers, basic auth, impersonation).
+// UTF-8 text, one document per file, no duplicate keys or duplicate names in
+// a list, lists of mappings, a current context (or one given), the context's
+// cluster and user present, a server that is an http(s) URL, a client
+// certificate and key together, no authentication the operator cannot do
+// (exec plugins, auth providers, basic auth, impersonation).
 //
 // Relative file paths in a kubeconfig (certificate-authority, client-
 // certificate, client-key, tokenFile) are resolved against the folder of the

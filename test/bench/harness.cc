@@ -65,16 +65,26 @@ int64_t ProcStatusBytes(pid_t pid, const char* field) {
 double Seconds(Steady::duration d) { return std::chrono::duration<double>(d).count(); }
 
 std::optional<TimePoint> GlogTime(const std::string& line) {
-  int mon, day, h, m, s, us;
+  // "I1201 00:31:22.123456" (glog's format) or "I20261201 00:31:22.123456" (Debian's 0.6
+  // writes the year), local time.
+  int year = 0, mon, day, h, m, s, us;
   char sev;
-  if (std::sscanf(line.c_str(), "%c%2d%2d %d:%d:%d.%6d", &sev, &mon, &day, &h, &m, &s, &us) != 7) {
+  size_t digits = line.find(' ');
+  if (digits == 9 && std::sscanf(line.c_str(), "%c%4d%2d%2d %d:%d:%d.%6d", &sev, &year, &mon, &day,
+                                 &h, &m, &s, &us) != 8) {
     return std::nullopt;
   }
+  if (digits == 5 &&
+      std::sscanf(line.c_str(), "%c%2d%2d %d:%d:%d.%6d", &sev, &mon, &day, &h, &m, &s, &us) != 7) {
+    return std::nullopt;
+  }
+  if (digits != 5 && digits != 9) return std::nullopt;
   if (sev != 'I' && sev != 'W' && sev != 'E' && sev != 'F') return std::nullopt;
   const Anchor& a = TheAnchor();
   std::time_t now = std::chrono::system_clock::to_time_t(a.wall);
   std::tm tm{};
-  localtime_r(&now, &tm);  // glog writes local time; the year is not in its prefix
+  localtime_r(&now, &tm);
+  if (year > 0) tm.tm_year = year - 1900;
   tm.tm_mon = mon - 1;
   tm.tm_mday = day;
   tm.tm_hour = h;
@@ -203,7 +213,8 @@ StatusOr<TimePoint> WaitForLogLine(const Process& p, const std::string& needle,
       size_t begin = log.rfind('\n', at);
       begin = begin == std::string::npos ? 0 : begin + 1;
       std::optional<TimePoint> t = GlogTime(log.substr(begin, at - begin));
-      return t.value_or(Steady::now());
+      if (!t) return InternalError("no glog timestamp on the line of \"" + needle + "\"");
+      return *t;
     }
     if (Steady::now() >= deadline) {
       return DeadlineExceededError("no log line \"" + needle + "\" in " + p.log_path());
@@ -316,10 +327,18 @@ std::string ServiceJson(const ServiceSpec& spec, int index) {
   std::string cls = spec.load_balancer_class.empty()
                         ? ""
                         : R"(,"loadBalancerClass":")" + spec.load_balancer_class + "\"";
+  const uint32_t ip =
+      (10u << 24 | 96u << 16 | 4u << 8) + static_cast<uint32_t>(spec.cluster_ip_offset + index);
+  const std::string cluster_ip = std::to_string(ip >> 24) + "." + std::to_string((ip >> 16) & 255) +
+                                 "." + std::to_string((ip >> 8) & 255) + "." +
+                                 std::to_string(ip & 255);
   return R"({"apiVersion":"v1","kind":"Service","metadata":{"name":")" + spec.prefix +
          std::to_string(index) + R"(","namespace":")" + spec.ns +
          R"(","labels":{"app":"bench"}},"spec":{"type":"LoadBalancer","allocateLoadBalancerNodePorts":false,)"
-         R"("selector":{"app":"bench"},"ports":[{"name":"http","port":80,"protocol":"TCP"}])" +
+         R"("clusterIP":")" +
+         cluster_ip +
+         R"(","selector":{"app":"bench"},)"
+         R"("ports":[{"name":"http","port":80,"protocol":"TCP"}])" +
          cls + "}}";
 }
 

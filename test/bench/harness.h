@@ -105,11 +105,16 @@ double MetricValue(const std::string& exposition, const std::string& name,
                    const std::vector<std::string>& labels = {});
 StatusOr<std::string> Scrape(int port);
 
-// Service bodies and bulk creation.
+// Service bodies and bulk creation. Each Service names its cluster IP: 10.96.4.0 +
+// cluster_ip_offset + index, in lballoc-apiserver's 10.96.0.0/12. The server's dynamic
+// allocation scans from the bottom of the range on every create (test/apiserver's
+// ServiceIpAllocator::AllocateNextIp), which makes 100,000 creates quadratic; a named address is a
+// lookup.
 struct ServiceSpec {
   std::string ns = "default";
   std::string prefix = "svc-";      // names are prefix + index
   std::string load_balancer_class;  // "" for none (the default class)
+  int cluster_ip_offset = 0;        // distinct per prefix sharing a server
 };
 std::string ServiceJson(const ServiceSpec& spec, int index);
 // Creates Services index [first, first+count) with `threads` keep-alive connections. Returns the

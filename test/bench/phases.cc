@@ -59,9 +59,10 @@ StatusOr<ApiServerProcess> Server(const Options& o, const std::string& name) {
 }
 
 StatusOr<std::unique_ptr<Process>> StartOperator(const Options& o, const ApiServerProcess& s,
-                                                 const std::string& name) {
+                                                 const std::string& name,
+                                                 const std::string& binary = "") {
   std::vector<std::string> argv = {
-      o.operator_binary,
+      binary.empty() ? o.operator_binary : binary,
       "--kubeconfig=" + s.kubeconfig,
       "--health-probe-bind-address=127.0.0.1:0",
       "--metrics-bind-address=127.0.0.1:0",
@@ -117,7 +118,7 @@ StatusOr<double> MeasureCeiling(const Options& o, int n) {
   Note("ceiling: " + std::to_string(n) + " Services, then one status merge-patch each");
   LB_ASSIGN_OR_RETURN(ApiServerProcess s, Server(o, "ceiling-apiserver"));
   LB_ASSIGN_OR_RETURN(std::vector<std::string> versions,
-                      CreateServices(s.url, {kNs, "svc-", ""}, 0, n, o.workers));
+                      CreateServices(s.url, {kNs, "svc-", "", 0}, 0, n, o.workers));
   LB_ASSIGN_OR_RETURN(runtime::RestConfig config, runtime::LoadKubeconfigFile(s.kubeconfig));
   LB_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Client> client, runtime::NewClient(config));
   runtime::TypedClient<api::Service> services(*client);
@@ -162,15 +163,16 @@ StatusOr<Throughput> MeasureThroughput(const Options& o, int n) {
   LB_ASSIGN_OR_RETURN(running->server, Server(o, "throughput-apiserver"));
   const ApiServerProcess& s = running->server;
   LB_RETURN_IF_ERROR(CreatePool(s.url, "bench", 0, 256));  // 100.64.0.0/12 in /20s
-  LB_RETURN_IF_ERROR(CreateServices(s.url, {kNs, "svc-", ""}, 0, n, o.workers).status());
+  LB_RETURN_IF_ERROR(CreateServices(s.url, {kNs, "svc-", "", 0}, 0, n, o.workers).status());
   LB_ASSIGN_OR_RETURN(std::string rv, ListResourceVersion(s.url));
   AllocationWatch watch(s.url, kNs, "svc-", n);
   LB_RETURN_IF_ERROR(watch.Start(rv));
   size_t offset = s.process->LogSize();
 
   LB_ASSIGN_OR_RETURN(running->op, StartOperator(o, s, "lballoc-0"));
+  // The leader's hook ends with this line; the controllers start right after it.
   LB_ASSIGN_OR_RETURN(TimePoint workers,
-                      WaitForLogLine(*running->op, "controller service: started", Budget(n)));
+                      WaitForLogLine(*running->op, "allocations rebuilt", Budget(n)));
   if (!watch.WaitAll(Budget(n))) {
     return DeadlineExceededError("throughput: " + std::to_string(watch.allocated()) + " of " +
                                  std::to_string(n) + " allocated (" + running->op->log_path() +
@@ -200,7 +202,7 @@ StatusOr<Latency> MeasureLatency(const Options& o, Running& running, double rate
   LB_RETURN_IF_ERROR(watch.Start(rv));
   apiserver::TestClient c(s.url);
   c.set_keep_alive(true);
-  ServiceSpec spec{kNs, "lat-", ""};
+  ServiceSpec spec{kNs, "lat-", "", 300000};
   std::vector<TimePoint> sent(static_cast<size_t>(count));
   TimePoint start = Steady::now();
   for (int i = 0; i < count; ++i) {
@@ -239,7 +241,7 @@ StatusOr<Startup> MeasureStartup(const Options& o, int services, int pools) {
   for (int p = 0; p < pools; ++p) {
     LB_RETURN_IF_ERROR(CreatePool(s.url, "pool-" + std::to_string(p), p * blocks, blocks));
   }
-  LB_RETURN_IF_ERROR(CreateServices(s.url, {kNs, "svc-", ""}, 0, services, o.workers).status());
+  LB_RETURN_IF_ERROR(CreateServices(s.url, {kNs, "svc-", "", 0}, 0, services, o.workers).status());
   LB_ASSIGN_OR_RETURN(std::string rv, ListResourceVersion(s.url));
   Startup r;
   {
@@ -247,7 +249,7 @@ StatusOr<Startup> MeasureStartup(const Options& o, int services, int pools) {
     LB_RETURN_IF_ERROR(watch.Start(rv));
     LB_ASSIGN_OR_RETURN(std::unique_ptr<Process> first, StartOperator(o, s, "lballoc-first"));
     LB_ASSIGN_OR_RETURN(TimePoint workers,
-                        WaitForLogLine(*first, "controller service: started", Budget(services)));
+                        WaitForLogLine(*first, "allocations rebuilt", Budget(services)));
     if (!watch.WaitAll(Budget(services) * 2)) {
       return DeadlineExceededError("start-up: the first operator allocated only " +
                                    std::to_string(watch.allocated()));
@@ -256,25 +258,37 @@ StatusOr<Startup> MeasureStartup(const Options& o, int services, int pools) {
     std::this_thread::sleep_for(seconds(3));  // pool statuses and Events settle
     StopOperator(*first);
   }
-  Note("start-up: all allocated; starting the second operator");
-  size_t offset = s.process->LogSize();
-  LB_ASSIGN_OR_RETURN(std::unique_ptr<Process> op, StartOperator(o, s, "lballoc-second"));
-  TimePoint t0 = op->started();
-  LB_ASSIGN_OR_RETURN(TimePoint synced, WaitForLogLine(*op, "caches synced", Budget(services)));
-  LB_ASSIGN_OR_RETURN(TimePoint rebuilt,
-                      WaitForLogLine(*op, "allocations rebuilt", Budget(services)));
-  LB_ASSIGN_OR_RETURN(TimePoint first,
-                      WaitForLogLine(*op, "controller service: first reconcile", Budget(services)));
-  LB_ASSIGN_OR_RETURN(int port, MetricsPort(*op));
-  LB_RETURN_IF_ERROR(WaitReconciled(*op, port, services, Budget(services)));
-  r.all_reconciled = Seconds(Steady::now() - t0);  // polled: an upper bound
-  r.synced = Seconds(synced - t0);
-  r.rebuilt = Seconds(rebuilt - t0);
-  r.first_reconcile = Seconds(first - t0);
-  r.peak_rss = op->PeakRssBytes();
-  std::this_thread::sleep_for(seconds(2));  // a pool status write would come within 1 s
-  r.writes = CountWrites(s.process->Log(offset));
-  StopOperator(*op);
+  std::vector<std::string> binaries = {o.operator_binary};
+  for (size_t at = 0; at < o.compare_binary.size();) {
+    size_t comma = std::min(o.compare_binary.find(',', at), o.compare_binary.size());
+    if (comma > at) binaries.push_back(o.compare_binary.substr(at, comma - at));
+    at = comma + 1;
+  }
+  for (size_t b = 0; b < binaries.size(); ++b) {
+    Note("start-up: all allocated; starting " + binaries[b]);
+    Restart x;
+    x.binary = binaries[b];
+    size_t offset = s.process->LogSize();
+    LB_ASSIGN_OR_RETURN(std::unique_ptr<Process> op,
+                        StartOperator(o, s, "lballoc-restart-" + std::to_string(b), x.binary));
+    TimePoint t0 = op->started();
+    LB_ASSIGN_OR_RETURN(TimePoint synced, WaitForLogLine(*op, "caches synced", Budget(services)));
+    LB_ASSIGN_OR_RETURN(TimePoint rebuilt,
+                        WaitForLogLine(*op, "allocations rebuilt", Budget(services)));
+    LB_ASSIGN_OR_RETURN(TimePoint first, WaitForLogLine(*op, "controller service: first reconcile",
+                                                        Budget(services)));
+    LB_ASSIGN_OR_RETURN(int port, MetricsPort(*op));
+    LB_RETURN_IF_ERROR(WaitReconciled(*op, port, services, Budget(services)));
+    x.all_reconciled = Seconds(Steady::now() - t0);  // polled: an upper bound
+    x.synced = Seconds(synced - t0);
+    x.rebuilt = Seconds(rebuilt - t0);
+    x.first_reconcile = Seconds(first - t0);
+    x.peak_rss = op->PeakRssBytes();
+    std::this_thread::sleep_for(seconds(2));  // a pool status write would come within 1 s
+    x.writes = CountWrites(s.process->Log(offset));
+    StopOperator(*op);
+    r.restarts.push_back(x);
+  }
   s.process->Signal(SIGTERM);
   s.process->Wait(seconds(10));
   return r;
@@ -297,7 +311,7 @@ StatusOr<Failover> MeasureFailover(const Options& o) {
   }
   // The leader is the one that writes: create a Service and see who started its controllers.
   LB_RETURN_IF_ERROR(
-      Post(s.url, "/api/v1/namespaces/default/services", ServiceJson({kNs, "fo-", ""}, 0)));
+      Post(s.url, "/api/v1/namespaces/default/services", ServiceJson({kNs, "fo-", "", 500000}, 0)));
   if (!watch.WaitOne(0, seconds(120))) return DeadlineExceededError("failover: no leader wrote");
   int leader = -1;
   for (int i = 0; i < 2; ++i) {
@@ -313,7 +327,7 @@ StatusOr<Failover> MeasureFailover(const Options& o) {
   TimePoint killed = Steady::now();
   ops[static_cast<size_t>(leader)]->Wait(seconds(10));
   LB_RETURN_IF_ERROR(
-      Post(s.url, "/api/v1/namespaces/default/services", ServiceJson({kNs, "fo-", ""}, 1)));
+      Post(s.url, "/api/v1/namespaces/default/services", ServiceJson({kNs, "fo-", "", 500000}, 1)));
   const auto budget = milliseconds(4 * (o.lease_duration_ms + o.retry_period_ms) + 30'000);
   std::optional<TimePoint> written = watch.WaitOne(1, budget);
   if (!written) return DeadlineExceededError("failover: the standby never wrote");
@@ -342,7 +356,8 @@ StatusOr<Memory> MeasureMemory(const Options& o, int n) {
 
   // Services of another class: cached (every Service is), never handled.
   LB_RETURN_IF_ERROR(
-      CreateServices(s.url, {kNs, "other-", "example.com/other"}, 0, n, o.workers).status());
+      CreateServices(s.url, {kNs, "other-", "example.com/other", 400000}, 0, n, o.workers)
+          .status());
   TimePoint deadline = Steady::now() + Budget(n);
   while (true) {
     StatusOr<std::string> metrics = Scrape(port);
@@ -359,7 +374,7 @@ StatusOr<Memory> MeasureMemory(const Options& o, int n) {
   LB_ASSIGN_OR_RETURN(std::string rv, ListResourceVersion(s.url));
   AllocationWatch watch(s.url, kNs, "svc-", n);
   LB_RETURN_IF_ERROR(watch.Start(rv));
-  LB_RETURN_IF_ERROR(CreateServices(s.url, {kNs, "svc-", ""}, 0, n, o.workers).status());
+  LB_RETURN_IF_ERROR(CreateServices(s.url, {kNs, "svc-", "", 0}, 0, n, o.workers).status());
   if (!watch.WaitAll(Budget(n))) return DeadlineExceededError("memory: not all allocated");
   std::this_thread::sleep_for(seconds(2));
   int64_t handled_rss = op->RssBytes();

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "operator/base/statusor.h"
 #include "test/bench/harness.h"
@@ -21,6 +22,9 @@ struct Options {
   int lease_duration_ms = 15000;
   int renew_deadline_ms = 10000;
   int retry_period_ms = 2000;
+  // Start-up is also measured with these operator binaries (comma-separated; same-run
+  // baselines), when set.
+  std::string compare_binary;
 };
 
 // A server with a CRD, a pool and one operator (leader), kept for the next phase.
@@ -36,7 +40,7 @@ StatusOr<double> MeasureCeiling(const Options& o, int n);
 
 struct Throughput {
   double per_second = 0;          // n / seconds
-  double seconds = 0;             // workers started -> last address seen
+  double seconds = 0;             // controllers started -> last address seen
   double seconds_from_start = 0;  // process start -> last address seen
   WriteCounts writes;             // while allocating (and 3 s after, for Events and pools)
   std::shared_ptr<Running> running;
@@ -50,11 +54,18 @@ struct Latency {
 };
 StatusOr<Latency> MeasureLatency(const Options& o, Running& running, double rate, double seconds);
 
-struct Startup {
+// One operator started on the allocated state.
+struct Restart {
+  std::string binary;
   // Seconds from process start.
   double synced = 0, rebuilt = 0, first_reconcile = 0, all_reconciled = 0;
   int64_t peak_rss = 0;
-  WriteCounts writes;  // from the second operator's start until every Service was reconciled
+  WriteCounts writes;  // from its start until every Service was reconciled (and 2 s more)
+};
+struct Startup {
+  // The operator under test, then (with Options::compare_binary) the other binary on the same
+  // state, in the same run.
+  std::vector<Restart> restarts;
   double first_throughput = 0;  // the first operator's allocation rate (Services/s)
 };
 StatusOr<Startup> MeasureStartup(const Options& o, int services, int pools);

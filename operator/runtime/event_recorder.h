@@ -28,10 +28,10 @@
 #include <cstdint>
 #include <deque>
 #include <list>
-#include <memory>
-#include <stop_token>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -111,6 +111,8 @@ class ClientEventRecorder final : public EventRecorder {
     int spam_filtered = 0;
   };
   Counters counters() const;
+  // Keys the spam filter remembers: at most cache_size.
+  size_t spam_filter_size() const;
 
  private:
   struct Pending {
@@ -130,6 +132,7 @@ class ClientEventRecorder final : public EventRecorder {
   struct Bucket {
     double tokens;
     Clock::TimePoint last;
+    std::list<std::string>::iterator lru;  // its key's place in bucket_lru_
   };
 
   // The spam filter's verdict for one event; mu_ held.
@@ -150,15 +153,16 @@ class ClientEventRecorder final : public EventRecorder {
   std::condition_variable cv_;
   std::deque<Pending> queue_;
   bool stopping_ = false;
-  bool abandoned_ = false;  // Shutdown() gave up draining
-  bool finished_ = false;   // the writer thread has exited
-  std::unordered_map<std::string, Bucket> buckets_;  // the spam filter
+  bool abandoned_ = false;                           // Shutdown() gave up draining
+  bool finished_ = false;                            // the writer thread has exited
+  std::unordered_map<std::string, Bucket> buckets_;  // the spam filter, at most cache_size
+  std::list<std::string> bucket_lru_;                // buckets_' keys, most recent first
   int in_flight_ = 0;
   uint64_t sequence_ = 0;  // writer thread only: keeps names unique within one nanosecond
   Counters counters_;
   std::unordered_map<std::string, Seen> seen_;  // used by the writer thread only
   std::list<std::string> lru_;                  // most recent first
-  std::mutex join_mu_;  // Shutdown() from two threads joins once
+  std::mutex join_mu_;                          // Shutdown() from two threads joins once
   std::thread thread_;
 };
 
@@ -183,8 +187,8 @@ class FakeEventRecorder final : public EventRecorder {
     std::vector<std::string> out;
     for (const Recorded& e : events_) {
       out.push_back(e.type + " " + e.reason + " " +
-                    (e.object.namespace_.empty() ? "" : e.object.namespace_ + "/") +
-                    e.object.name + ": " + e.message);
+                    (e.object.namespace_.empty() ? "" : e.object.namespace_ + "/") + e.object.name +
+                    ": " + e.message);
     }
     return out;
   }

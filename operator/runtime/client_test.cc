@@ -8,9 +8,10 @@
 #include <atomic>
 #include <thread>
 
-#include "api/core_v1.h"
 #include "api/coordination_v1.h"
+#include "api/core_v1.h"
 #include "test/testing/eventually.h"
+#include "test/testing/fake_clock.h"
 #include "test/testing/fake_transport.h"
 #include "test/testing/status_matchers.h"
 

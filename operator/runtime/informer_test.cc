@@ -15,6 +15,7 @@
 
 #include "api/core_v1.h"
 #include "test/apiserver/api_server.h"
+#include "test/testing/fake_clock.h"
 #include "test/testing/fake_transport.h"
 #include "test/testing/status_matchers.h"
 

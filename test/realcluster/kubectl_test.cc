@@ -125,7 +125,9 @@ class Servers : public ::testing::Environment {
   }
 
   void TearDown() override {
-    if (cluster_) EXPECT_OK(cluster_->Stop());
+    if (cluster_) {
+      EXPECT_OK(cluster_->Stop());
+    }
     cluster_.reset();
     if (in_tree_server_) in_tree_server_->Stop();
     in_tree_server_.reset();
@@ -279,14 +281,23 @@ TEST_P(KubectlTest, ApplyKustomizeCrds) {
   // Created here, or already by LoadBalancerPoolSchemaIsEnforced (the CRDs are cluster-scoped).
   EXPECT_THAT(r.out, MatchesRegex("(customresourcedefinition.apiextensions.k8s.io/[a-z.]+ "
                                   "(created|unchanged)\n)+"));
+  WaitEstablished("loadbalancerpools.lballoc.io");
   r = K("get crd");
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_THAT(r.out, MatchesRegex("NAME +CREATED AT\n(.+ +[0-9T:Z-]+\n)+"));
+  // apiextensions-apiserver's columns (kube-apiserver 1.37).
+  EXPECT_THAT(r.out, MatchesRegex("NAME +SCOPE +VERSIONS +CREATED AT\n"
+                                  "(.+ +(Cluster|Namespaced) +[^ ]+ +[0-9T:Z-]+\n)+"));
+  EXPECT_THAT(r.out, MatchesRegex("(.|\n)*\nloadbalancerpools.lballoc.io +Cluster +"
+                                  "v1alpha1\\(storage\\) +[0-9T:Z-]+\n(.|\n)*"));
+  r = K("get crd loadbalancerpools.lballoc.io -o wide");
+  EXPECT_THAT(r.out, MatchesRegex("NAME +SCOPE +VERSIONS +CREATED AT +GROUP +KIND +SHORTNAMES "
+                                  "+ESTABLISHED\nloadbalancerpools.lballoc.io +Cluster +"
+                                  "v1alpha1\\(storage\\) +[0-9T:Z-]+ +lballoc.io +"
+                                  "LoadBalancerPool +lbpool +true\n"));
   r = K("apply -k " + dir);
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_THAT(r.out, MatchesRegex("(customresourcedefinition.apiextensions.k8s.io/[a-z.]+ "
                                   "unchanged\n)+"));
-  WaitEstablished("loadbalancerpools.lballoc.io");
   r = K("api-resources");
   EXPECT_THAT(r.out, HasSubstr("leases"));
   EXPECT_THAT(r.out, MatchesRegex("(.|\n)*\nloadbalancerpools +lbpool +lballoc.io/v1alpha1 +false "

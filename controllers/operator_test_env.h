@@ -24,6 +24,7 @@
 #include "operator/runtime/manager.h"
 #include "operator/runtime/metrics.h"
 #include "test/apiserver/api_server.h"
+#include "test/testing/fake_event_recorder.h"
 
 namespace lballoc::controllers::testing {
 

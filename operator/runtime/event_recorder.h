@@ -18,9 +18,10 @@
 // writes that may succeed later (Unavailable) are retried a few times.
 // Shutdown() drains the queue for at most shutdown_timeout; then the write in
 // flight and any retry wait are abandoned and what is left is dropped.
-// FakeEventRecorder keeps what it was given, for tests.
+// FakeEventRecorder (test/testing/fake_event_recorder.h) keeps what it was
+// given, for tests.
 //
-// Thread-safety: both recorders are safe for concurrent use.
+// Thread-safety: ClientEventRecorder is safe for concurrent use.
 #pragma once
 
 #include <chrono>
@@ -164,42 +165,6 @@ class ClientEventRecorder final : public EventRecorder {
   std::list<std::string> lru_;                  // most recent first
   std::mutex join_mu_;                          // Shutdown() from two threads joins once
   std::thread thread_;
-};
-
-class FakeEventRecorder final : public EventRecorder {
- public:
-  struct Recorded {
-    api::ObjectReference object;
-    std::string type, reason, message;
-  };
-  void Record(const api::ObjectReference& object, std::string_view type, std::string_view reason,
-              std::string_view message) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    events_.push_back({object, std::string(type), std::string(reason), std::string(message)});
-  }
-  std::vector<Recorded> events() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return events_;
-  }
-  // "Normal AddressAllocated ns/name: message" lines, in order.
-  std::vector<std::string> lines() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<std::string> out;
-    for (const Recorded& e : events_) {
-      out.push_back(e.type + " " + e.reason + " " +
-                    (e.object.namespace_.empty() ? "" : e.object.namespace_ + "/") + e.object.name +
-                    ": " + e.message);
-    }
-    return out;
-  }
-  void Clear() {
-    std::lock_guard<std::mutex> lock(mu_);
-    events_.clear();
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<Recorded> events_;
 };
 
 }  // namespace lballoc::runtime

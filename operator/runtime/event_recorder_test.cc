@@ -8,6 +8,8 @@
 
 #include "api/core_v1.h"
 #include "test/apiserver/api_server.h"
+#include "test/testing/fake_clock.h"
+#include "test/testing/fake_event_recorder.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::runtime {

@@ -332,6 +332,8 @@ class ChaosTest(unittest.TestCase):
             ("SIGSTOP pauses past the lease (of the leader)",
              "%d (%d)" % (self.figures["pauses"], self.figures["pauses of the leader"])),
             ("addresses moved, by reason", dict(checker.moves) or 0),
+            ("sharing decided on a holder the user had just changed (excused)",
+             checker.sharing_races),
             ("handled Services at the end", len(handled_now)),
             ("  holding an address", len([s for s in handled_now
                                           if (s.get("status") or {}).get("loadBalancer", {}).get("ingress")])),

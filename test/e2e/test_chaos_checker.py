@@ -100,6 +100,25 @@ class CheckerTest(unittest.TestCase):
             self.assertEqual(log.checks(), ["sharing"], other)
             self.assertTrue(log.checker.final_problems(), other)
 
+    def test_sharing_raced_by_a_user_change_is_excused_only_if_valid_before_it(self):
+        log = started()
+        log.service("r0", svc("a", ["10.0.0.1"], key="k", ports=((53, "UDP"),)))
+        log.service("admin", svc("b", key="k", ports=((443, "TCP"),)))
+        # a changes its ports to clash with b just before the replica, which saw the old a,
+        # shares a's address with b.
+        log.service("admin", svc("a", ["10.0.0.1"], key="k", ports=((443, "TCP"),)))
+        log.service("r0", svc("b", ["10.0.0.1"], key="k", ports=((443, "TCP"),)))
+        self.assertEqual(log.checks(), [])
+        self.assertEqual(log.checker.sharing_races, 1)
+        self.assertTrue(log.checker.final_problems())  # until a moves
+        # Not excused when the group was invalid before the change as well.
+        log.service("admin", svc("c", key="k2", ports=((81, "TCP"),)))
+        log.service("admin", svc("c", key="k2", ports=((81, "TCP"),), ann={"x": "1"}))
+        log.service("admin", svc("d", key="k2", ports=((81, "TCP"),)))
+        log.service("r0", svc("c", ["10.0.0.5"], key="k2", ports=((81, "TCP"),), ann={"x": "1"}))
+        log.service("r0", svc("d", ["10.0.0.5"], key="k2", ports=((81, "TCP"),)))
+        self.assertEqual(log.checks(), ["sharing"])
+
     def test_a_write_by_a_replica_that_does_not_hold_the_lease_is_caught(self):
         log = started()
         log.service("admin", svc("a"))

@@ -426,7 +426,7 @@ class ChaosTest(unittest.TestCase):
         pending.append((time.monotonic() + rng.uniform(0.5, 3), "restart",
                         lambda v=victim: self.start_replica(server, v)))
 
-    def settle(self, checker, drain, timeout=90):
+    def settle(self, checker, drain, timeout=150):
         """Waits until no write (but Lease renewals) came for 3 s and the end state has no
         problem; returns the problems left at the timeout."""
         deadline = time.monotonic() + timeout

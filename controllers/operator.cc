@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -47,16 +48,23 @@ Status CaughtUp(runtime::Client& client, const Informer<T>& informer, std::strin
       list_version = rv->value.GetString();
     }
   }
+  // An undecodable object is skipped by the informer, which keeps what it cached for that key:
+  // such keys are left out on both sides.
+  std::set<std::string> undecodable;
   if (auto items = doc.FindMember("items"); items != doc.MemberEnd() && items->value.IsArray()) {
     for (const rapidjson::Value& item : items->value.GetArray()) {
       StatusOr<T> obj = T::FromJson(item);
-      if (!obj.ok()) continue;  // the informer skips it too (and keeps what it cached)
+      if (!obj.ok()) {
+        undecodable.insert(runtime::internal::RawObjectKey(item));
+        continue;
+      }
       listed.push_back({runtime::ObjectKeyOf(obj->metadata), obj->metadata.resource_version});
     }
   }
   std::vector<VersionedKey> cached;
   for (const ObjectPtr<T>& obj : informer.store().List()) {
-    cached.push_back({runtime::ObjectKeyOf(obj->metadata), obj->metadata.resource_version});
+    std::string key = runtime::ObjectKeyOf(obj->metadata);
+    if (undecodable.count(key) == 0) cached.push_back({key, obj->metadata.resource_version});
   }
   return CacheCaughtUp(what, std::move(listed), list_version, std::move(cached));
 }

@@ -16,8 +16,8 @@ import tempfile
 import time
 import unittest
 
-from lballoc_e2e import (FAST_ELECTION, ApiServer, E2ECase, Operator, condition, eventually,
-                         ingress_ips, pool, service)
+from lballoc_e2e import (APISERVER, FAST_ELECTION, ApiServer, E2ECase, Operator, condition,
+                         eventually, ingress_ips, pool, service)
 
 # How many Services the restart test creates (LBALLOC_E2E_SERVICES to change it).
 MANY = int(os.environ.get("LBALLOC_E2E_SERVICES", "300"))
@@ -132,6 +132,9 @@ def flag_seconds(name):
     return float(value[:-2]) / 1000 if value.endswith("ms") else float(value[:-1])
 
 
+@unittest.skipUnless(os.path.basename(APISERVER) == "lballoc-apiserver",
+                     "needs lballoc-apiserver's --audit-log and --token-auth-file (this run uses "
+                     "%s)" % os.path.basename(APISERVER))
 class FailoverTimeTest(unittest.TestCase):
     """SIGKILL of the leader -> the new leader's first write (a Service status, a pool status or
     an Event: anything but the Lease), read from the server's audit log, which names the writer

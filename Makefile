@@ -14,7 +14,7 @@ DEB_PACKAGES := build-essential cmake pkg-config git libcpprest-dev rapidjson-de
   libyaml-cpp-dev
 
 .PHONY: help deps configure build build-demo test test-unit test-e2e test-tsan test-asan fuzz \
-  fuzz-build fuzz-long bench demo run format tidy clean docker-build docker-push realcluster realcluster-missing
+  fuzz-build fuzz-long chaos bench demo run format tidy clean docker-build docker-push realcluster realcluster-missing
 
 # The operator's container image (config/image/Dockerfile); config/default runs lballoc-operator:latest.
 IMG ?= lballoc-operator:latest
@@ -112,6 +112,14 @@ fuzz: fuzz-build ## Build the libFuzzer targets with clang and run each for 15 s
 fuzz-long: fuzz-build ## Run each fuzzer FUZZ_SECONDS (3600), FUZZ_PARALLEL at a time; FUZZ_TARGETS to pick
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_PARALLEL=$(FUZZ_PARALLEL) \
 	  nice -n 10 test/fuzz/run_all.sh build-fuzz $(FUZZ_TARGETS)
+
+# The chaos test (test/e2e/test_chaos.py) for longer than `make test`'s 75 s, or with a seed it
+# printed: make chaos SEED=1234 DURATION=600. Logs and the audit log are kept (LBALLOC_E2E_KEEP).
+SEED ?=
+DURATION ?= 600
+chaos: build-demo ## Run the chaos test DURATION s (600) with SEED (default random, printed)
+	LBALLOC_CHAOS_SEED=$(SEED) LBALLOC_CHAOS_DURATION=$(DURATION) LBALLOC_E2E_KEEP=1 \
+	  LBALLOC_BUILD_DIR=$(abspath $(BUILD)) /usr/bin/python3 test/e2e/test_chaos.py
 
 # The end-to-end harness's sizes (test/bench): Services of the throughput and memory figures,
 # handled Services already allocated for the start-up figure; BENCH_ARGS adds any other flag

@@ -3,7 +3,9 @@
 #include <glog/logging.h>
 
 #include <memory>
+#include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -11,9 +13,11 @@
 #include "api/v1alpha1/loadbalancerpool.h"
 #include "controllers/allocation_state.h"
 #include "controllers/convert.h"
+#include "controllers/freshness.h"
 #include "controllers/metrics.h"
 #include "controllers/pool_controller.h"
 #include "controllers/service_controller.h"
+#include "operator/base/status_macros.h"
 #include "operator/ipam/address.h"
 #include "operator/runtime/controller.h"
 #include "operator/runtime/informer.h"
@@ -29,12 +33,49 @@ using runtime::ObjectPtr;
 constexpr char kHandledByNamespace[] = "lballoc.io/handled-by-namespace";
 constexpr char kHandled[] = "lballoc.io/handled";
 
+// Whether `informer`'s cache holds at least what a consistent LIST through `client` returns now
+// (freshness.h).
+template <typename T>
+Status CaughtUp(runtime::Client& client, const Informer<T>& informer, std::string_view what) {
+  StatusOr<rapidjson::Document> list = client.List(T::kResource, "");
+  if (!list.ok()) return list.status().WithContext("list " + std::string(T::kResource.resource));
+  std::vector<VersionedKey> listed;
+  std::string list_version;
+  const rapidjson::Value& doc = *list;
+  if (auto md = doc.FindMember("metadata"); md != doc.MemberEnd() && md->value.IsObject()) {
+    if (auto rv = md->value.FindMember("resourceVersion");
+        rv != md->value.MemberEnd() && rv->value.IsString()) {
+      list_version = rv->value.GetString();
+    }
+  }
+  // An undecodable object is skipped by the informer, which keeps what it cached for that key:
+  // such keys are left out on both sides.
+  std::set<std::string> undecodable;
+  if (auto items = doc.FindMember("items"); items != doc.MemberEnd() && items->value.IsArray()) {
+    for (const rapidjson::Value& item : items->value.GetArray()) {
+      StatusOr<T> obj = T::FromJson(item);
+      if (!obj.ok()) {
+        undecodable.insert(runtime::internal::RawObjectKey(item));
+        continue;
+      }
+      listed.push_back({runtime::ObjectKeyOf(obj->metadata), obj->metadata.resource_version});
+    }
+  }
+  std::vector<VersionedKey> cached;
+  for (const ObjectPtr<T>& obj : informer.store().List()) {
+    std::string key = runtime::ObjectKeyOf(obj->metadata);
+    if (undecodable.count(key) == 0) cached.push_back({key, obj->metadata.resource_version});
+  }
+  return CacheCaughtUp(what, std::move(listed), list_version, std::move(cached));
+}
+
 // Everything one SetupWithManager call made; kept alive by the manager's hook.
 struct Operator {
   OperatorOptions options;
   ClassSelection classes;
   Clock* clock = nullptr;
   runtime::EventRecorder* recorder = nullptr;
+  runtime::Client* reader = nullptr;  // the manager's plain client, for consistent LISTs
   std::shared_ptr<Informer<api::Service>> services;
   std::shared_ptr<Informer<api::Namespace>> namespaces;
   std::shared_ptr<Informer<api::LoadBalancerPool>> pools;
@@ -53,6 +94,12 @@ struct Operator {
     if (!services->HasSynced() || !namespaces->HasSynced() || !pools->HasSynced()) {
       return UnavailableError("caches are not synced yet");
     }
+    // Rule 2 rebuilds from the *current* statuses; a cache that lagged while this replica stood
+    // by would forget addresses the previous leader gave (freshness.h). Retried by the manager
+    // with back-off until the caches have caught up.
+    LB_RETURN_IF_ERROR(CaughtUp(*reader, *pools, "LoadBalancerPool"));
+    LB_RETURN_IF_ERROR(CaughtUp(*reader, *namespaces, "Namespace"));
+    LB_RETURN_IF_ERROR(CaughtUp(*reader, *services, "Service"));
     StatusOr<AllocationState::Rebuilt> rebuilt =
         state->Rebuild(pools->store().List(), services->store().List());
     if (!rebuilt.ok()) return rebuilt.status().WithContext("rebuild allocations");
@@ -123,6 +170,7 @@ Status SetupWithManager(runtime::Manager& manager, runtime::EventRecorder& recor
   // "Fencing"), so a deposed leader can never give out an address another leader also gives.
   runtime::Client& client = manager.client();
   runtime::Client& writer = manager.leader_client();
+  op->reader = &client;
   op->services = std::make_shared<Informer<api::Service>>(client, informer_options);
   op->namespaces = std::make_shared<Informer<api::Namespace>>(client, informer_options);
   op->pools = std::make_shared<Informer<api::LoadBalancerPool>>(client, informer_options);

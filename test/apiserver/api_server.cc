@@ -114,12 +114,26 @@ void ApiServer::Impl::SendError(ResponseWriter& w, const ApiError& e) {
   w.Send(e.code, kJson, StatusJson(e), h);
 }
 
+namespace {
+thread_local RequestIdentity t_request;
+}  // namespace
+
+const RequestIdentity& CurrentRequest() { return t_request; }
+
 bool ApiServer::Impl::Authorize(const HttpRequest& r, ResponseWriter& w, const std::string& verb,
                                 const Route& route) {
-  if (options_.token.empty()) return true;
+  if (options_.token.empty() && options_.user_tokens.empty()) return true;
   std::string auth = r.Header("authorization");
   std::string token = auth.rfind("Bearer ", 0) == 0 ? auth.substr(7) : "";
-  if (!token.empty() && token == options_.token) return true;
+  if (!token.empty() && token == options_.token) {
+    t_request.user = "admin";
+    return true;
+  }
+  if (auto it = options_.user_tokens.find(token);
+      !token.empty() && it != options_.user_tokens.end()) {
+    t_request.user = it->second;
+    return true;
+  }
   bool read_only = !token.empty() &&
                    std::find(options_.read_only_tokens.begin(), options_.read_only_tokens.end(),
                              token) != options_.read_only_tokens.end();
@@ -196,6 +210,7 @@ void ApiServer::Impl::Serve(const HttpRequest& r, ResponseWriter& w) {
   Route route;
   bool is_resource = ParseRoute(seg, route);
   std::string verb = is_resource ? VerbOf(r, route) : "";
+  t_request = RequestIdentity{"", r.Header("user-agent"), route.subresource};
   if (!Authorize(r, w, verb, route)) return;
   if (!is_resource) {
     HandleDiscovery(r, w);

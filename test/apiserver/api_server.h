@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,13 @@ struct AuditEvent {
   std::string resource;  // plural
   std::string namespace_;
   std::string name;
+  std::string subresource;       // "status" for a write to /status, else ""
+  std::string resource_version;  // the write's resourceVersion
+  // Who sent the request: the user of its bearer token (Options::token is "admin", a
+  // user_tokens entry its name; "" without authentication or for the server's own writes),
+  // and its User-Agent header.
+  std::string user;
+  std::string user_agent;
   const rapidjson::Value* old_object = nullptr;  // null on create
   const rapidjson::Value* new_object = nullptr;  // null when the object is gone
   // Every object of a resource ("group/plural", e.g. "/services") after the write.
@@ -70,6 +78,10 @@ class ApiServer {
     std::string token;
     // Tokens that may read but get 403 Forbidden on writes.
     std::vector<std::string> read_only_tokens;
+    // More full-access tokens, each naming its user (token -> user name), as kube-apiserver's
+    // --token-auth-file does; the name reaches audit checks (AuditEvent::user). Any entry turns
+    // authentication on, like `token`.
+    std::map<std::string, std::string> user_tokens;
     // How many write events the watch window keeps; a watch resuming from an older version
     // gets ERROR 410 Expired.
     size_t watch_window = 10000;

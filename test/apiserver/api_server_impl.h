@@ -85,6 +85,15 @@ struct WriteOpts {
   std::vector<std::string> warnings;  // for Warning: response headers
 };
 
+// The request the calling thread is serving (its identity, for audit checks); empty outside a
+// request (the server's bootstrap writes).
+struct RequestIdentity {
+  std::string user;
+  std::string user_agent;
+  std::string subresource;
+};
+const RequestIdentity& CurrentRequest();
+
 class ApiServer::Impl {
  public:
   explicit Impl(const Options& options);

@@ -428,10 +428,10 @@ TEST_F(ApiServerTest, WatchTimeoutSelectorsAndInitialEvents) {
 
   // WatchList, as kube-apiserver 1.37 serves it: the current objects, then a BOOKMARK marking
   // their end; without resourceVersionMatch=NotOlderThan it is a 422.
-  auto sie =
-      WatchStream::Open(server_->url(), base +
-                                            "?watch=1&sendInitialEvents=true&resourceVersionMatch="
-                                            "NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=5");
+  auto sie = WatchStream::Open(server_->url(),
+                               base +
+                                   "?watch=1&sendInitialEvents=true&resourceVersionMatch="
+                                   "NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=5");
   ASSERT_OK(sie.status());
   EXPECT_EQ((*sie)->code(), 200);
   auto first = (*sie)->Next(std::chrono::seconds(5));
@@ -667,6 +667,37 @@ TEST_F(ApiServerTest, AuditChecksRecordAndReject) {
   EXPECT_EQ(set_ip("b", "1.1.1.1"), 422);
   auto b = Do("GET", base + "/b").Json();
   EXPECT_THAT(ToJson(b), Not(HasSubstr("1.1.1.1")));
+}
+
+TEST_F(ApiServerTest, AuditEventsNameTheUserTheAgentAndTheSubresource) {
+  ApiServer::Options opts;
+  opts.token = "root";
+  opts.user_tokens = {{"t-a", "replica-a"}, {"t-b", "replica-b"}};
+  StartServer(opts);
+  std::vector<std::string> seen;  // "verb resource/subresource name user agent rv"
+  server_->AddAuditCheck("record", [&seen](const AuditEvent& ev) {
+    seen.push_back(ev.verb + " " + ev.resource + "/" + ev.subresource + " " + ev.name + " " +
+                   ev.user + " " + ev.user_agent + " " + ev.resource_version);
+    return Status();
+  });
+  const std::string base = "/api/v1/namespaces/default/services";
+  token_ = "root";
+  ASSERT_EQ(Do("POST", base,
+               R"({"metadata":{"name":"s"},"spec":{"type":"LoadBalancer","ports":[{"port":80}]}})",
+               "application/json", {{"User-Agent", "kubectl/v1.32"}})
+                .code,
+            201);
+  token_ = "t-b";
+  auto st = Do("PATCH", base + "/s/status",
+               R"({"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.1"}]}}})",
+               "application/merge-patch+json", {{"User-Agent", "op"}});
+  ASSERT_EQ(st.code, 200) << st.body;
+  token_ = "nobody";
+  EXPECT_EQ(Do("DELETE", base + "/s").code, 401);
+  ASSERT_EQ(seen.size(), 2u);
+  uint64_t rv = server_->resource_version();
+  EXPECT_EQ(seen[0], "create services/ s admin kubectl/v1.32 " + std::to_string(rv - 1));
+  EXPECT_EQ(seen[1], "patch services/status s replica-b op " + std::to_string(rv));
 }
 
 TEST_F(ApiServerTest, LeasesAndEventsBehaveLikeOtherObjects) {

@@ -130,6 +130,11 @@ bool ApiServer::Impl::AuditLocked(const std::string& verb, const ResourceType& t
   ev.resource = t.plural;
   ev.namespace_ = ns;
   ev.name = name;
+  const RequestIdentity& who = CurrentRequest();
+  ev.subresource = who.subresource;
+  ev.resource_version = std::to_string(rv);
+  ev.user = who.user;
+  ev.user_agent = who.user_agent;
   ev.old_object = old_obj != nullptr ? &old_obj->doc : nullptr;
   ev.new_object = new_obj;
   ev.list = [&](const std::string& key) {

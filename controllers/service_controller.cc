@@ -129,8 +129,9 @@ runtime::ReconcileResult ServiceReconciler::WriteFailed(const Status& status,
     LOG(WARNING) << "service " << key << ": status write refused, addresses released: " << status;
     return runtime::ReconcileResult::Terminal(status);
   }
-  // 409: the cache is behind; the retry reads the newer object. 429/5xx and transport errors:
-  // retry with back-off. The reservation stays either way.
+  // 409: the cache is behind; the retry reads the newer object. 429/5xx, transport errors and
+  // DataLoss (a 2xx answer that could not be read: the status may have been written): retry
+  // with back-off. The reservation stays either way.
   return runtime::ReconcileResult::Error(status.WithContext("service " + key + ": status write"));
 }
 

@@ -99,7 +99,6 @@ class BadInputTest : public OperatorTestEnv {
     });
     kept_[svc.metadata.name] = Ips(got);
   }
-  void KeepExisting(const std::string& name) { kept_[name] = Ips(GetService(kNs, name)); }
 
   // What every row must leave intact (see the file comment).
   void CheckSurvived(const std::string& row, int index) {

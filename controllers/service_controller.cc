@@ -213,7 +213,18 @@ runtime::ReconcileResult ServiceReconciler::ReconcileNotHandled(const api::Servi
     return runtime::ReconcileResult::Done();
   }
   Status written = WriteStatus(service, desired);
-  if (!written.ok()) return WriteFailed(written, service, key);
+  if (!written.ok()) {
+    // The engine let go of r.released whatever becomes of the write, and the retry finds
+    // nothing left to release: report now what the Service no longer shows (what it still
+    // shows, the retry reports once its write succeeds). Found by the bad-input test: a
+    // class flap whose write met a 409 lost its AddressReleased event.
+    std::vector<ipam::Address> gone = ShownMinus(r.released, IngressAddresses(service.status));
+    if (!gone.empty()) {
+      recorder_.Event(service, runtime::kEventTypeNormal, kEventAddressReleased,
+                      "released " + JoinAddresses(gone) + ": the Service is no longer handled");
+    }
+    return WriteFailed(written, service, key);
+  }
   AllocationState::Freed freed = state_->StatusWritten(key);
   Notify(freed.dirty_pools, freed.retry);
   event();

@@ -9,6 +9,7 @@
 #include "operator/runtime/http_transport.h"
 #include "operator/runtime/rest_config.h"
 #include "test/testing/eventually.h"
+#include "test/testing/fake_event_recorder.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::controllers::testing {

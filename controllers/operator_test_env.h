@@ -25,6 +25,7 @@
 #include "operator/runtime/metrics.h"
 #include "operator/runtime/transport.h"
 #include "test/apiserver/api_server.h"
+#include "test/testing/fake_event_recorder.h"
 
 namespace lballoc::controllers::testing {
 

@@ -1,7 +1,7 @@
 // Clock: the one source of time for everything that waits or times out.
 //
 // Code that sleeps, schedules or measures takes a Clock& so tests can drive
-// it with a FakeClock instead of real seconds. Two kinds of time:
+// it with a FakeClock (test/testing/fake_clock.h) instead of real seconds. Two kinds of time:
 //   Now()      monotonic; for durations, deadlines, lease expiry (never the
 //              wall clock: lease timestamps from other hosts are not trusted).
 //   WallNow()  calendar time; for timestamps written to objects.
@@ -14,7 +14,6 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
-#include <set>
 
 namespace lballoc {
 
@@ -33,9 +32,8 @@ class Clock {
   // is true or Now() reaches `deadline`. Returns done(). Callers notify `cv`
   // when the state behind `done` changes, exactly as with a plain
   // condition_variable.
-  virtual bool WaitUntil(std::unique_lock<std::mutex>& lock,
-                         std::condition_variable& cv, TimePoint deadline,
-                         const std::function<bool()>& done) = 0;
+  virtual bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                         TimePoint deadline, const std::function<bool()>& done) = 0;
 
   // Blocks the calling thread for `duration` of this clock's time.
   void SleepFor(Duration duration);
@@ -51,35 +49,6 @@ class RealClock final : public Clock {
   WallTime WallNow() const override;
   bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
                  TimePoint deadline, const std::function<bool()>& done) override;
-};
-
-// A clock that moves only when a test calls Advance(). Threads blocked in
-// WaitUntil wake when the clock passes their deadline.
-class FakeClock final : public Clock {
- public:
-  // Starts at an arbitrary fixed monotonic time and wall time
-  // 2026-01-01T00:00:00Z, so tests are repeatable.
-  FakeClock();
-
-  TimePoint Now() const override;
-  WallTime WallNow() const override;
-  bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
-                 TimePoint deadline, const std::function<bool()>& done) override;
-
-  // Moves both monotonic and wall time forward and wakes waiters.
-  void Advance(Duration duration);
-  // Sets wall time only (to simulate a wall-clock jump); Now() is unchanged.
-  void SetWallTime(WallTime wall);
-
-  // Number of threads currently blocked in WaitUntil; lets a test wait until
-  // the code under test has gone to sleep before advancing.
-  int waiters() const;
-
- private:
-  mutable std::mutex mu_;
-  TimePoint now_;
-  WallTime wall_;
-  std::multiset<std::condition_variable*> waiting_;
 };
 
 }  // namespace lballoc

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <thread>
 
+#include "test/testing/fake_clock.h"
+
 namespace lballoc {
 namespace {
 

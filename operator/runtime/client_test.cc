@@ -11,6 +11,7 @@
 #include "api/coordination_v1.h"
 #include "api/core_v1.h"
 #include "test/testing/eventually.h"
+#include "test/testing/fake_clock.h"
 #include "test/testing/fake_transport.h"
 #include "test/testing/status_matchers.h"
 
@@ -264,6 +265,41 @@ TEST_F(ClientTest, RetryAfterWaitsExactlyTheServersDelay) {
   caller.join();
   EXPECT_OK(result.status());
   EXPECT_EQ(calls.load(), 2);
+}
+
+// The default client (RestClientOptions{}): 10 Retry-After retries, as client-go's maxRetries,
+// each waiting the server's delay capped at 60 s. A 120 s Retry-After: nothing goes out again
+// before 60 s, the retry goes out at 60 s, and after the 10th retry the error is returned.
+TEST_F(ClientTest, DefaultClientRetriesTenTimesWaitingTheCappedRetryAfter) {
+  std::atomic<int> calls{0};
+  transport_->SetHandler([&](const HttpRequest&) {
+    ++calls;
+    return Json(503, StatusBody(503, "ServiceUnavailable", "busy"), {{"retry-after", "120"}});
+  });
+  std::atomic<bool> finished{false};
+  Status status;
+  std::thread caller([&] {
+    status = services_.Get("prod", "web").status();
+    finished = true;
+  });
+  for (int sent = 1; sent <= 10; ++sent) {
+    bool sleeping = ::lballoc::testing::Eventually(
+        [&] { return calls.load() == sent && clock_.waiters() == 1; });
+    EXPECT_TRUE(sleeping) << "after request " << sent << " (" << calls.load() << " sent)";
+    if (!sleeping) break;
+    clock_.Advance(std::chrono::milliseconds(59900));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // give a wrong client time to send
+    EXPECT_EQ(calls.load(), sent) << "retry " << sent << " went out before 60 s";
+    clock_.Advance(std::chrono::milliseconds(100));
+  }
+  // Let a client that keeps retrying (or one that already gave up) finish.
+  for (int i = 0; i < 1000 && !finished.load(); ++i) {
+    if (clock_.waiters() > 0) clock_.Advance(std::chrono::seconds(120));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // polling `finished`
+  }
+  caller.join();
+  EXPECT_EQ(calls.load(), 11);
+  EXPECT_THAT(status, StatusIs(StatusCode::kUnavailable, HasSubstr("busy")));
 }
 
 TEST_F(ClientTest, ListAllFollowsContinue) {

@@ -19,7 +19,7 @@ lballoc_test(runtime_control_test
     ${CMAKE_CURRENT_LIST_DIR}/metrics_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/http_server_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/controller_test.cc
-  DEPS lballoc_runtime_control lballoc_api
+  DEPS lballoc_runtime_control lballoc_api lballoc_base_testing
   LABELS unit tsan
   TIMEOUT 300)
 add_dependencies(tsan_tests runtime_control_test)
@@ -31,7 +31,7 @@ lballoc_test(runtime_election_test
   SRCS
     ${CMAKE_CURRENT_LIST_DIR}/leader_election_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/manager_test.cc
-  DEPS lballoc_runtime_control lballoc_api
+  DEPS lballoc_runtime_control lballoc_api lballoc_base_testing
   LABELS unit tsan
   TIMEOUT 300)
 add_dependencies(tsan_tests runtime_election_test)
@@ -42,7 +42,7 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/test/apiserver/server.cmake)
   lballoc_test(runtime_control_integration_test
     SRCS
       ${CMAKE_CURRENT_LIST_DIR}/leader_election_integration_test.cc
-    DEPS lballoc_runtime_control lballoc_apiserver
+    DEPS lballoc_runtime_control lballoc_apiserver lballoc_base_testing
     LABELS integration tsan
     TIMEOUT 300)
   add_dependencies(tsan_tests runtime_control_integration_test)
@@ -61,6 +61,6 @@ lballoc_test(runtime_metrics_test
     ${CMAKE_CURRENT_LIST_DIR}/metrics_transport_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/process_metrics_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/metrics_promtool_test.cc
-  DEPS lballoc_runtime_control lballoc_api
+  DEPS lballoc_runtime_control lballoc_api lballoc_base_testing
   LABELS unit)
 target_compile_definitions(runtime_metrics_test PRIVATE LBALLOC_PROMTOOL="${LBALLOC_PROMTOOL}")

@@ -1,8 +1,8 @@
 #include "operator/runtime/controller.h"
 
-#include <exception>
-
 #include <glog/logging.h>
+
+#include <exception>
 
 namespace lballoc::runtime {
 
@@ -23,21 +23,21 @@ Controller::Controller(std::string name, std::shared_ptr<Reconciler> reconciler,
   error_total_ = result("error");
   requeue_after_total_ = result("requeue_after");
   result("requeue");  // pre-initialised to 0 as in controller-runtime; never used here
-  errors_total_ = metrics_.GetCounter("controller_runtime_reconcile_errors_total",
-                                      "Total number of reconciliation errors per controller.",
-                                      labels);
-  terminal_errors_total_ = metrics_.GetCounter(
-      "controller_runtime_terminal_reconcile_errors_total",
-      "Total number of terminal reconciliation errors per controller.", labels);
+  errors_total_ =
+      metrics_.GetCounter("controller_runtime_reconcile_errors_total",
+                          "Total number of reconciliation errors per controller.", labels);
+  terminal_errors_total_ =
+      metrics_.GetCounter("controller_runtime_terminal_reconcile_errors_total",
+                          "Total number of terminal reconciliation errors per controller.", labels);
   panics_total_ = metrics_.GetCounter(
       "controller_runtime_reconcile_panics_total",
       "Total number of reconciliations that threw an exception per controller.", labels);
   reconcile_time_ = metrics_.GetHistogram("controller_runtime_reconcile_time_seconds",
                                           "Length of time per reconciliation per controller.",
                                           labels, ReconcileTimeBuckets());
-  active_workers_ = metrics_.GetGauge("controller_runtime_active_workers",
-                                      "Number of workers currently reconciling per controller.",
-                                      labels);
+  active_workers_ =
+      metrics_.GetGauge("controller_runtime_active_workers",
+                        "Number of workers currently reconciling per controller.", labels);
   metrics_
       .GetGauge("controller_runtime_max_concurrent_reconciles",
                 "Maximum number of concurrent reconciles per controller.", labels)
@@ -46,8 +46,7 @@ Controller::Controller(std::string name, std::shared_ptr<Reconciler> reconciler,
   metric_funcs_.push_back(metrics_.AddFunc(MetricsRegistry::Type::kGauge, "workqueue_depth",
                                            "Current depth of the work queue.", queue_labels,
                                            [this] { return double(queue_depth()); }));
-  metric_funcs_.push_back(metrics_.AddFunc(MetricsRegistry::Type::kCounter,
-                                           "workqueue_adds_total",
+  metric_funcs_.push_back(metrics_.AddFunc(MetricsRegistry::Type::kCounter, "workqueue_adds_total",
                                            "Total number of adds handled by the work queue.",
                                            queue_labels,
                                            [this] { return double(queue_adds_total()); }));
@@ -68,11 +67,10 @@ Controller::Controller(std::string name, std::shared_ptr<Reconciler> reconciler,
       MetricsRegistry::Type::kGauge, "workqueue_longest_running_processor_seconds",
       "Seconds the longest-running worker has spent on its current key.", queue_labels,
       [this] { return WithQueue(&Queue::LongestRunningProcessorSeconds); }));
-  metric_funcs_.push_back(metrics_.AddFunc(MetricsRegistry::Type::kCounter,
-                                           "workqueue_retries_total",
-                                           "Total number of retries handled by the work queue.",
-                                           queue_labels,
-                                           [this] { return double(queue_retries_total()); }));
+  metric_funcs_.push_back(
+      metrics_.AddFunc(MetricsRegistry::Type::kCounter, "workqueue_retries_total",
+                       "Total number of retries handled by the work queue.", queue_labels,
+                       [this] { return double(queue_retries_total()); }));
 }
 
 Controller::~Controller() {
@@ -126,14 +124,15 @@ Status Controller::Start() {
     replays = replays_;
   }
   stopping_ = false;
+  reconciled_ = false;
   stop_source_ = std::stop_source();
   for (int i = 0; i < options_.max_concurrent_reconciles; ++i) {
     workers_.emplace_back([this, queue, stop = stop_source_.get_token()] { Worker(queue, stop); });
   }
   // Everything already cached gets one reconcile (events while stopped were dropped).
   for (const auto& replay : replays) replay();
-  LOG(INFO) << "controller " << name_ << ": started "
-            << options_.max_concurrent_reconciles << " worker(s)";
+  LOG(INFO) << "controller " << name_ << ": started " << options_.max_concurrent_reconciles
+            << " worker(s)";
   return Status();
 }
 
@@ -222,6 +221,10 @@ void Controller::ReconcileOne(WorkQueue<Request, RequestHash>& queue, const Requ
   reconcile_time_->Observe(std::chrono::duration<double>(clock_.Now() - start).count());
   active_workers_->Add(-1);
   if (threw) panics_total_->Inc();
+  if (!reconciled_.exchange(true)) {
+    // A start-up milestone (after caches synced and, for leader-only controllers, the hook).
+    LOG(INFO) << "controller " << name_ << ": first reconcile done (" << request << ")";
+  }
 
   switch (result.kind()) {
     case ReconcileResult::Kind::kDone:
@@ -236,9 +239,8 @@ void Controller::ReconcileOne(WorkQueue<Request, RequestHash>& queue, const Requ
     case ReconcileResult::Kind::kError:
       error_total_->Inc();
       errors_total_->Inc();
-      LOG(WARNING) << "controller " << name_ << ": reconcile " << request
-                   << " failed (retry " << queue.NumRequeues(request) + 1
-                   << "): " << result.error();
+      LOG(WARNING) << "controller " << name_ << ": reconcile " << request << " failed (retry "
+                   << queue.NumRequeues(request) + 1 << "): " << result.error();
       queue.AddRateLimited(request);
       break;
     case ReconcileResult::Kind::kTerminal:

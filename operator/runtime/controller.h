@@ -85,8 +85,8 @@ MapFunc<T> MapToOwner(std::string owner_kind, bool owner_namespaced = true,
 
 struct ControllerOptions {
   int max_concurrent_reconciles = 1;
-  Clock* clock = nullptr;               // nullptr: Clock::Real()
-  MetricsRegistry* metrics = nullptr;   // nullptr: MetricsRegistry::Default()
+  Clock* clock = nullptr;              // nullptr: Clock::Real()
+  MetricsRegistry* metrics = nullptr;  // nullptr: MetricsRegistry::Default()
   // Makes the rate limiter of each queue; empty: DefaultControllerRateLimiter.
   std::function<std::unique_ptr<RateLimiter<Request>>(Clock&)> rate_limiter;
   // Started only while this replica leads (the Manager reads this).
@@ -198,11 +198,14 @@ class Controller final : public Runnable {
   mutable std::mutex mu_;
   std::shared_ptr<WorkQueue<Request, RequestHash>> queue_;  // null while stopped
   std::atomic<bool> stopping_{false};
+  // Whether this run (since the last Start) has finished a reconcile: the first one is logged,
+  // as start-up benchmarks (test/bench) time it.
+  std::atomic<bool> reconciled_{false};
   // This run's stop: requested first thing in Stop(); a fresh one on every Start().
   std::stop_source stop_source_;
   std::vector<std::thread> workers_;
   std::vector<std::function<void()>> replays_;
-  uint64_t adds_before_ = 0;     // totals of queues already stopped
+  uint64_t adds_before_ = 0;  // totals of queues already stopped
   uint64_t retries_before_ = 0;
 };
 

@@ -18,6 +18,7 @@
 #include "operator/base/clock.h"
 #include "operator/runtime/metrics.h"
 #include "test/testing/eventually.h"
+#include "test/testing/fake_clock.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::runtime {

@@ -19,8 +19,7 @@ std::unique_ptr<Client> Abandonable(Client& client, std::stop_token token) {
 }
 }  // namespace
 
-ClientEventRecorder::ClientEventRecorder(Client& client, EventRecorderOptions options,
-                                         Clock& clock)
+ClientEventRecorder::ClientEventRecorder(Client& client, EventRecorderOptions options, Clock& clock)
     : client_(Abandonable(client, abandon_source_.get_token())),
       events_(*client_),
       options_(std::move(options)),
@@ -28,8 +27,7 @@ ClientEventRecorder::ClientEventRecorder(Client& client, EventRecorderOptions op
   thread_ = std::thread([this] { Run(); });
 }
 
-bool ClientEventRecorder::AllowLocked(const api::ObjectReference& object,
-                                      std::string_view reason) {
+bool ClientEventRecorder::AllowLocked(const api::ObjectReference& object, std::string_view reason) {
   if (options_.spam_burst <= 0) return true;
   const Clock::TimePoint now = clock_.Now();
   const double burst = options_.spam_burst;
@@ -39,24 +37,36 @@ bool ClientEventRecorder::AllowLocked(const api::ObjectReference& object,
     }
     b.last = now;
   };
-  if (buckets_.size() > options_.cache_size) {
-    // Forget the objects that have gone quiet (their buckets are full again).
-    for (auto it = buckets_.begin(); it != buckets_.end();) {
-      refill(it->second);
-      it = it->second.tokens >= burst ? buckets_.erase(it) : std::next(it);
+  const std::string key = object.api_version + "\x1f" + object.kind + "\x1f" + object.namespace_ +
+                          "\x1f" + object.name + "\x1f" + object.uid + "\x1f" + std::string(reason);
+  auto it = buckets_.find(key);
+  if (it == buckets_.end()) {
+    // At most cache_size keys, least recently seen forgotten first (client-go keeps its buckets
+    // in an LRU of the same size): O(1) per event. (Sweeping every bucket whenever the map was
+    // over size made each event O(keys) once more than cache_size objects had one, so a burst
+    // of 100,000 new Services cost minutes of CPU in this filter.) A forgotten key starts again
+    // with a full burst.
+    if (buckets_.size() >= options_.cache_size && !bucket_lru_.empty()) {
+      buckets_.erase(bucket_lru_.back());
+      bucket_lru_.pop_back();
     }
+    bucket_lru_.push_front(key);
+    it = buckets_.emplace(key, Bucket{burst, now, bucket_lru_.begin()}).first;
+  } else {
+    refill(it->second);
+    bucket_lru_.splice(bucket_lru_.begin(), bucket_lru_, it->second.lru);
   }
-  const std::string key = object.api_version + "\x1f" + object.kind + "\x1f" +
-                          object.namespace_ + "\x1f" + object.name + "\x1f" + object.uid +
-                          "\x1f" + std::string(reason);
-  auto [it, inserted] = buckets_.try_emplace(key, Bucket{burst, now});
-  if (!inserted) refill(it->second);
   if (it->second.tokens < 1) return false;
   it->second.tokens -= 1;
   return true;
 }
 
 ClientEventRecorder::~ClientEventRecorder() { Shutdown(); }
+
+size_t ClientEventRecorder::spam_filter_size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return buckets_.size();
+}
 
 void ClientEventRecorder::Record(const api::ObjectReference& object, std::string_view type,
                                  std::string_view reason, std::string_view message) {
@@ -69,9 +79,9 @@ void ClientEventRecorder::Record(const api::ObjectReference& object, std::string
   }
   if (stopping_ || queue_.size() >= options_.queue_size) {
     ++counters_.dropped;
-    LOG(WARNING) << "event dropped (" << (stopping_ ? "recorder stopped" : "queue full") << "): "
-                 << object.kind << " " << object.namespace_ << "/" << object.name << " " << reason
-                 << ": " << message;
+    LOG(WARNING) << "event dropped (" << (stopping_ ? "recorder stopped" : "queue full")
+                 << "): " << object.kind << " " << object.namespace_ << "/" << object.name << " "
+                 << reason << ": " << message;
     return;
   }
   queue_.push_back(Pending{object, std::string(type), std::string(reason), std::string(message),

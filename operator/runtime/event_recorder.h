@@ -18,9 +18,10 @@
 // writes that may succeed later (Unavailable) are retried a few times.
 // Shutdown() drains the queue for at most shutdown_timeout; then the write in
 // flight and any retry wait are abandoned and what is left is dropped.
-// FakeEventRecorder keeps what it was given, for tests.
+// FakeEventRecorder (test/testing/fake_event_recorder.h) keeps what it was
+// given, for tests.
 //
-// Thread-safety: both recorders are safe for concurrent use.
+// Thread-safety: ClientEventRecorder is safe for concurrent use.
 #pragma once
 
 #include <chrono>
@@ -28,10 +29,10 @@
 #include <cstdint>
 #include <deque>
 #include <list>
-#include <memory>
-#include <stop_token>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -111,6 +112,8 @@ class ClientEventRecorder final : public EventRecorder {
     int spam_filtered = 0;
   };
   Counters counters() const;
+  // Keys the spam filter remembers: at most cache_size.
+  size_t spam_filter_size() const;
 
  private:
   struct Pending {
@@ -130,6 +133,7 @@ class ClientEventRecorder final : public EventRecorder {
   struct Bucket {
     double tokens;
     Clock::TimePoint last;
+    std::list<std::string>::iterator lru;  // its key's place in bucket_lru_
   };
 
   // The spam filter's verdict for one event; mu_ held.
@@ -150,52 +154,17 @@ class ClientEventRecorder final : public EventRecorder {
   std::condition_variable cv_;
   std::deque<Pending> queue_;
   bool stopping_ = false;
-  bool abandoned_ = false;  // Shutdown() gave up draining
-  bool finished_ = false;   // the writer thread has exited
-  std::unordered_map<std::string, Bucket> buckets_;  // the spam filter
+  bool abandoned_ = false;                           // Shutdown() gave up draining
+  bool finished_ = false;                            // the writer thread has exited
+  std::unordered_map<std::string, Bucket> buckets_;  // the spam filter, at most cache_size
+  std::list<std::string> bucket_lru_;                // buckets_' keys, most recent first
   int in_flight_ = 0;
   uint64_t sequence_ = 0;  // writer thread only: keeps names unique within one nanosecond
   Counters counters_;
   std::unordered_map<std::string, Seen> seen_;  // used by the writer thread only
   std::list<std::string> lru_;                  // most recent first
-  std::mutex join_mu_;  // Shutdown() from two threads joins once
+  std::mutex join_mu_;                          // Shutdown() from two threads joins once
   std::thread thread_;
-};
-
-class FakeEventRecorder final : public EventRecorder {
- public:
-  struct Recorded {
-    api::ObjectReference object;
-    std::string type, reason, message;
-  };
-  void Record(const api::ObjectReference& object, std::string_view type, std::string_view reason,
-              std::string_view message) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    events_.push_back({object, std::string(type), std::string(reason), std::string(message)});
-  }
-  std::vector<Recorded> events() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return events_;
-  }
-  // "Normal AddressAllocated ns/name: message" lines, in order.
-  std::vector<std::string> lines() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<std::string> out;
-    for (const Recorded& e : events_) {
-      out.push_back(e.type + " " + e.reason + " " +
-                    (e.object.namespace_.empty() ? "" : e.object.namespace_ + "/") +
-                    e.object.name + ": " + e.message);
-    }
-    return out;
-  }
-  void Clear() {
-    std::lock_guard<std::mutex> lock(mu_);
-    events_.clear();
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<Recorded> events_;
 };
 
 }  // namespace lballoc::runtime

@@ -8,6 +8,8 @@
 
 #include "api/core_v1.h"
 #include "test/apiserver/api_server.h"
+#include "test/testing/fake_clock.h"
+#include "test/testing/fake_event_recorder.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::runtime {
@@ -138,6 +140,39 @@ TEST_F(EventRecorderTest, UnreachableServerFailsWithoutBlockingTheCaller) {
   EXPECT_EQ(recorder.counters().dropped, 1);
 }
 
+// Issue 14: the spam filter remembers at most cache_size keys, forgetting the least recently
+// seen (it used to sweep every key on each event once over size: quadratic in a burst of new
+// Services). A forgotten object starts again with a full burst.
+TEST_F(EventRecorderTest, SpamFilterForgetsTheLeastRecentlySeenBeyondItsSize) {
+  EventRecorderOptions o = Options();
+  o.cache_size = 3;
+  o.spam_burst = 2;
+  ClientEventRecorder recorder(*client_, o, clock_);
+  auto ref = [](const std::string& name) {
+    api::ObjectReference r;
+    r.api_version = "v1";
+    r.kind = "Service";
+    r.namespace_ = "default";
+    r.name = name;
+    r.uid = "uid-" + name;
+    return r;
+  };
+  for (int i = 0; i < 3; ++i) recorder.Record(ref("a"), kEventTypeNormal, "R", "m");
+  EXPECT_EQ(recorder.counters().spam_filtered, 1);  // a's burst of 2 is spent
+  recorder.Record(ref("b"), kEventTypeNormal, "R", "m");
+  recorder.Record(ref("c"), kEventTypeNormal, "R", "m");
+  recorder.Record(ref("a"), kEventTypeNormal, "R", "m");  // still remembered: filtered
+  EXPECT_EQ(recorder.counters().spam_filtered, 2);
+  recorder.Record(ref("d"), kEventTypeNormal, "R", "m");  // forgets b, the least recent
+  recorder.Record(ref("e"), kEventTypeNormal, "R", "m");  // forgets c
+  EXPECT_EQ(recorder.spam_filter_size(), 3u);
+  recorder.Record(ref("f"), kEventTypeNormal, "R", "m");  // forgets a
+  recorder.Record(ref("a"), kEventTypeNormal, "R", "m");  // a full burst again
+  EXPECT_EQ(recorder.counters().spam_filtered, 2);
+  EXPECT_EQ(recorder.spam_filter_size(), 3u);
+  recorder.Flush();
+}
+
 // Finding 12 of issue 10: a burst of 25 per object and reason, then one per 5 minutes; the
 // repeats that pass are counted into one Event.
 TEST_F(EventRecorderTest, SpamFilterAllowsABurstThenOnePerFiveMinutes) {
@@ -190,7 +225,7 @@ TEST_F(EventRecorderTest, UnavailableWritesAreRetried) {
   EventRecorderOptions options = Options();
   options.max_attempts = 3;
   options.retry_delay = std::chrono::milliseconds(10);
-  ClientEventRecorder recorder(*client_, options);  // real clock
+  ClientEventRecorder recorder(*client_, options);         // real clock
   server_->faults().FailNext("create", "events", 500, 1);  // no Retry-After: the recorder retries
   recorder.Event(svc_, kEventTypeNormal, "Retried", "once");
   recorder.Flush();

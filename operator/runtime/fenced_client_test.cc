@@ -12,6 +12,7 @@
 
 #include "api/core_v1.h"
 #include "test/testing/eventually.h"
+#include "test/testing/fake_clock.h"
 #include "test/testing/fake_transport.h"
 #include "test/testing/status_matchers.h"
 

@@ -25,6 +25,7 @@
 #include "operator/runtime/client.h"
 #include "operator/runtime/rest_config.h"
 #include "test/apiserver/api_server.h"
+#include "test/testing/fake_clock.h"
 #include "test/testing/status_matchers.h"
 
 extern char** environ;

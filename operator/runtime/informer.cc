@@ -114,7 +114,7 @@ Status Reflector::List() {
   opts.label_selector = options_.label_selector;
   opts.field_selector = options_.field_selector;
   opts.limit = options_.page_size;
-  std::vector<rapidjson::Document> pages;
+  int pages = 0;
   std::string list_rv;
   do {
     StatusOr<rapidjson::Document> listed = client_->List(resource_, options_.namespace_, opts);
@@ -122,9 +122,9 @@ Status Reflector::List() {
       // The continue token expired: the list takes longer than the server keeps versions.
       // Paging again from the first page could expire again, forever; one unpaged LIST
       // cannot (client-go's pager falls back the same way).
-      LOG(WARNING) << options_.name << ": continue token expired after " << pages.size()
+      LOG(WARNING) << options_.name << ": continue token expired after " << pages
                    << " page(s); listing again without paging";
-      pages.clear();
+      pages = 0;
       list_rv.clear();
       opts.limit = 0;
       opts.continue_token.clear();
@@ -150,27 +150,30 @@ Status Reflector::List() {
     if (meta != page.MemberEnd() && meta->value.IsObject()) {
       auto c = meta->value.FindMember("continue");
       if (c != meta->value.MemberEnd() && c->value.IsString()) cont = c->value.GetString();
-      if (pages.empty()) {
+      if (pages == 0) {
         auto rv = meta->value.FindMember("resourceVersion");
         if (rv != meta->value.MemberEnd() && rv->value.IsString()) list_rv = rv->value.GetString();
       }
     }
     opts.continue_token = cont;
-    pages.push_back(std::move(page));
+    // Decoded now, so that only one page's document is alive at a time.
+    std::vector<rapidjson::Value*> items;
+    auto it = page.FindMember("items");
+    if (it != page.MemberEnd() && !it->value.IsNull()) {
+      if (!it->value.IsArray()) {
+        return InvalidArgumentError(options_.name + ": list: items: not an array");
+      }
+      items.reserve(it->value.Size());
+      for (rapidjson::Value& item : it->value.GetArray()) {
+        if (options_.transform) options_.transform(item, page.GetAllocator());
+        items.push_back(&item);
+      }
+    }
+    sink_.ListPage(items, pages == 0);
+    ++pages;
   } while (!opts.continue_token.empty() && !stopped());
   if (stopped()) return CancelledError("stopped");
-  std::vector<rapidjson::Value*> items;
-  for (rapidjson::Document& page : pages) {
-    auto it = page.FindMember("items");
-    if (it == page.MemberEnd() || it->value.IsNull()) continue;
-    if (!it->value.IsArray())
-      return InvalidArgumentError(options_.name + ": list: items: not an array");
-    for (rapidjson::Value& item : it->value.GetArray()) {
-      if (options_.transform) options_.transform(item, page.GetAllocator());
-      items.push_back(&item);
-    }
-  }
-  sink_.Replace(items);
+  sink_.ListDone();
   std::lock_guard<std::mutex> lock(mu_);
   last_rv_ = list_rv;
   ++counters_.lists;

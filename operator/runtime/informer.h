@@ -114,8 +114,13 @@ class Reflector {
   class Sink {
    public:
     virtual ~Sink() = default;
-    // A full LIST: `items` are the objects (transformed). Called on the reflector thread.
-    virtual void Replace(std::vector<rapidjson::Value*>& items) = 0;
+    // A full LIST, delivered page by page so that each page's JSON can be freed as soon as it
+    // is decoded (a 100,000-Service list is hundreds of MB as documents, tens as objects):
+    // ListPage() with each page's objects (transformed), then ListDone() to replace the cache
+    // with them. A list that fails midway is never done: the next one's first ListPage(), with
+    // `first_page` set, drops what the failed one left. Called on the reflector thread.
+    virtual void ListPage(std::vector<rapidjson::Value*>& items, bool first_page) = 0;
+    virtual void ListDone() = 0;
     // One watch event (ADDED, MODIFIED or DELETED) with its object (transformed).
     virtual void Apply(api::WatchEventType type, rapidjson::Value& object) = 0;
   };
@@ -226,9 +231,10 @@ class Informer final : public InformerBase, private internal::Reflector::Sink {
     return ObjectPtr<T>(std::make_shared<const T>(std::move(obj).value()));
   }
 
-  void Replace(std::vector<rapidjson::Value*>& items) override {
-    std::lock_guard<std::mutex> lock(dispatch_mu_);
-    std::set<std::string> listed;
+  // Decodes one page into listed_ (no lock: only the reflector thread touches listed_).
+  void ListPage(std::vector<rapidjson::Value*>& items, bool first_page) override {
+    if (first_page) listed_ = Listed();
+    listed_.objects.reserve(listed_.objects.size() + items.size());
     for (rapidjson::Value* item : items) {
       StatusOr<ObjectPtr<T>> obj = Decode(*item);
       if (!obj.ok()) {
@@ -238,21 +244,30 @@ class Informer final : public InformerBase, private internal::Reflector::Sink {
         std::string key = internal::RawObjectKey(*item);
         LOG(WARNING) << name_ << ": skipping an undecodable listed object "
                      << (key.empty() ? "(no name)" : key) << ": " << obj.status();
-        if (!key.empty()) listed.insert(key);
+        if (!key.empty()) listed_.keys.insert(key);
         continue;
       }
-      listed.insert(ObjectKeyOf((*obj)->metadata));
-      ObjectPtr<T> old = store_.Upsert(*obj);
+      listed_.keys.insert(ObjectKeyOf((*obj)->metadata));
+      listed_.objects.push_back(*std::move(obj));
+    }
+  }
+
+  void ListDone() override {
+    Listed listed = std::move(listed_);
+    listed_ = Listed();
+    std::lock_guard<std::mutex> lock(dispatch_mu_);
+    for (const ObjectPtr<T>& obj : listed.objects) {
+      ObjectPtr<T> old = store_.Upsert(obj);
       for (const EventHandler<T>& h : handlers_) {
         if (old == nullptr) {
-          if (h.on_add) h.on_add(*obj);
+          if (h.on_add) h.on_add(obj);
         } else if (h.on_update) {
-          h.on_update(old, *obj);
+          h.on_update(old, obj);
         }
       }
     }
     for (const std::string& key : store_.ListKeys()) {
-      if (listed.count(key) > 0) continue;
+      if (listed.keys.count(key) > 0) continue;
       ObjectPtr<T> old = store_.Erase(key);
       if (old == nullptr) continue;
       for (const EventHandler<T>& h : handlers_) {
@@ -292,9 +307,16 @@ class Informer final : public InformerBase, private internal::Reflector::Sink {
     }
   }
 
+  // A LIST being received: the decoded objects and every listed key (undecodable ones too).
+  struct Listed {
+    std::vector<ObjectPtr<T>> objects;
+    std::set<std::string> keys;
+  };
+
   Clock& clock_;
   const std::string name_;
   Store<T> store_;
+  Listed listed_;           // reflector thread only
   std::mutex dispatch_mu_;  // orders cache updates and handler calls
   std::vector<EventHandler<T>> handlers_;
   mutable std::mutex sync_mu_;

@@ -17,6 +17,7 @@
 
 #include "api/core_v1.h"
 #include "test/apiserver/api_server.h"
+#include "test/testing/fake_clock.h"
 #include "test/testing/fake_transport.h"
 #include "test/testing/status_matchers.h"
 
@@ -62,6 +63,17 @@ class ScriptedServer {
         [this](const HttpRequest& r) -> StatusOr<std::shared_ptr<FakeStream>> {
           std::lock_guard<std::mutex> lock(mu_);
           watch_targets_.push_back(r.target);
+          if (!watch_failures_.empty()) {
+            int code = watch_failures_.front();
+            watch_failures_.erase(watch_failures_.begin());
+            auto s = std::make_shared<FakeStream>(code);
+            const char* reason = code == 429   ? "TooManyRequests"
+                                 : code == 503 ? "ServiceUnavailable"
+                                               : "InternalError";
+            s->Push(api::ApiStatus::Failure(code, reason, "refused").ToJsonString());
+            s->Close();
+            return s;
+          }
           if (fail_next_watch_with_410_) {
             fail_next_watch_with_410_ = false;
             auto s = std::make_shared<FakeStream>(410);
@@ -92,6 +104,22 @@ class ScriptedServer {
   void DamageNextLists(std::vector<std::function<std::string(std::string)>> damages) {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& d : damages) damages_.push_back(std::move(d));
+  }
+  // The next watch requests are refused, one per code, in order (a Status body, no Retry-After).
+  void RefuseNextWatchesWith(std::vector<int> codes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    watch_failures_ = std::move(codes);
+  }
+  // The next `n` LISTs (first pages) fail with `code` (a Status body, no Retry-After).
+  void FailNextLists(int n, int code) {
+    std::lock_guard<std::mutex> lock(mu_);
+    failing_lists_ = n;
+    list_failure_code_ = code;
+  }
+  // LIST requests without a continue token, failed ones included.
+  int list_attempts() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return list_attempts_;
   }
   int lists() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -131,6 +159,15 @@ class ScriptedServer {
                              e == std::string::npos ? e : e - p - key.size() - 1);
     };
     if (!param("limit").empty()) limit = std::stoul(param("limit"));
+    if (param("continue").empty()) ++list_attempts_;
+    if (param("continue").empty() && failing_lists_ > 0) {
+      --failing_lists_;
+      HttpResponse failed;
+      failed.status_code = list_failure_code_;
+      failed.body =
+          api::ApiStatus::Failure(list_failure_code_, "InternalError", "etcd down").ToJsonString();
+      return failed;
+    }
     if (!param("continue").empty() && expire_next_continue_) {
       expire_next_continue_ = false;
       HttpResponse gone;
@@ -167,6 +204,10 @@ class ScriptedServer {
   int lists_ = 0;
   bool fail_next_watch_with_410_ = false;
   bool expire_next_continue_ = false;
+  std::vector<int> watch_failures_;
+  int failing_lists_ = 0;
+  int list_failure_code_ = 500;
+  int list_attempts_ = 0;
   std::vector<std::shared_ptr<FakeStream>> streams_;
   std::vector<std::string> watch_targets_;
   std::vector<std::string> list_targets_;
@@ -438,6 +479,79 @@ TEST_F(ScriptedInformerTest, DeletedEventForAnUncachedKeyCallsNoHandler) {
   server_.stream(0)->Push(Event("DELETED", Svc("ns1", "a", 12)));
   ASSERT_TRUE(Eventually([&] { return informer.counters().events == 2; }));
   EXPECT_THAT(rec_.log(), ElementsAre("add ns1/a@5", "delete ns1/a@12"));
+}
+
+// The header's promise for a failed LIST: LIST again after the reflector's backoff, 0.8 s
+// doubling to 30 s with up to 100 % jitter. Each relist comes no sooner than the base delay and
+// no later than twice it: 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, then 30 s (the cap) twice.
+TEST_F(ScriptedInformerTest, FailedListRelistsAfterTheReflectorsBackoff) {
+  server_.Set({{"a", Svc("ns1", "a", 5)}}, 10);
+  const int kFailures = 8;
+  server_.FailNextLists(kFailures, 500);
+  Informer<api::Service> informer(client_, Options());
+  informer.AddEventHandler(rec_.Handler());
+  informer.Start();
+  Clock::Duration base = std::chrono::milliseconds(800);
+  for (int failed = 1; failed <= kFailures; ++failed) {
+    bool sleeping =
+        Eventually([&] { return server_.list_attempts() == failed && clock_.waiters() == 1; });
+    ASSERT_TRUE(sleeping) << "after failed LIST " << failed << ": " << server_.list_attempts()
+                          << " LISTs";
+    clock_.Advance(base - std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // time for a wrong informer
+    EXPECT_EQ(server_.list_attempts(), failed) << "relisted sooner than " << base.count() << " ns";
+    clock_.Advance(base + std::chrono::milliseconds(1));  // twice the base: past any jitter
+    base = std::min<Clock::Duration>(2 * base, std::chrono::seconds(30));
+  }
+  ASSERT_TRUE(Eventually([&] { return informer.HasSynced(); }));
+  EXPECT_EQ(server_.list_attempts(), kFailures + 1);
+  EXPECT_THAT(rec_.log(), ElementsAre("add ns1/a@5"));
+  informer.Stop();
+}
+
+// The header's promise for a watch the server refuses with 429 or 5xx: reopen it from the same
+// resourceVersion after a backoff, without a relist (a relist would cost a full LIST).
+TEST_F(ScriptedInformerTest, WatchRefusedWith429Or5xxIsReopenedWithoutARelist) {
+  server_.Set({{"a", Svc("ns1", "a", 5)}}, 10);
+  Informer<api::Service> informer(client_, Options());
+  informer.AddEventHandler(rec_.Handler());
+  informer.Start();
+  ASSERT_TRUE(Eventually([&] { return server_.streams() == 1; }));
+  server_.stream(0)->Push(Event(
+      "BOOKMARK", R"({"kind":"Service","apiVersion":"v1","metadata":{"resourceVersion":"15"}})"));
+  ASSERT_TRUE(Eventually([&] { return informer.counters().bookmarks == 1; }));
+  server_.RefuseNextWatchesWith({429, 500, 503});
+  server_.stream(0)->Close();  // a clean end: reopen, and the next three opens are refused
+  ASSERT_TRUE(Eventually([&] { return server_.streams() == 2; }, &clock_));
+  EXPECT_EQ(server_.lists(), 1);
+  ASSERT_EQ(server_.watch_targets(), 5u);  // the first, three refused, the one that opened
+  for (size_t i = 1; i < 5; ++i) {
+    EXPECT_THAT(server_.watch_target(i), HasSubstr("resourceVersion=15")) << i;
+  }
+  server_.stream(1)->Push(Event("MODIFIED", Svc("ns1", "a", 16)));
+  ASSERT_TRUE(Eventually([&] { return rec_.size() == 2; }));
+  EXPECT_THAT(rec_.log(), ElementsAre("add ns1/a@5", "update ns1/a@5->16"));
+  EXPECT_EQ(server_.lists(), 1);
+  informer.Stop();
+}
+
+// The header's promise for a relist: every listed object already cached goes to on_update, even
+// when nothing changed (old and new equal), as client-go's Replaced deltas do; a controller
+// relies on it to reconcile everything again after a relist.
+TEST_F(ScriptedInformerTest, RelistDeliversOnUpdateForUnchangedCachedObjects) {
+  server_.Set({{"a", Svc("ns1", "a", 5)}, {"b", Svc("ns2", "b", 6)}}, 10);
+  Informer<api::Service> informer(client_, Options());
+  informer.AddEventHandler(rec_.Handler());
+  informer.Start();
+  ASSERT_TRUE(Eventually([&] { return server_.streams() == 1; }));
+  ASSERT_THAT(rec_.log(), ElementsAre("add ns1/a@5", "add ns2/b@6"));
+  // Nothing changed on the server; an ERROR 410 forces a relist.
+  server_.stream(0)->Push(Event(
+      "ERROR", api::ApiStatus::Failure(410, "Expired", "too old resource version").ToJsonString()));
+  ASSERT_TRUE(Eventually([&] { return server_.lists() == 2 && rec_.size() == 4; }, &clock_));
+  EXPECT_THAT(rec_.since(2), UnorderedElementsAre("update ns1/a@5->5", "update ns2/b@6->6"));
+  EXPECT_THAT(informer.store().ListKeys(), ElementsAre("ns1/a", "ns2/b"));
+  informer.Stop();
 }
 
 TEST(StripManagedFieldsTest, RemovesOnlyManagedFields) {

@@ -20,12 +20,13 @@
 #include "operator/runtime/http_transport.h"
 #include "operator/runtime/informer.h"
 #include "operator/runtime/leader_election.h"
-#include "operator/runtime/leader_election_testing.h"
 #include "operator/runtime/manager.h"
 #include "operator/runtime/metrics.h"
 #include "operator/runtime/rest_config.h"
 #include "test/apiserver/api_server.h"
 #include "test/testing/eventually.h"
+#include "test/testing/fake_clock.h"
+#include "test/testing/fake_lease.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::runtime {

@@ -12,8 +12,9 @@
 #include <vector>
 
 #include "operator/base/clock.h"
-#include "operator/runtime/leader_election_testing.h"
 #include "test/testing/eventually.h"
+#include "test/testing/fake_clock.h"
+#include "test/testing/fake_lease.h"
 #include "test/testing/fake_transport.h"
 #include "test/testing/status_matchers.h"
 

@@ -2,7 +2,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -16,8 +15,8 @@
 #include <thread>
 #include <vector>
 
-#include "operator/runtime/leader_election_testing.h"
 #include "test/testing/eventually.h"
+#include "test/testing/fake_lease.h"
 #include "test/testing/fake_transport.h"
 #include "test/testing/status_matchers.h"
 

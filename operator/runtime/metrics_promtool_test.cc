@@ -14,11 +14,12 @@
 #include "operator/runtime/client.h"
 #include "operator/runtime/controller.h"
 #include "operator/runtime/leader_election.h"
-#include "operator/runtime/leader_election_testing.h"
 #include "operator/runtime/metrics.h"
 #include "operator/runtime/metrics_transport.h"
 #include "operator/runtime/process_metrics.h"
 #include "test/testing/eventually.h"
+#include "test/testing/fake_clock.h"
+#include "test/testing/fake_lease.h"
 #include "test/testing/fake_transport.h"
 #include "test/testing/status_matchers.h"
 

@@ -9,6 +9,7 @@
 #include "api/core_v1.h"
 #include "operator/base/clock.h"
 #include "operator/runtime/client.h"
+#include "test/testing/fake_clock.h"
 #include "test/testing/fake_transport.h"
 #include "test/testing/status_matchers.h"
 

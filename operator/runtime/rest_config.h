@@ -1,26 +1,28 @@
 // RestConfig: where the API server is and how to authenticate to it, loaded
-// from a kubeconfig file or from the in-cluster service account.
+// from kubeconfig files or from the in-cluster service account.
 //
-// Lookup order (API.md "Running it"): the --kubeconfig flag, else
-// $KUBECONFIG (the first existing file of a ':'-separated list; lists are not
-// merged), else in-cluster, else ~/.kube/config.
+// Lookup order (API.md "Running it", controller-runtime's GetConfig): the
+// --kubeconfig flag (that one file), else $KUBECONFIG (a ':'-separated list
+// of files merged as kubectl merges them, see LoadKubeconfigFiles), else
+// in-cluster, else ~/.kube/config.
 //
-// Kubeconfig is read as JSON (when the file starts with '{') or as the YAML
-// subset kubectl writes:
-//   - block mappings ("key: value", nested by indentation),
-//   - block sequences ("- item", also at the same indentation as their key),
-//   - plain, 'single-quoted' and "double-quoted" scalars (with \ escapes),
-//   - comments ("# ..."), blank lines, "---" and "..." document markers,
-//   - flow collections of one level of scalars: {}, [], {a: b, c: "d"}, [x, y],
-//   - null / ~ / empty values.
-// Not supported (an error names the line): anchors/aliases, tags, block
-// scalars (| >), nested flow collections, multi-line plain or quoted
-// scalars, several documents.
+// Kubeconfig files are YAML (any YAML: flow or block style, block scalars,
+// quoting, anchors and aliases, comments) or JSON, read with yaml-cpp. What
+// YAML cannot say is checked here, with errors naming the file and the field:
+// UTF-8 text, one document per file, no duplicate keys or duplicate names in
+// a list, lists of mappings, a current context (or one given), the context's
+// cluster and user present, a server that is an http(s) URL, a client
+// certificate and key together, no authentication the operator cannot do
+// (exec plugins, auth providers, basic auth, impersonation).
 //
 // Relative file paths in a kubeconfig (certificate-authority, client-
 // certificate, client-key, tokenFile) are resolved against the folder of the
-// kubeconfig file. File contents are read at load time except tokenFile,
-// which the transport re-reads so rotated tokens keep working.
+// kubeconfig file that names them. File contents are read at load time except
+// tokenFile, which the transport re-reads so rotated tokens keep working.
+//
+// The code: kubeconfig.cc (kubeconfig files), in_cluster_config.cc
+// (service account), config_files.{h,cc} (file reading, base64),
+// rest_config.cc (the lookup order).
 //
 // Thread-safety: the functions are thread-safe; a RestConfig is a value.
 #pragma once
@@ -31,7 +33,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "operator/base/status.h"
@@ -58,7 +59,8 @@ struct RestConfig {
   std::string namespace_;
   // Per-request timeout for non-watch requests.
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};
-  // Where this came from, for messages: "kubeconfig /path (context x)", "in-cluster".
+  // Where this came from, for messages: "kubeconfig /path (context x)",
+  // "kubeconfig files /a, /b (context x)" (a merged $KUBECONFIG list), "in-cluster (dir)".
   std::string source;
 };
 
@@ -67,8 +69,22 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string& na
 EnvLookup ProcessEnv();
 EnvLookup MapEnv(std::map<std::string, std::string> env);
 
-// Loads `path`; `context` = "" uses current-context.
+// Loads the one file `path`; `context` = "" uses its current-context.
 StatusOr<RestConfig> LoadKubeconfigFile(const std::string& path, const std::string& context = "");
+
+// Loads the files of a $KUBECONFIG list merged as kubectl (client-go's
+// clientcmd.ClientConfigLoadingRules.Load) merges them:
+//   - clusters, users and contexts are maps by name: the first file to define
+//     a name wins, whole (later files' entries of that name are ignored, even
+//     their fields the first one leaves unset);
+//   - current-context comes from the first file that sets it;
+//   - relative paths resolve against the file whose entry names them;
+//   - files that do not exist are skipped (NotFound listing them when none
+//     exists); a file that exists but does not read or parse is an error.
+// `context` = "" uses the merged current-context.
+StatusOr<RestConfig> LoadKubeconfigFiles(const std::vector<std::string>& paths,
+                                         const std::string& context = "");
+
 // Parses kubeconfig text; relative paths are resolved against `base_dir`.
 // `origin` names the text in messages.
 StatusOr<RestConfig> ParseKubeconfig(std::string_view text, const std::string& base_dir,
@@ -87,32 +103,5 @@ StatusOr<RestConfig> InClusterConfig(const EnvLookup& env,
 // The lookup order above. `kubeconfig_flag` is the --kubeconfig value ("" = unset).
 StatusOr<RestConfig> LoadRestConfig(const std::string& kubeconfig_flag, const EnvLookup& env,
                                     const std::string& sa_dir = kServiceAccountDir);
-
-// ---------------------------------------------------------------------------
-// The YAML subset reader, exposed for tests.
-struct YamlNode {
-  enum class Kind { kNull, kScalar, kMap, kSeq };
-  // One key and its value. Not std::pair: std::pair<std::string, YamlNode>
-  // inside YamlNode instantiates pair with an incomplete type, which clang
-  // (the fuzz build) rejects with libstdc++ 12.
-  struct Entry;
-  Kind kind = Kind::kNull;
-  std::string scalar;
-  std::vector<Entry> map;  // in document order
-  std::vector<YamlNode> seq;
-  int line = 0;  // 1-based line where the node starts, for messages
-
-  const YamlNode* Find(std::string_view key) const;
-};
-struct YamlNode::Entry {
-  Entry(std::string key, YamlNode value) : first(std::move(key)), second(std::move(value)) {}
-  std::string first;
-  YamlNode second;
-};
-// Parses YAML (the subset above) or, when the text starts with '{', JSON.
-StatusOr<YamlNode> ParseYamlSubset(std::string_view text);
-
-// RFC 4648 base64 (whitespace ignored; padding optional). InvalidArgument on bad input.
-StatusOr<std::string> DecodeBase64(std::string_view text);
 
 }  // namespace lballoc::runtime

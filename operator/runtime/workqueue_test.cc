@@ -12,6 +12,7 @@
 #include "operator/base/clock.h"
 #include "operator/runtime/rate_limiter.h"
 #include "operator/runtime/reconciler.h"
+#include "test/testing/fake_clock.h"
 
 namespace lballoc::runtime {
 namespace {

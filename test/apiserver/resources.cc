@@ -116,7 +116,15 @@ std::vector<ResourceType> BuiltinResourceTypes() {
   crd.allow_unconditional_update = false;
   crd.short_names = {"crd", "crds"};
   crd.categories = {"api-extensions"};
-  crd.columns = {Col("Created At", "date", ".metadata.creationTimestamp", 0, "date-time")};
+  // apiextensions-apiserver's table convertor (pkg/registry/customresourcedefinition/
+  // tableconvertor, kube-apiserver 1.37): `kubectl get crd` shows scope and served versions.
+  crd.columns = {Col("Scope", "string", ".spec.scope"),
+                 Col("Versions", "string", "<crd-versions>"),
+                 Col("Created At", "date", ".metadata.creationTimestamp", 0, "date-time"),
+                 Col("Group", "string", ".spec.group", 1),
+                 Col("Kind", "string", ".spec.names.kind", 1),
+                 Col("ShortNames", "string", "<crd-short-names>", 1),
+                 Col("Established", "boolean", "<crd-established>", 1)};
   out.push_back(crd);
 
   for (auto& t : out) t.list_kind = t.kind + "List";

@@ -20,16 +20,15 @@ lballoc_test(apiserver_test
   TIMEOUT 300)
 add_dependencies(tsan_tests apiserver_test)
 
-# kubectl compatibility: drives /usr/bin/kubectl against an in-process server.
-lballoc_test(apiserver_kubectl_test
-  SRCS kubectl_test.cc
-  DEPS lballoc_apiserver lballoc_apiserver_testclient
+# The binary's command-line contract (kubectl as its client). The kubectl compatibility tests,
+# which also run against the real control plane, are test/realcluster/kubectl_test.cc.
+lballoc_test(apiserver_binary_test
+  SRCS binary_test.cc
   LABELS integration
-  TIMEOUT 300)
-get_filename_component(_lballoc_root "${CMAKE_CURRENT_SOURCE_DIR}/../.." ABSOLUTE)
-target_compile_definitions(apiserver_kubectl_test PRIVATE LBALLOC_SOURCE_DIR="${_lballoc_root}"
+  TIMEOUT 120)
+target_compile_definitions(apiserver_binary_test PRIVATE
   LBALLOC_APISERVER_BINARY="$<TARGET_FILE:lballoc-apiserver>")
-add_dependencies(apiserver_kubectl_test lballoc-apiserver)
+add_dependencies(apiserver_binary_test lballoc-apiserver)
 
 # Ceiling benchmark (not a test): Service status writes per second.
 if(LBALLOC_BENCH AND TARGET benchmark::benchmark)

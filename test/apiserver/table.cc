@@ -1,5 +1,6 @@
 #include "test/apiserver/table.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -268,6 +269,46 @@ Value TableRow(const ResourceType& type, const Value& obj, std::string_view incl
         if (d != nullptr && d->IsObject()) n += d->MemberCount();
       }
       cells.PushBack(Value(n), alloc);
+      continue;
+    }
+    if (p == "<crd-versions>") {
+      // The served versions, "(storage)" after the stored one, sorted, joined by ','.
+      std::vector<std::string> versions;
+      const Value* list = Dotted(obj, "spec.versions");
+      if (list != nullptr && list->IsArray()) {
+        for (const auto& v : list->GetArray()) {
+          const Value* served = Field(v, "served");
+          if (served == nullptr || !served->IsBool() || !served->GetBool()) continue;
+          const Value* storage = Field(v, "storage");
+          bool stored = storage != nullptr && storage->IsBool() && storage->GetBool();
+          versions.push_back(Str(v, "name") + (stored ? "(storage)" : ""));
+        }
+      }
+      std::sort(versions.begin(), versions.end());
+      std::string joined;
+      for (const std::string& v : versions) joined += (joined.empty() ? "" : ",") + v;
+      cells.PushBack(Value(joined.c_str(), alloc), alloc);
+      continue;
+    }
+    if (p == "<crd-short-names>") {
+      std::string joined;
+      const Value* list = Dotted(obj, "spec.names.shortNames");
+      if (list != nullptr && list->IsArray()) {
+        for (const auto& n : list->GetArray()) joined += (joined.empty() ? "" : ",") + Scalar(n);
+      }
+      cells.PushBack(Value(joined.c_str(), alloc), alloc);
+      continue;
+    }
+    if (p == "<crd-established>") {
+      bool established = false;
+      const Value* conditions = Dotted(obj, "status.conditions");
+      if (conditions != nullptr && conditions->IsArray()) {
+        for (const auto& c : conditions->GetArray()) {
+          established =
+              established || (Str(c, "type") == "Established" && Str(c, "status") == "True");
+        }
+      }
+      cells.PushBack(Value(established), alloc);
       continue;
     }
     if (p == "<involved-object>") {

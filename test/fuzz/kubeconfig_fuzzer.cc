@@ -1,22 +1,24 @@
-// libFuzzer target for the kubeconfig reader (operator/runtime/rest_config.h):
-// the YAML subset, its JSON form, base64 and the kubeconfig interpretation.
+// libFuzzer target for the kubeconfig reader (operator/runtime/kubeconfig.cc
+// and config_files.cc): yaml-cpp as the loader drives it, the checks around
+// it, base64 through OpenSSL and the kubeconfig interpretation.
 //
 // Whatever the input, nothing may crash and errors carry a message. Beyond
 // that:
-//   - a document the YAML reader accepts, written back as JSON (every scalar
-//     a string), reads back through the JSON path as the same tree;
-//   - base64 of the input decodes back to the input;
+//   - base64 of the input (written by an encoder here, independent of
+//     OpenSSL), also folded into 64-column lines, decodes back to the input;
 //   - a kubeconfig that loads has an http(s) server without a trailing
 //     slash, a namespace, a client certificate and key together or neither,
-//     and a non-empty token when it names a token file.
+//     and a non-empty token when it names a token file;
+//   - the style of the YAML does not matter: the document written back by
+//     yaml-cpp in flow style loads to the same configuration, or fails with
+//     the same status code (when the loader reads the input as YAML at all:
+//     the flow form is of the first document only).
 // File references resolve against fuzz/testdata/kubeconfig (a CA, a
 // certificate, a key and a token). Documents with a scalar holding '/'
 // (other than http(s) URLs) are not interpreted: they could name any file of
 // the machine (/dev/zero would never end), which says nothing about the
-// parser and would make runs depend on the machine.
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
+// reader and would make runs depend on the machine.
+#include <yaml-cpp/yaml.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -24,7 +26,9 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "operator/runtime/config_files.h"
 #include "operator/runtime/rest_config.h"
 
 #ifndef LBALLOC_FUZZ_KUBECONFIG_DIR
@@ -33,65 +37,40 @@
 
 namespace {
 
-using lballoc::runtime::YamlNode;
+using lballoc::StatusOr;
+using lballoc::runtime::ParseKubeconfig;
+using lballoc::runtime::RestConfig;
+using lballoc::runtime::config_files::DecodeBase64;
 
 [[noreturn]] void Fail(const std::string& what) {
   std::fprintf(stderr, "kubeconfig_fuzzer: %s\n", what.c_str());
   std::abort();
 }
 
-void ToJson(const YamlNode& n, rapidjson::Writer<rapidjson::StringBuffer>& w) {
-  switch (n.kind) {
-    case YamlNode::Kind::kNull:
-      w.Null();
-      break;
-    case YamlNode::Kind::kScalar:
-      w.String(n.scalar.data(), static_cast<rapidjson::SizeType>(n.scalar.size()));
-      break;
-    case YamlNode::Kind::kMap:
-      w.StartObject();
-      for (const auto& [k, v] : n.map) {
-        w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
-        ToJson(v, w);
-      }
-      w.EndObject();
-      break;
-    case YamlNode::Kind::kSeq:
-      w.StartArray();
-      for (const YamlNode& e : n.seq) ToJson(e, w);
-      w.EndArray();
-      break;
-  }
-}
-
-bool SameTree(const YamlNode& a, const YamlNode& b) {
-  if (a.kind != b.kind || a.scalar != b.scalar || a.map.size() != b.map.size() ||
-      a.seq.size() != b.seq.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.map.size(); ++i) {
-    if (a.map[i].first != b.map[i].first || !SameTree(a.map[i].second, b.map[i].second)) {
-      return false;
-    }
-  }
-  for (size_t i = 0; i < a.seq.size(); ++i) {
-    if (!SameTree(a.seq[i], b.seq[i])) return false;
-  }
-  return true;
-}
-
-// Whether any scalar or key could be a file path outside the test folder.
-bool NamesFiles(const YamlNode& n) {
+// Whether any scalar (key or value) could be a file path outside the test
+// folder. `budget` bounds the walk: aliases share nodes, so a small document
+// can reach exponentially many; a document past the budget counts as naming
+// files (it is skipped).
+bool NamesFiles(const YAML::Node& root) {
   auto path_like = [](const std::string& s) {
     return s.find('/') != std::string::npos && s.rfind("http://", 0) != 0 &&
            s.rfind("https://", 0) != 0;
   };
-  if (n.kind == YamlNode::Kind::kScalar && path_like(n.scalar)) return true;
-  for (const auto& [k, v] : n.map) {
-    if (path_like(k) || NamesFiles(v)) return true;
-  }
-  for (const YamlNode& e : n.seq) {
-    if (NamesFiles(e)) return true;
+  std::vector<YAML::Node> stack = {root};
+  int budget = 100000;
+  while (!stack.empty()) {
+    if (--budget < 0) return true;
+    YAML::Node n = stack.back();
+    stack.pop_back();
+    if (n.IsScalar() && path_like(n.Scalar())) return true;
+    if (n.IsSequence()) {
+      for (YAML::const_iterator it = n.begin(); it != n.end(); ++it) stack.push_back(*it);
+    } else if (n.IsMap()) {
+      for (YAML::const_iterator it = n.begin(); it != n.end(); ++it) {
+        stack.push_back(it->first);
+        stack.push_back(it->second);
+      }
+    }
   }
   return false;
 }
@@ -120,50 +99,91 @@ std::string Base64(std::string_view in) {
   return out;
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  std::string_view input(reinterpret_cast<const char*>(data), size);
-
-  lballoc::StatusOr<std::string> decoded = lballoc::runtime::DecodeBase64(Base64(input));
+void CheckBase64(std::string_view input) {
+  std::string encoded = Base64(input);
+  StatusOr<std::string> decoded = DecodeBase64(encoded);
   if (!decoded.ok() || *decoded != input) Fail("base64 round trip");
-  lballoc::StatusOr<std::string> any = lballoc::runtime::DecodeBase64(input);
+  std::string folded;
+  for (size_t i = 0; i < encoded.size(); i += 64) folded += encoded.substr(i, 64) + "\n";
+  decoded = DecodeBase64(folded);
+  if (!decoded.ok() || *decoded != input) Fail("base64 round trip over folded lines");
+  StatusOr<std::string> any = DecodeBase64(input);
   if (!any.ok() && any.status().message().empty()) Fail("base64 error without a message");
+}
 
-  lballoc::StatusOr<YamlNode> tree = lballoc::runtime::ParseYamlSubset(input);
-  if (!tree.ok()) {
-    if (tree.status().message().empty()) Fail("YAML error without a message");
-    return 0;
-  }
-  if (tree->kind == YamlNode::Kind::kMap) {
-    rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-    ToJson(*tree, w);
-    std::string json(buf.GetString(), buf.GetSize());
-    lballoc::StatusOr<YamlNode> back = lballoc::runtime::ParseYamlSubset(json);
-    if (!back.ok()) Fail("the JSON form " + json + " does not parse: " + back.status().ToString());
-    if (!SameTree(*tree, *back)) Fail("the JSON form " + json + " reads back differently");
-  }
-  if (NamesFiles(*tree)) return 0;
-
-  lballoc::StatusOr<lballoc::runtime::RestConfig> config =
-      lballoc::runtime::ParseKubeconfig(input, LBALLOC_FUZZ_KUBECONFIG_DIR);
-  if (!config.ok()) {
-    if (config.status().message().empty()) Fail("kubeconfig error without a message");
-    return 0;
-  }
-  const std::string& server = config->server;
+void CheckConfig(const RestConfig& config) {
+  const std::string& server = config.server;
   if (server.rfind("https://", 0) != 0 && server.rfind("http://", 0) != 0) {
     Fail("server \"" + server + "\" is not an http(s) URL");
   }
   if (server.back() == '/') Fail("server \"" + server + "\" ends in '/'");
-  if (config->namespace_.empty()) Fail("no namespace");
-  if (config->client_cert_pem.empty() != config->client_key_pem.empty()) {
+  if (config.namespace_.empty()) Fail("no namespace");
+  if (config.client_cert_pem.empty() != config.client_key_pem.empty()) {
     Fail("a client certificate without a key, or the reverse");
   }
-  if (!config->bearer_token_file.empty() && config->bearer_token.empty()) {
+  if (!config.bearer_token_file.empty() && config.bearer_token.empty()) {
     Fail("a token file but no token");
   }
-  if (config->source.empty()) Fail("no source");
+  if (config.source.empty()) Fail("no source");
+}
+
+bool Same(const RestConfig& a, const RestConfig& b) {
+  return a.server == b.server && a.ca_pem == b.ca_pem &&
+         a.insecure_skip_tls_verify == b.insecure_skip_tls_verify &&
+         a.tls_server_name == b.tls_server_name && a.client_cert_pem == b.client_cert_pem &&
+         a.client_key_pem == b.client_key_pem && a.bearer_token == b.bearer_token &&
+         a.bearer_token_file == b.bearer_token_file && a.namespace_ == b.namespace_;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view input(reinterpret_cast<const char*>(data), size);
+  CheckBase64(input);
+
+  // Parse once here to decide whether the document may be interpreted (file
+  // names) and to write it back in flow style.
+  // (YAML::Load, not LoadAll, which loops forever on some inputs; see
+  // ParseYaml in kubeconfig.cc.)
+  YAML::Node doc;
+  try {
+    doc = YAML::Load(std::string(input));
+  } catch (const YAML::Exception&) {
+  }
+  if (NamesFiles(doc)) return 0;
+
+  StatusOr<RestConfig> config = ParseKubeconfig(input, LBALLOC_FUZZ_KUBECONFIG_DIR);
+  if (!config.ok()) {
+    if (config.status().message().empty()) Fail("kubeconfig error without a message");
+  } else {
+    CheckConfig(*config);
+  }
+  if (!doc.IsMap()) return 0;
+  // The loader rejects as text or YAML input that YAML::Load reads in part
+  // (it keeps the first document and drops what follows it, even what does
+  // not parse) or reads leniently (bytes that are not UTF-8, which the
+  // emitter then rewrites); the flow form cannot reproduce those rejections.
+  // Style independence is about documents the loader reads as YAML.
+  if (!config.ok()) {
+    const std::string m = config.status().message();  // status() is a copy
+    for (const char* yaml_error : {": yaml line ", "YAML document", "not UTF-8 text"}) {
+      if (m.find(yaml_error) != std::string::npos) return 0;
+    }
+  }
+  YAML::Emitter out;
+  out.SetMapFormat(YAML::Flow);
+  out.SetSeqFormat(YAML::Flow);
+  out << doc;
+  if (!out.good()) return 0;
+  std::string flow(out.c_str(), out.size());
+  StatusOr<RestConfig> again = ParseKubeconfig(flow, LBALLOC_FUZZ_KUBECONFIG_DIR);
+  if (again.ok() != config.ok() ||
+      (!config.ok() && again.status().code() != config.status().code()) ||
+      (config.ok() && !Same(*config, *again))) {
+    Fail("the flow form\n" + flow + "\nreads as " +
+         (again.ok() ? "a configuration of " + again->server : again.status().ToString()) +
+         ", the input as " +
+         (config.ok() ? "a configuration of " + config->server : config.status().ToString()));
+  }
   return 0;
 }

@@ -85,6 +85,7 @@ StatusOr<std::unique_ptr<RealCluster>> RealCluster::Start(const Options& options
   std::vector<std::string> args = {c->bin_dir_ + "/lballoc-realcluster", "--port=0",
                                    "--kubeconfig-out=" + c->kubeconfig_, "--ca-out=" + c->ca_path_};
   if (!options.data_dir.empty()) args.push_back("--data-dir=" + options.data_dir);
+  if (!options.token.empty()) args.push_back("--token=" + options.token);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

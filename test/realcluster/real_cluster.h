@@ -34,6 +34,10 @@ class RealCluster {
     std::string data_dir;
     // How long the launcher may take to report `listening on URL`.
     std::chrono::seconds start_timeout{240};
+    // When set, the server also accepts this bearer token for the admin identity and the
+    // kubeconfig carries it instead of the client certificate (lballoc-apiserver's --token), so
+    // one raw HTTP client with a token serves either server.
+    std::string token;
   };
 
   // $LBALLOC_REALCLUSTER_BIN, else the build tree's realcluster/bin.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "api/core_v1.h"
+#include "test/testing/fake_clock.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::testing {

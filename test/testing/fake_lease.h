@@ -1,6 +1,7 @@
 // In-memory fakes for leader-election tests: one Lease with the API server's optimistic
 // concurrency (FakeLeaseServer) and per-candidate connections that a test can cut
-// (FakeLeaseLock), and a tracker of who leads (LeaderTracker). Test-only.
+// (FakeLeaseLock), and a tracker of who leads (LeaderTracker). Test-only (it used to live in
+// operator/runtime/leader_election_testing.h).
 //
 // Thread-safety: both are safe for concurrent use.
 #pragma once
@@ -45,8 +46,9 @@ class FakeLeaseServer {
     std::lock_guard<std::mutex> lock(mu_);
     if (!lease_.has_value()) return NotFoundError("leases \"lock\" not found");
     if (lease.metadata.resource_version != lease_->metadata.resource_version) {
-      return ConflictError("the object has been modified; please apply your changes to the "
-                           "latest version and try again");
+      return ConflictError(
+          "the object has been modified; please apply your changes to the "
+          "latest version and try again");
     }
     lease_ = lease;
     lease_->metadata.resource_version = std::to_string(++rv_);

@@ -165,6 +165,7 @@ Status SetupWithManager(runtime::Manager& manager, runtime::EventRecorder& recor
   runtime::InformerOptions informer_options;
   informer_options.transform = runtime::StripManagedFields;
   informer_options.clock = op->clock;
+  informer_options.backoff = options.informer_backoff;
   // Informers read through the plain client; every write goes through the fenced one, which
   // refuses it once this replica's leadership term has ended (runtime/leader_election.h,
   // "Fencing"), so a deposed leader can never give out an address another leader also gives.

@@ -18,6 +18,7 @@
 
 #include "operator/base/clock.h"
 #include "operator/base/status.h"
+#include "operator/runtime/backoff.h"
 #include "operator/runtime/event_recorder.h"
 #include "operator/runtime/manager.h"
 #include "operator/runtime/metrics.h"
@@ -39,6 +40,9 @@ struct OperatorOptions {
   // Count-only changes of a pool's status are written at most once per this interval per pool
   // (pool_controller.h, "Coalescing"); it bounds how stale the counts can be.
   Clock::Duration pool_status_interval = std::chrono::seconds(1);
+  // Delays of the informers' relists and rewatches after a failure (client-go's: 0.8 s
+  // doubling to 30 s). Tests that make many lists fail shorten them.
+  runtime::BackoffOptions informer_backoff = runtime::ReflectorBackoff();
 };
 
 // Adds lballoc's informers, controllers, hook and metrics to `manager`. `recorder` receives the

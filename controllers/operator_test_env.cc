@@ -144,7 +144,19 @@ Replica* OperatorTestEnv::StartOperator(OperatorOptions options,
     mo.leader_election_config.retry_period = std::chrono::milliseconds(200);
     mo.leader_election_config.name = leader_identity;
   }
-  r->manager = std::make_unique<runtime::Manager>(mo, NewClient());
+  std::unique_ptr<runtime::Client> client;
+  if (!wrap_replica_transport_) {
+    client = NewClient();
+  } else {
+    runtime::RestConfig config;
+    config.server = server_->url();
+    config.source = "test";
+    StatusOr<std::shared_ptr<runtime::HttpTransport>> http = runtime::HttpTransport::Create(config);
+    EXPECT_OK(http.status());
+    client =
+        std::make_unique<runtime::RestClient>(wrap_replica_transport_(std::move(http).value()));
+  }
+  r->manager = std::make_unique<runtime::Manager>(mo, std::move(client));
   options.metrics = r->metrics.get();
   EXPECT_OK(SetupWithManager(*r->manager, *r->recorder, options));
   Replica* raw = r.get();

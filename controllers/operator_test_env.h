@@ -23,6 +23,7 @@
 #include "operator/runtime/event_recorder.h"
 #include "operator/runtime/manager.h"
 #include "operator/runtime/metrics.h"
+#include "operator/runtime/transport.h"
 #include "test/apiserver/api_server.h"
 #include "test/testing/fake_event_recorder.h"
 
@@ -91,6 +92,10 @@ class OperatorTestEnv : public ::testing::Test {
 
   std::unique_ptr<apiserver::ApiServer> server_;
   std::unique_ptr<runtime::Client> client_;
+  // When set, replicas started afterwards talk to the server through the transport it returns
+  // (wrapping the real one), e.g. a testing::FaultyTransport that damages answers.
+  std::function<std::shared_ptr<runtime::Transport>(std::shared_ptr<runtime::Transport>)>
+      wrap_replica_transport_;
 
  private:
   mutable std::mutex audit_mu_;

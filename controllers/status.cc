@@ -100,6 +100,13 @@ api::Condition AllocationCondition(ipam::Reason reason, std::string message, int
   c.type = kConditionType;
   c.status = reason == ipam::Reason::kAllocated ? "True" : "False";
   c.reason = std::string(ipam::ReasonName(reason));
+  if (message.size() > kMaxConditionMessage) {
+    // Cut on a UTF-8 character boundary (names in messages come from annotations).
+    size_t cut = kMaxConditionMessage - 3;
+    while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;
+    message.resize(cut);
+    message += "...";
+  }
   c.message = std::move(message);
   c.observed_generation = generation;
   return c;

@@ -56,8 +56,13 @@ api::ServiceStatus DesiredServiceStatus(const api::ServiceStatus& current,
 api::ServiceStatus ReleasedServiceStatus(const api::ServiceStatus& current,
                                          const std::vector<ipam::Address>& ours);
 
-// The condition for an allocation outcome: True/Allocated or False/<reason>, with `message` and
-// the Service's generation.
+// Longest condition message written (Kubernetes allows 32768 bytes; events are shorter still).
+// Longer messages are cut with "...". The engine and the explanations already bound their lists
+// of pools, so this only guards against what they do not foresee.
+inline constexpr size_t kMaxConditionMessage = 4096;
+
+// The condition for an allocation outcome: True/Allocated or False/<reason>, with `message`
+// (at most kMaxConditionMessage bytes) and the Service's generation.
 api::Condition AllocationCondition(ipam::Reason reason, std::string message, int64_t generation);
 
 // ---------------------------------------------------------------- LoadBalancerPool

@@ -85,6 +85,18 @@ TEST(DesiredServiceStatusTest, DropsIpsLballocDoesNotHoldKeepsHostnames) {
   EXPECT_THAT(want.ingress, ElementsAre(Ip("192.0.2.7", "VIP"), host));
 }
 
+TEST(AllocationConditionTest, LongMessagesAreCutOnACharacterBoundary) {
+  EXPECT_EQ(AllocationCondition(ipam::Reason::kNoEligiblePool, "short", 1).message, "short");
+  // "é" is two bytes: a cut inside it would leave invalid UTF-8.
+  std::string long_message;
+  while (long_message.size() < 3 * kMaxConditionMessage) long_message += "é";
+  std::string got = AllocationCondition(ipam::Reason::kNoEligiblePool, long_message, 1).message;
+  EXPECT_LE(got.size(), kMaxConditionMessage);
+  EXPECT_GE(got.size(), kMaxConditionMessage - 4);
+  EXPECT_EQ(got.substr(got.size() - 3), "...");
+  EXPECT_EQ(got.substr(0, got.size() - 3).size() % 2, 0u) << "cut inside a character";
+}
+
 TEST(DesiredServiceStatusTest, TransitionTimeMovesOnlyWhenStatusFlips) {
   api::ServiceStatus s = DesiredServiceStatus(
       {}, {}, AllocationCondition(ipam::Reason::kPoolExhausted, "full", 1), At(100));

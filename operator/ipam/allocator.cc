@@ -18,11 +18,17 @@ using Selects = std::function<bool(std::string_view pool)>;
 
 std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
+// At most five parts, then "and N more": the lists come from what users write (a Service may
+// name thousands of pools), and messages end up in conditions and events, which are bounded.
 std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
+  constexpr size_t kMaxParts = 5;
   std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) {
+  for (size_t i = 0; i < parts.size() && i < kMaxParts; ++i) {
     if (i) out += sep;
     out += parts[i];
+  }
+  if (parts.size() > kMaxParts) {
+    out += std::string(sep) + "and " + std::to_string(parts.size() - kMaxParts) + " more";
   }
   return out;
 }

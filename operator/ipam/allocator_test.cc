@@ -251,6 +251,14 @@ TEST_F(AllocatorTest, NamedPools) {
   EXPECT_THAT(res.status.message(), HasSubstr("pool \"nope\" does not exist"));
   EXPECT_THAT(res.status.message(), HasSubstr("pool \"off\" is disabled"));
 
+  // Thousands of names (an annotation can hold them): the message names five, then a count.
+  Request many = Svc("ns/e");
+  for (int i = 0; i < 3000; ++i) many.pools.push_back("missing-" + std::to_string(i));
+  res = alloc_.Allocate(many);
+  EXPECT_EQ(res.reason, Reason::kNoEligiblePool);
+  EXPECT_THAT(res.status.message(), HasSubstr("\" does not exist; and 2995 more"));
+  EXPECT_LT(res.status.message().size(), 300u);
+
   Request unselected = Svc("ns/d");
   unselected.pools = {"manual"};
   unselected.selects = [](std::string_view) { return false; };

@@ -46,13 +46,23 @@ class Query {
 
 bool Is2xx(int code) { return code >= 200 && code < 300; }
 
-Status ParseBody(std::string_view body, rapidjson::Document* doc) {
+// The body of a 2xx response. DataLoss when it cannot be read (client.h): the request reached
+// the server, so this must not look like a refusal (InvalidArgument) to callers that release
+// what the server refused. An empty body is accepted for writes (nothing to read) but not for
+// reads, whose answer is the body.
+Status ParseBody(const HttpRequest& request, std::string_view body, rapidjson::Document* doc) {
+  const std::string what = request.method + " " + request.target + ": 2xx response body";
   if (body.empty()) {
+    if (request.method == "GET") return DataLossError(what + " is empty");
     doc->SetObject();
     return Status();
   }
   Status status = api::ParseJson(body, *doc);
-  if (!status.ok()) return status.WithContext("response body");
+  if (!status.ok()) {
+    return DataLossError(what + " (" + std::to_string(body.size()) +
+                         " bytes) is not JSON: " + status.message());
+  }
+  if (!doc->IsObject()) return DataLossError(what + " is not a JSON object");
   return Status();
 }
 
@@ -94,6 +104,23 @@ class JsonSplitter {
       }
     }
   }
+  // A line of the stream ended. Kubernetes servers write one event per line; a document that
+  // spans lines is waited for while what came so far can still begin a JSON document, and
+  // handed over as it is (the decoder then names the problem) once it cannot: a truncated event
+  // followed by the next one would otherwise swallow every later event of the watch.
+  void EndLine(std::vector<std::string>* out) {
+    Feed("\n", out);
+    if (current_.empty()) return;
+    rapidjson::Document doc;
+    doc.Parse(current_.data(), current_.size());
+    // An error before the end of the text is a syntax error; one at the end only wants more.
+    if (!doc.HasParseError() || doc.GetErrorOffset() >= current_.size()) return;
+    out->push_back(std::move(current_));
+    current_.clear();
+    depth_ = 0;
+    in_string_ = false;
+    escape_ = false;
+  }
   bool empty() const { return current_.empty(); }
 
  private:
@@ -128,7 +155,7 @@ class StreamWatch final : public RawWatch {
         return std::optional<RawWatchEvent>();
       }
       splitter_.Feed(**line, &pending_);
-      splitter_.Feed("\n", &pending_);
+      splitter_.EndLine(&pending_);
     }
     std::string text = std::move(pending_.front());
     pending_.erase(pending_.begin());
@@ -145,11 +172,10 @@ class StreamWatch final : public RawWatch {
     if (type_it == doc.MemberEnd() || !type_it->value.IsString()) {
       return InvalidArgumentError("watch event: type: expected a string");
     }
-    LB_ASSIGN_OR_RETURN(
-        api::WatchEventType type,
-        api::ParseWatchEventType(std::string_view(type_it->value.GetString(),
-                                                  type_it->value.GetStringLength())),
-        _.WithContext("watch event: type"));
+    LB_ASSIGN_OR_RETURN(api::WatchEventType type,
+                        api::ParseWatchEventType(std::string_view(
+                            type_it->value.GetString(), type_it->value.GetStringLength())),
+                        _.WithContext("watch event: type"));
     auto obj_it = doc.FindMember("object");
     if (obj_it == doc.MemberEnd() || !obj_it->value.IsObject()) {
       return InvalidArgumentError("watch event: object: expected an object");
@@ -216,8 +242,7 @@ class CheckedClient final : public Client {
     return inner_.Update(resource, ns, name, body, subresource);
   }
   StatusOr<rapidjson::Document> Patch(const api::ResourceInfo& resource, std::string_view ns,
-                                      std::string_view name, PatchType type,
-                                      std::string_view patch,
+                                      std::string_view name, PatchType type, std::string_view patch,
                                       std::string_view subresource) override {
     LB_RETURN_IF_ERROR(Check());
     return inner_.Patch(resource, ns, name, type, patch, subresource);
@@ -227,8 +252,7 @@ class CheckedClient final : public Client {
     LB_RETURN_IF_ERROR(Check());
     return inner_.Delete(resource, ns, name, options);
   }
-  StatusOr<std::unique_ptr<RawWatch>> Watch(const api::ResourceInfo& resource,
-                                            std::string_view ns,
+  StatusOr<std::unique_ptr<RawWatch>> Watch(const api::ResourceInfo& resource, std::string_view ns,
                                             const WatchOptions& options) override {
     LB_RETURN_IF_ERROR(Check());
     return inner_.Watch(resource, ns, options);
@@ -370,7 +394,7 @@ StatusOr<rapidjson::Document> RestClient::Call(HttpRequest request) {
                         _.WithContext(request.method + " " + request.target));
     if (Is2xx(response.status_code)) {
       rapidjson::Document doc;
-      LB_RETURN_IF_ERROR(ParseBody(response.body, &doc));
+      LB_RETURN_IF_ERROR(ParseBody(request, response.body, &doc));
       return doc;
     }
     std::string retry_after = response.Header("retry-after");
@@ -380,8 +404,8 @@ StatusOr<rapidjson::Document> RestClient::Call(HttpRequest request) {
     if (!retryable || !call_.retry_after || attempt >= options_.max_retries) {
       return status;
     }
-    Clock::Duration wait = std::min<Clock::Duration>(*status.retry_after(),
-                                                     options_.max_retry_after);
+    Clock::Duration wait =
+        std::min<Clock::Duration>(*status.retry_after(), options_.max_retry_after);
     if (!WaitUnlessCancelled(clock_, wait, call_.cancel)) {
       return CancelledError(request.method + " " + request.target +
                             ": cancelled while waiting to retry");
@@ -392,7 +416,8 @@ StatusOr<rapidjson::Document> RestClient::Call(HttpRequest request) {
 StatusOr<rapidjson::Document> RestClient::Get(const api::ResourceInfo& resource,
                                               std::string_view ns, std::string_view name,
                                               std::string_view subresource) {
-  if (name.empty()) return InvalidArgumentError("get " + std::string(resource.resource) + ": empty name");
+  if (name.empty())
+    return InvalidArgumentError("get " + std::string(resource.resource) + ": empty name");
   HttpRequest req;
   req.target = ResourcePath(resource, ns, name, subresource);
   return Call(std::move(req));
@@ -426,7 +451,8 @@ StatusOr<rapidjson::Document> RestClient::Update(const api::ResourceInfo& resour
                                                  std::string_view ns, std::string_view name,
                                                  std::string_view body,
                                                  std::string_view subresource) {
-  if (name.empty()) return InvalidArgumentError("update " + std::string(resource.resource) + ": empty name");
+  if (name.empty())
+    return InvalidArgumentError("update " + std::string(resource.resource) + ": empty name");
   HttpRequest req;
   req.method = "PUT";
   req.target = ResourcePath(resource, ns, name, subresource);
@@ -439,7 +465,8 @@ StatusOr<rapidjson::Document> RestClient::Patch(const api::ResourceInfo& resourc
                                                 std::string_view ns, std::string_view name,
                                                 PatchType type, std::string_view patch,
                                                 std::string_view subresource) {
-  if (name.empty()) return InvalidArgumentError("patch " + std::string(resource.resource) + ": empty name");
+  if (name.empty())
+    return InvalidArgumentError("patch " + std::string(resource.resource) + ": empty name");
   HttpRequest req;
   req.method = "PATCH";
   req.target = ResourcePath(resource, ns, name, subresource);
@@ -450,7 +477,8 @@ StatusOr<rapidjson::Document> RestClient::Patch(const api::ResourceInfo& resourc
 
 Status RestClient::Delete(const api::ResourceInfo& resource, std::string_view ns,
                           std::string_view name, const DeleteOptions& options) {
-  if (name.empty()) return InvalidArgumentError("delete " + std::string(resource.resource) + ": empty name");
+  if (name.empty())
+    return InvalidArgumentError("delete " + std::string(resource.resource) + ": empty name");
   HttpRequest req;
   req.method = "DELETE";
   req.target = ResourcePath(resource, ns, name);

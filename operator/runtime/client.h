@@ -13,8 +13,11 @@
 // AlreadyExists, Aborted (= 409 Conflict; Status::IsConflict), Gone (410),
 // InvalidArgument (400/415/422), Unauthenticated (401), PermissionDenied
 // (403), Unavailable (429, 5xx, transport errors; retry_after() set when the
-// server sent Retry-After). 429 and 5xx responses carrying Retry-After are
-// retried after that delay up to 10 times before the error is returned.
+// server sent Retry-After). DataLoss: a 2xx response whose body cannot be
+// read (malformed or truncated JSON, an empty body on a GET or LIST, an
+// object of another kind for TypedClient); the request reached the server
+// and a write may have taken effect, so it is neither a refusal nor a 5xx. 429 and 5xx responses
+// carrying Retry-After are retried after that delay up to 10 times before the error is returned.
 //
 // CallOptions (WithCallOptions) bound a client's calls: a check run just before
 // each request is sent that may refuse it or shorten its timeout (fencing and
@@ -27,6 +30,8 @@
 // from any thread.
 #pragma once
 
+#include <rapidjson/document.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -37,8 +42,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <rapidjson/document.h>
 
 #include "api/json.h"
 #include "api/meta.h"
@@ -123,12 +126,11 @@ class Client {
   // default, for other implementations (fakes), runs before_send once before delegating.
   virtual std::unique_ptr<Client> WithCallOptions(CallOptions options);
 
-  virtual StatusOr<rapidjson::Document> Get(const api::ResourceInfo& resource,
-                                            std::string_view ns, std::string_view name,
+  virtual StatusOr<rapidjson::Document> Get(const api::ResourceInfo& resource, std::string_view ns,
+                                            std::string_view name,
                                             std::string_view subresource = "") = 0;
   // One page; follow ListOptions::continue_token for more.
-  virtual StatusOr<rapidjson::Document> List(const api::ResourceInfo& resource,
-                                             std::string_view ns,
+  virtual StatusOr<rapidjson::Document> List(const api::ResourceInfo& resource, std::string_view ns,
                                              const ListOptions& options = {}) = 0;
   // `body` is the object as JSON text.
   virtual StatusOr<rapidjson::Document> Create(const api::ResourceInfo& resource,
@@ -182,13 +184,11 @@ class RestClient final : public Client {
                                        std::string_view name, std::string_view body,
                                        std::string_view subresource = "") override;
   StatusOr<rapidjson::Document> Patch(const api::ResourceInfo& resource, std::string_view ns,
-                                      std::string_view name, PatchType type,
-                                      std::string_view patch,
+                                      std::string_view name, PatchType type, std::string_view patch,
                                       std::string_view subresource = "") override;
   Status Delete(const api::ResourceInfo& resource, std::string_view ns, std::string_view name,
                 const DeleteOptions& options = {}) override;
-  StatusOr<std::unique_ptr<RawWatch>> Watch(const api::ResourceInfo& resource,
-                                            std::string_view ns,
+  StatusOr<std::unique_ptr<RawWatch>> Watch(const api::ResourceInfo& resource, std::string_view ns,
                                             const WatchOptions& options = {}) override;
   std::unique_ptr<Client> WithCallOptions(CallOptions options) override;
 
@@ -203,8 +203,7 @@ class RestClient final : public Client {
 };
 
 // A RestClient over an HttpTransport for `config`.
-StatusOr<std::unique_ptr<Client>> NewClient(const RestConfig& config,
-                                            Clock& clock = Clock::Real());
+StatusOr<std::unique_ptr<Client>> NewClient(const RestConfig& config, Clock& clock = Clock::Real());
 
 // ---------------------------------------------------------------------------
 // Typed layer.
@@ -300,9 +299,17 @@ class TypedClient {
   }
 
  private:
+  // A 2xx answer that is not a T (another kind, a malformed object) is DataLoss, not
+  // InvalidArgument: the request reached the server and may have taken effect, so callers
+  // must not treat it as refused (see the client's header).
   static StatusOr<T> Decode(StatusOr<rapidjson::Document> doc) {
     if (!doc.ok()) return doc.status();
-    return T::FromJson(*doc);
+    StatusOr<T> obj = T::FromJson(*doc);
+    if (!obj.ok()) {
+      return DataLossError("a 2xx response is not a " + std::string(T::kResource.kind) +
+                           " (the request may have taken effect): " + obj.status().ToString());
+    }
+    return obj;
   }
 
   Client& client_;

@@ -76,7 +76,9 @@ TEST_F(ClientTest, VerbsUrlsAndContentTypes) {
   list.field_selector = "metadata.name=web";
   list.limit = 5;
   transport_->SetHandler([](const HttpRequest&) {
-    return Json(200, R"({"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"9"},"items":[]})");
+    return Json(
+        200,
+        R"({"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"9"},"items":[]})");
   });
   ASSERT_OK(services_.List("prod", list).status());
 
@@ -120,8 +122,8 @@ TEST_F(ClientTest, ErrorMapping) {
        "has been modified"},
       {410, StatusBody(410, "Expired", "too old resource version"), StatusCode::kGone, "too old"},
       {410, StatusBody(410, "Gone", "gone"), StatusCode::kGone, "gone"},
-      {422, StatusBody(422, "Invalid", "Service \"web\" is invalid"),
-       StatusCode::kInvalidArgument, "is invalid"},
+      {422, StatusBody(422, "Invalid", "Service \"web\" is invalid"), StatusCode::kInvalidArgument,
+       "is invalid"},
       {400, StatusBody(400, "BadRequest", "bad"), StatusCode::kInvalidArgument, "bad"},
       {415, StatusBody(415, "UnsupportedMediaType", "smp"), StatusCode::kInvalidArgument, "smp"},
       {401, StatusBody(401, "Unauthorized", "Unauthorized"), StatusCode::kUnauthenticated,
@@ -144,10 +146,28 @@ TEST_F(ClientTest, ErrorMapping) {
   EXPECT_THAT(services_.Get("prod", "web"),
               StatusIs(StatusCode::kUnavailable,
                        HasSubstr("GET /api/v1/namespaces/prod/services/web: refused")));
-  // A 2xx with a body that is not JSON is an error, not a crash.
-  transport_->SetHandler([](const HttpRequest&) { return Json(200, "{oops"); });
-  EXPECT_THAT(services_.Get("prod", "web"),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("response body")));
+  // A 2xx with a body that cannot be read is an error, not a crash, and DataLoss, never
+  // InvalidArgument: the request reached the server (a write may have happened), so callers
+  // must not take it for a refusal (issue 13: the Service controller released the address of
+  // a status write that had succeeded).
+  for (std::string body : {"{oops", "<html>502</html>", "[1,2]"}) {
+    transport_->SetHandler([&](const HttpRequest&) { return Json(200, body); });
+    EXPECT_THAT(services_.Get("prod", "web"),
+                StatusIs(StatusCode::kDataLoss, HasSubstr("2xx response body")))
+        << body;
+    EXPECT_THAT(services_.PatchStatus("prod", "web", PatchType::kMerge, "{}"),
+                StatusIs(StatusCode::kDataLoss, HasSubstr("2xx response body")))
+        << body;
+  }
+  // An empty body: an error for a read, nothing to read for a write.
+  transport_->SetHandler([](const HttpRequest&) { return Json(200, ""); });
+  EXPECT_THAT(services_.Get("prod", "web"), StatusIs(StatusCode::kDataLoss, HasSubstr("empty")));
+  // An object of another kind answering a write.
+  transport_->SetHandler([](const HttpRequest&) {
+    return Json(200, R"({"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"web"}})");
+  });
+  EXPECT_THAT(services_.PatchStatus("prod", "web", PatchType::kMerge, "{}"),
+              StatusIs(StatusCode::kDataLoss, HasSubstr("not a Service")));
 }
 
 TEST_F(ClientTest, RetryAfterIsHonoured) {
@@ -288,15 +308,21 @@ TEST_F(ClientTest, ListAllFollowsContinue) {
       return R"({"metadata":{"name":")" + name + R"(","namespace":"a"}})";
     };
     if (r.target.find("continue=") == std::string::npos) {
-      return Json(200, R"({"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"40","continue":"tok1"},"items":[)" +
-                           item("a") + "," + item("b") + "]}");
+      return Json(
+          200,
+          R"({"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"40","continue":"tok1"},"items":[)" +
+              item("a") + "," + item("b") + "]}");
     }
     if (r.target.find("continue=tok1") != std::string::npos) {
-      return Json(200, R"({"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"40","continue":"tok2"},"items":[)" +
-                           item("c") + "]}");
+      return Json(
+          200,
+          R"({"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"40","continue":"tok2"},"items":[)" +
+              item("c") + "]}");
     }
-    return Json(200, R"({"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"40"},"items":[)" +
-                         item("d") + "]}");
+    return Json(
+        200,
+        R"({"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"40"},"items":[)" +
+            item("d") + "]}");
   });
   ListOptions opts;
   opts.limit = 2;
@@ -367,6 +393,25 @@ TEST_F(ClientTest, WatchDecodesEventsSplitAcrossAndWithinLines) {
   EXPECT_EQ(events[4].type, api::WatchEventType::kError);
   ASSERT_TRUE(events[4].error.has_value());
   EXPECT_TRUE(events[4].error->ToStatus().IsGone());
+}
+
+// Issue 13 (bad input): a truncated event followed by the next one is an error at once; it
+// used to be joined with every later line, waiting for braces that never balanced, so the watch
+// delivered nothing more until it timed out.
+TEST_F(ClientTest, ATruncatedWatchEventIsAnErrorNotAStall) {
+  for (std::string truncated :
+       {std::string(R"({"type":"MODIFIED","object":{"kind":"Service","metad)"),
+        std::string(R"({"type":"MODIFIED","object":{"kind":"Service")")}) {
+    SCOPED_TRACE(truncated);
+    auto stream = std::make_shared<FakeStream>();
+    transport_->SetStreamHandler([&](const HttpRequest&) { return stream; });
+    ASSERT_OK_AND_ASSIGN(auto watch, services_.Watch("prod", {}));
+    stream->Push(truncated);
+    stream->Push(R"({"type":"ADDED","object":)" + std::string(kService) + "}");
+    // Not closed: a stalled watch would block here forever.
+    EXPECT_THAT(watch->Next(), StatusIs(StatusCode::kInvalidArgument, HasSubstr("watch event")));
+    stream->Close();
+  }
 }
 
 TEST_F(ClientTest, WatchErrorsAndCancel) {

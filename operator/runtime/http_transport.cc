@@ -1,20 +1,23 @@
 #include "operator/runtime/http_transport.h"
 
-#include <openssl/pem.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-
-#include <atomic>
-#include <condition_variable>
-#include <mutex>
-#include <optional>
-#include <stop_token>
-#include <boost/asio/ssl.hpp>
+#include <arpa/inet.h>
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
 #include <glog/logging.h>
+#include <netinet/in.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include <atomic>
+#include <boost/asio/ssl.hpp>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
+#include <optional>
 #include <sstream>
+#include <stop_token>
 #include <utility>
 
 #include "operator/base/status_macros.h"
@@ -26,7 +29,8 @@ using web::http::client::http_client;
 using web::http::client::http_client_config;
 
 std::string TrimToken(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) {
+  while (!s.empty() &&
+         (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) {
     s.pop_back();
   }
   size_t b = s.find_first_not_of(" \t\r\n");
@@ -54,7 +58,92 @@ struct PkeyDeleter {
 };
 
 std::unique_ptr<BIO, BioDeleter> MemBio(const std::string& data) {
-  return std::unique_ptr<BIO, BioDeleter>(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
+  return std::unique_ptr<BIO, BioDeleter>(
+      BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
+}
+
+// ---------------------------------------------------------------------------
+// Server certificate verification.
+//
+// cpprestsdk verifies the server's certificate against the URL's host (or a Host header) and
+// sends that host as SNI, with no way to name another. Verification is therefore done here, at
+// the OpenSSL context level (the only hook cpprestsdk offers): a certificate verification
+// callback checks the chain and the expected name (tls-server-name, else the URL's host) with
+// OpenSSL's own host/IP matching, and an info callback sets SNI to tls-server-name when the
+// handshake starts (after cpprestsdk set it to the URL's host). The callback also keeps the
+// reason of the last failure, so that a refused certificate gives a clear error.
+
+struct TlsVerifier {
+  std::string name;  // what the certificate must be for
+  bool name_is_ip = false;
+  std::string sni;  // tls-server-name when it is a DNS name; "" = leave cpprestsdk's
+  std::mutex mu;
+  std::string last_error;
+
+  void Fail(std::string why) {
+    std::lock_guard<std::mutex> lock(mu);
+    last_error = std::move(why);
+  }
+  std::string LastError() {
+    std::lock_guard<std::mutex> lock(mu);
+    return last_error;
+  }
+};
+
+bool IsIpLiteral(const std::string& host) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+// The SSL_CTX owns a reference to its verifier (freed with the context, which may outlive the
+// transport in a pooled connection).
+void FreeVerifier(void* /*parent*/, void* ptr, CRYPTO_EX_DATA* /*ad*/, int /*idx*/, long /*argl*/,
+                  void* /*argp*/) {
+  delete static_cast<std::shared_ptr<TlsVerifier>*>(ptr);
+}
+int VerifierIndex() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, FreeVerifier);
+  return index;
+}
+
+// OpenSSL's own verdict for each certificate of the chain (what its default callback does).
+int KeepVerdict(int ok, X509_STORE_CTX* /*store*/) { return ok; }
+
+int VerifyServerCertificate(X509_STORE_CTX* store, void* arg) {
+  auto* verifier = static_cast<TlsVerifier*>(arg);
+  X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(store);
+  int set = verifier->name_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, verifier->name.c_str())
+                                 : X509_VERIFY_PARAM_set1_host(param, verifier->name.c_str(), 0);
+  if (set != 1) {
+    verifier->Fail("cannot check the certificate against \"" + verifier->name + "\"");
+    return 0;
+  }
+  // cpprestsdk's per-certificate callback would check the URL's host again: the chain and the
+  // name are checked here, by OpenSSL, instead.
+  X509_STORE_CTX_set_verify_cb(store, KeepVerdict);
+  if (X509_verify_cert(store) == 1) return 1;
+  int err = X509_STORE_CTX_get_error(store);
+  std::string why = X509_verify_cert_error_string(err);
+  if (err == X509_V_ERR_HOSTNAME_MISMATCH || err == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+    why += ": the certificate is not for \"" + verifier->name + "\"";
+  } else if (err == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+             err == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+             err == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+             err == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE) {
+    why +=
+        ": the server's certificate is not signed by the configured certificate-authority "
+        "(or, without one, by the system's trust store)";
+  }
+  verifier->Fail(why);
+  return 0;
+}
+
+void SetSniAtHandshakeStart(const SSL* ssl, int where, int /*ret*/) {
+  if ((where & SSL_CB_HANDSHAKE_START) == 0) return;
+  auto* held = static_cast<std::shared_ptr<TlsVerifier>*>(
+      SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), VerifierIndex()));
+  if (held == nullptr || (*held)->sni.empty()) return;
+  SSL_set_tlsext_host_name(const_cast<SSL*>(ssl), (*held)->sni.c_str());
 }
 
 // The cpprestsdk timeout of streamed (watch) requests: above the longest
@@ -115,12 +204,14 @@ Status ValidateTlsMaterial(const RestConfig& config) {
     auto bio = MemBio(config.ca_pem);
     int count = 0;
     while (true) {
-      std::unique_ptr<X509, X509Deleter> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+      std::unique_ptr<X509, X509Deleter> cert(
+          PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
       if (!cert) break;
       ++count;
     }
     if (count == 0) {
-      return InvalidArgumentError(config.source + ": certificate-authority: no PEM certificate found");
+      return InvalidArgumentError(config.source +
+                                  ": certificate-authority: no PEM certificate found");
     }
   }
   if (config.client_cert_pem.empty() != config.client_key_pem.empty()) {
@@ -128,7 +219,8 @@ Status ValidateTlsMaterial(const RestConfig& config) {
   }
   if (!config.client_cert_pem.empty()) {
     auto cbio = MemBio(config.client_cert_pem);
-    std::unique_ptr<X509, X509Deleter> cert(PEM_read_bio_X509(cbio.get(), nullptr, nullptr, nullptr));
+    std::unique_ptr<X509, X509Deleter> cert(
+        PEM_read_bio_X509(cbio.get(), nullptr, nullptr, nullptr));
     if (!cert) {
       return InvalidArgumentError(config.source + ": client-certificate: not a PEM certificate");
     }
@@ -137,8 +229,7 @@ Status ValidateTlsMaterial(const RestConfig& config) {
         PEM_read_bio_PrivateKey(kbio.get(), nullptr, nullptr, nullptr));
     if (!key) return InvalidArgumentError(config.source + ": client-key: not a PEM private key");
     if (X509_check_private_key(cert.get(), key.get()) != 1) {
-      return InvalidArgumentError(config.source +
-                                  ": client-key does not match client-certificate");
+      return InvalidArgumentError(config.source + ": client-key does not match client-certificate");
     }
   }
   return Status();
@@ -154,8 +245,37 @@ struct HttpTransport::Impl {
   std::mutex mu;
   std::map<int64_t, std::shared_ptr<http_client>> clients;  // by timeout in ms
 
+  std::shared_ptr<TlsVerifier> verifier;  // null when verification is off
+
   Impl(RestConfig c, Clock& clk)
-      : config(std::move(c)), clock(&clk), tokens(config.bearer_token, config.bearer_token_file, clk) {}
+      : config(std::move(c)),
+        clock(&clk),
+        tokens(config.bearer_token, config.bearer_token_file, clk) {
+    if (!config.insecure_skip_tls_verify) {
+      verifier = std::make_shared<TlsVerifier>();
+      std::string host;
+      try {
+        host = utility::conversions::to_utf8string(web::uri(config.server).host());
+      } catch (const std::exception&) {
+      }
+      if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+      }
+      verifier->name = config.tls_server_name.empty() ? host : config.tls_server_name;
+      verifier->name_is_ip = IsIpLiteral(verifier->name);
+      if (!config.tls_server_name.empty() && !verifier->name_is_ip) {
+        verifier->sni = config.tls_server_name;
+      }
+    }
+  }
+
+  // The transport error for a failed request, with the reason a certificate was refused.
+  std::string ErrorText(const std::string& error) {
+    if (verifier == nullptr || error.find("handshake") == std::string::npos) return error;
+    std::string why = verifier->LastError();
+    if (why.empty()) return error;
+    return error + " (TLS: server certificate refused: " + why + ")";
+  }
 
   std::shared_ptr<http_client> ClientFor(std::chrono::milliseconds timeout) {
     if (timeout.count() <= 0) timeout = config.timeout;
@@ -169,7 +289,14 @@ struct HttpTransport::Impl {
     std::string cert = config.client_cert_pem;
     std::string key = config.client_key_pem;
     bool insecure = config.insecure_skip_tls_verify;
-    cfg.set_ssl_context_callback([ca, cert, key, insecure](boost::asio::ssl::context& ctx) {
+    std::shared_ptr<TlsVerifier> tls = verifier;
+    cfg.set_ssl_context_callback([ca, cert, key, insecure, tls](boost::asio::ssl::context& ctx) {
+      if (tls != nullptr) {
+        SSL_CTX* native = ctx.native_handle();
+        SSL_CTX_set_ex_data(native, VerifierIndex(), new std::shared_ptr<TlsVerifier>(tls));
+        SSL_CTX_set_cert_verify_callback(native, VerifyServerCertificate, tls.get());
+        SSL_CTX_set_info_callback(native, SetSniAtHandshakeStart);
+      }
       if (!ca.empty() && !insecure) {
         // Trust only the configured CA, not the system store.
         SSL_CTX_set_cert_store(ctx.native_handle(), X509_STORE_new());
@@ -196,6 +323,24 @@ struct HttpTransport::Impl {
                    request.content_type.empty() ? "application/json" : request.content_type);
     }
     return msg;
+  }
+
+  // One line per response at --v=6 (client-go's level for request lines), and the request
+  // headers at --v=9 with the credential masked, as client-go does: tokens never reach a log.
+  void LogExchange(const HttpRequest& request, int status_code,
+                   std::chrono::steady_clock::time_point start, int attempt) {
+    if (!VLOG_IS_ON(6)) return;
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+    VLOG(6) << Describe(request) << " " << status_code << " in " << ms << " ms"
+            << (attempt > 0 ? " (after re-reading the token file)" : "");
+    VLOG(9) << Describe(request) << " request headers: Accept: application/json"
+            << (config.bearer_token.empty() && config.bearer_token_file.empty()
+                    ? ""
+                    : ", Authorization: Bearer <masked>")
+            << (request.body.empty() ? ""
+                                     : ", body " + std::to_string(request.body.size()) + " bytes");
   }
 
   std::string Describe(const HttpRequest& request) {
@@ -258,13 +403,6 @@ StatusOr<std::shared_ptr<HttpTransport>> HttpTransport::Create(const RestConfig&
                                                                Clock& clock) {
   if (config.server.empty()) return InvalidArgumentError(config.source + ": no server URL");
   LB_RETURN_IF_ERROR(ValidateTlsMaterial(config));
-  if (!config.tls_server_name.empty()) {
-    // Not honoured (see the header). Verification against the URL's host is stricter, not
-    // weaker, so the connection is safe; it fails if the certificate lacks that host.
-    LOG(WARNING) << config.source << ": tls-server-name \"" << config.tls_server_name
-                 << "\" is not supported; verifying the certificate against the server URL's "
-                    "host instead";
-  }
   try {
     web::uri uri(config.server);
     if (uri.scheme() != "https" && uri.scheme() != "http") {
@@ -275,8 +413,7 @@ StatusOr<std::shared_ptr<HttpTransport>> HttpTransport::Create(const RestConfig&
     return InvalidArgumentError(config.source + ": server \"" + config.server +
                                 "\" is not a URL: " + e.what());
   }
-  return std::shared_ptr<HttpTransport>(
-      new HttpTransport(std::make_unique<Impl>(config, clock)));
+  return std::shared_ptr<HttpTransport>(new HttpTransport(std::make_unique<Impl>(config, clock)));
 }
 
 StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
@@ -301,6 +438,7 @@ StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
     HttpResponse response;
     std::string error;
   };
+  const auto start = std::chrono::steady_clock::now();
   for (int attempt = 0;; ++attempt) {
     auto result = std::make_shared<Result>();
     pplx::cancellation_token_source cts;
@@ -360,8 +498,9 @@ StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
     }
     std::unique_lock<std::mutex> lock(result->mu);
     if (!result->error.empty()) {
-      return UnavailableError(impl_->Describe(request) + ": " + result->error);
+      return UnavailableError(impl_->Describe(request) + ": " + impl_->ErrorText(result->error));
     }
+    impl_->LogExchange(request, result->response.status_code, start, attempt);
     if (result->response.status_code == 401 && attempt == 0 && impl_->tokens.Refresh()) continue;
     return std::move(result->response);
   }
@@ -379,6 +518,7 @@ StatusOr<std::unique_ptr<ResponseStream>> HttpTransport::Stream(const HttpReques
     std::optional<web::http::http_response> response;
     std::string error;
   };
+  const auto start = std::chrono::steady_clock::now();
   for (int attempt = 0;; ++attempt) {
     auto result = std::make_shared<Result>();
     pplx::cancellation_token_source cts;
@@ -419,9 +559,10 @@ StatusOr<std::unique_ptr<ResponseStream>> HttpTransport::Stream(const HttpReques
     }
     std::lock_guard<std::mutex> lock(result->mu);
     if (!result->error.empty()) {
-      return UnavailableError(impl_->Describe(request) + ": " + result->error);
+      return UnavailableError(impl_->Describe(request) + ": " + impl_->ErrorText(result->error));
     }
     web::http::http_response resp = *result->response;
+    impl_->LogExchange(request, resp.status_code(), start, attempt);
     if (resp.status_code() == 401 && attempt == 0 && impl_->tokens.Refresh()) continue;
     return std::unique_ptr<ResponseStream>(
         new HttpResponseStream(std::move(resp), std::move(cts), client, impl_->Describe(request)));

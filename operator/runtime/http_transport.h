@@ -2,12 +2,14 @@
 // the client side touches cpprestsdk (its headers stay in http_transport.cc).
 //
 //   - TLS: the server certificate is verified against the RestConfig's CA
-//     (only that CA when one is given; the system store otherwise) and the
-//     server's host name (RFC 2818, IP SANs included), unless
-//     insecure_skip_tls_verify (which may not come with a CA: InvalidArgument,
-//     as in client-go). Client certificate and key from PEM data.
-//     tls_server_name is NOT honoured (a warning is logged): cpprestsdk takes
-//     SNI and the verification name from the URL's host, which is stricter.
+//     (only that CA when one is given; the system store otherwise) and a name:
+//     tls_server_name when set, else the server URL's host (DNS or IP SANs,
+//     OpenSSL's matching), unless insecure_skip_tls_verify (which may not come
+//     with a CA: InvalidArgument, as in client-go). tls_server_name is also
+//     sent as SNI (not when it is an IP address); the Host header stays the
+//     URL's, as in client-go. A refused certificate is an Unavailable error
+//     that says why ("TLS: server certificate refused: ..."). Client
+//     certificate and key from PEM data.
 //   - Auth: "Authorization: Bearer" from a TokenSource; a token file is
 //     re-read when the cached token is older than 50 s, and at once after a
 //     401 (the request is then retried once if the token changed).
@@ -17,6 +19,9 @@
 //     writes) cancels that request when it runs out. Streams (watches) share
 //     one client whose timeout is 11 min or the request's, if longer (the
 //     server ends informer watches within 10).
+//   - Logging: one line per response at --v=6 (method, URL, status, time),
+//     the request headers at --v=9 with the Authorization value masked.
+//     Credentials (tokens, keys) are never logged at any verbosity.
 //   - Every cpprestsdk/std exception stops here and becomes Unavailable
 //     (Cancelled for a cancelled stream).
 //

@@ -36,6 +36,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::lballoc::testing::IsOk;
 using ::lballoc::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 std::string Slurp(const fs::path& path) {
@@ -65,20 +66,27 @@ class TempDir {
 };
 
 // Test PKI made with the openssl command: a CA, a server certificate for
-// 127.0.0.1 signed by it, a client certificate signed by it, and an unrelated CA.
+// 127.0.0.1 and localhost signed by it, one for apiserver.internal only
+// (named.crt), a client certificate signed by it, and an unrelated CA.
 struct Pki {
   explicit Pki(const fs::path& dir) : dir(dir) {
     std::string d = dir.string();
     std::string cmd =
-        "cd " + d + " && "
+        "cd " + d +
+        " && "
         "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 "
         "  -subj /CN=test-ca && "
         "openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.crt -days 1 "
         "  -subj /CN=other-ca && "
-        "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=server && "
+        "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=server "
+        "&& "
         "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext && "
         "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
         "  -out server.crt -days 1 -extfile san.ext && "
+        "openssl req -newkey rsa:2048 -nodes -keyout named.key -out named.csr -subj /CN=named && "
+        "printf 'subjectAltName=DNS:apiserver.internal\\n' > named.ext && "
+        "openssl x509 -req -in named.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
+        "  -out named.crt -days 1 -extfile named.ext && "
         "openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=alice && "
         "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
         "  -out client.crt -days 1";
@@ -114,19 +122,28 @@ bool CanConnect(int port) {
 }
 
 // `openssl s_server -www` with a certificate from the test CA, optionally
-// demanding a client certificate from the same CA.
+// demanding a client certificate from the same CA. With sni_name, a client
+// asking for that name (SNI) gets named.crt instead.
 class OpensslServer {
  public:
-  OpensslServer(const Pki& pki, bool require_client_cert) : port_(FreePort()) {
+  OpensslServer(const Pki& pki, bool require_client_cert, const std::string& sni_name = "")
+      : port_(FreePort()) {
     std::string accept = "127.0.0.1:" + std::to_string(port_);
     std::string cert = (pki.dir / "server.crt").string();
     std::string key = (pki.dir / "server.key").string();
     std::string ca = (pki.dir / "ca.crt").string();
     std::vector<std::string> args = {"openssl", "s_server", "-accept", accept, "-cert", cert,
-                                     "-key", key, "-CAfile", ca, "-www", "-quiet"};
+                                     "-key",    key,        "-CAfile", ca,     "-www",  "-quiet"};
     if (require_client_cert) {
       args.push_back("-Verify");
       args.push_back("1");
+    }
+    if (!sni_name.empty()) {
+      for (std::string a : {std::string("-servername"), sni_name, std::string("-cert2"),
+                            (pki.dir / "named.crt").string(), std::string("-key2"),
+                            (pki.dir / "named.key").string()}) {
+        args.push_back(a);
+      }
     }
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
@@ -177,8 +194,12 @@ TEST(HttpTransportTlsTest, RightCaAcceptedWrongCaRefusedInsecureAllowed) {
   config.ca_pem = pki.Read("ca.crt");
   EXPECT_THAT(GetStatusCode(config), ::lballoc::testing::IsOkAndHolds(200));
 
+  // A wrong CA: refused, and the error says so (issue 13: "a clear error").
   config.ca_pem = pki.Read("other.crt");
-  EXPECT_THAT(GetStatusCode(config), StatusIs(StatusCode::kUnavailable, HasSubstr("GET https://")));
+  EXPECT_THAT(GetStatusCode(config),
+              StatusIs(StatusCode::kUnavailable,
+                       AllOf(HasSubstr("GET https://"), HasSubstr("server certificate refused"),
+                             HasSubstr("not signed by the configured certificate-authority"))));
 
   // No CA at all: the system store does not know the test CA.
   config.ca_pem = "";
@@ -186,6 +207,53 @@ TEST(HttpTransportTlsTest, RightCaAcceptedWrongCaRefusedInsecureAllowed) {
 
   config.insecure_skip_tls_verify = true;
   EXPECT_THAT(GetStatusCode(config), ::lballoc::testing::IsOkAndHolds(200));
+}
+
+// Finding 11 of issue 10: tls-server-name is the name the certificate must be for, and the SNI
+// sent. The server hands named.crt (for apiserver.internal only) to clients that ask for
+// apiserver.internal by SNI, and server.crt (127.0.0.1, localhost) to the others.
+TEST(HttpTransportTlsTest, TlsServerNameIsTheVerifiedNameAndTheSni) {
+  TempDir dir;
+  Pki pki(dir.path());
+  ASSERT_TRUE(pki.ok) << Slurp(dir.path() / "openssl.log");
+  OpensslServer server(pki, /*require_client_cert=*/false, "apiserver.internal");
+  ASSERT_TRUE(server.running());
+
+  RestConfig config;
+  config.server = server.url();  // https://127.0.0.1:port
+  config.source = "test";
+  config.ca_pem = pki.Read("ca.crt");
+  // Without it: server.crt, checked against 127.0.0.1.
+  EXPECT_THAT(GetStatusCode(config), ::lballoc::testing::IsOkAndHolds(200));
+  // With it: SNI apiserver.internal gets named.crt, which is for apiserver.internal only. Were
+  // the SNI not sent, server.crt would come back and fail the name check.
+  config.tls_server_name = "apiserver.internal";
+  EXPECT_THAT(GetStatusCode(config), ::lballoc::testing::IsOkAndHolds(200));
+  // Another name the default certificate is for.
+  config.tls_server_name = "localhost";
+  EXPECT_THAT(GetStatusCode(config), ::lballoc::testing::IsOkAndHolds(200));
+  // A name no certificate is for: refused, saying which name was expected.
+  config.tls_server_name = "wrong.example";
+  EXPECT_THAT(GetStatusCode(config),
+              StatusIs(StatusCode::kUnavailable, AllOf(HasSubstr("server certificate refused"),
+                                                       HasSubstr("not for \"wrong.example\""))));
+  // An IP address as the name: checked against the IP SANs (no SNI is sent for it).
+  config.tls_server_name = "127.0.0.2";
+  EXPECT_THAT(GetStatusCode(config),
+              StatusIs(StatusCode::kUnavailable, HasSubstr("not for \"127.0.0.2\"")));
+  config.tls_server_name = "127.0.0.1";
+  EXPECT_THAT(GetStatusCode(config), ::lballoc::testing::IsOkAndHolds(200));
+  // Through the kubeconfig: the field is read and used.
+  std::string kubeconfig =
+      "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+      "clusters:\n- name: k\n  cluster:\n    server: " +
+      server.url() + "\n    certificate-authority: " + (pki.dir / "ca.crt").string() +
+      "\n    tls-server-name: apiserver.internal\n"
+      "contexts:\n- name: c\n  context: {cluster: k, user: u}\n"
+      "users:\n- name: u\n  user: {token: t}\n";
+  ASSERT_OK_AND_ASSIGN(RestConfig loaded, ParseKubeconfig(kubeconfig, dir.path().string()));
+  EXPECT_EQ(loaded.tls_server_name, "apiserver.internal");
+  EXPECT_THAT(GetStatusCode(loaded), ::lballoc::testing::IsOkAndHolds(200));
 }
 
 TEST(HttpTransportTlsTest, ApiServerSelfSignedCertificate) {

@@ -133,6 +133,18 @@ Status Reflector::List() {
     LB_ASSIGN_OR_RETURN(rapidjson::Document page, std::move(listed),
                         _.WithContext(options_.name + ": list"));
     if (!page.IsObject()) return InvalidArgumentError(options_.name + ": list: not an object");
+    // A page that is not a list of this kind would replace the cache with nothing (every
+    // cached object reported deleted) or with objects of another kind: relist instead.
+    const std::string want_kind = std::string(resource_.kind) + "List";
+    auto kind = page.FindMember("kind");
+    if (kind != page.MemberEnd() && kind->value.IsString() &&
+        kind->value.GetString() != want_kind) {
+      return DataLossError(options_.name + ": list: the answer is a " + kind->value.GetString() +
+                           ", not a " + want_kind);
+    }
+    if (!page.HasMember("items")) {
+      return DataLossError(options_.name + ": list: the answer has no items (not a list)");
+    }
     std::string cont;
     auto meta = page.FindMember("metadata");
     if (meta != page.MemberEnd() && meta->value.IsObject()) {

@@ -17,6 +17,9 @@
 //     their last known state delivered to on_delete (missed deletions); the
 //     listed objects already cached are delivered to on_update (old and new
 //     may be equal, as client-go's Replaced deltas are).
+//   - A LIST answer that is not a list of this kind (another kind, no items,
+//     an unreadable body) is a failed list: relisted after the backoff, the
+//     cache left as it was.
 //   - An undecodable object is skipped with a warning and counted
 //     (decode_failures). When listed, its key (read from the raw JSON) counts
 //     as listed: a cached copy is kept as it was, never reported deleted.

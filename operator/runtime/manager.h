@@ -103,23 +103,29 @@ class Manager {
 
   // An informer started in step 2; Run() waits for it to sync.
   void AddInformer(std::shared_ptr<InformerBase> informer);
-  // The same, also exporting its LIST/WATCH counts as lballoc_informer_*_total{resource}.
+  // The same, also exporting its LIST/WATCH/event counts and its decode failures as
+  // lballoc_informer_*_total{resource}.
   template <typename T>
   void AddInformer(std::shared_ptr<Informer<T>> informer) {
     Informer<T>* raw = informer.get();
     const Labels labels{{"resource", raw->name()}};
+    metric_funcs_.push_back(
+        metrics_.AddFunc(MetricsRegistry::Type::kCounter, "lballoc_informer_lists_total",
+                         "LIST requests made by informers.", labels,
+                         [raw] { return static_cast<double>(raw->counters().lists); }));
+    metric_funcs_.push_back(
+        metrics_.AddFunc(MetricsRegistry::Type::kCounter, "lballoc_informer_watches_total",
+                         "WATCH requests opened by informers.", labels,
+                         [raw] { return static_cast<double>(raw->counters().watches); }));
+    metric_funcs_.push_back(
+        metrics_.AddFunc(MetricsRegistry::Type::kCounter, "lballoc_informer_watch_events_total",
+                         "Watch events received by informers.", labels,
+                         [raw] { return static_cast<double>(raw->counters().events); }));
     metric_funcs_.push_back(metrics_.AddFunc(
-        MetricsRegistry::Type::kCounter, "lballoc_informer_lists_total",
-        "LIST requests made by informers.", labels,
-        [raw] { return static_cast<double>(raw->counters().lists); }));
-    metric_funcs_.push_back(metrics_.AddFunc(
-        MetricsRegistry::Type::kCounter, "lballoc_informer_watches_total",
-        "WATCH requests opened by informers.", labels,
-        [raw] { return static_cast<double>(raw->counters().watches); }));
-    metric_funcs_.push_back(metrics_.AddFunc(
-        MetricsRegistry::Type::kCounter, "lballoc_informer_watch_events_total",
-        "Watch events received by informers.", labels,
-        [raw] { return static_cast<double>(raw->counters().events); }));
+        MetricsRegistry::Type::kCounter, "lballoc_informer_decode_failures_total",
+        "Listed or watched objects skipped because they could not be decoded (wrong kind, "
+        "malformed).",
+        labels, [raw] { return static_cast<double>(raw->decode_failures()); }));
     AddInformer(std::shared_ptr<InformerBase>(std::move(informer)));
   }
 

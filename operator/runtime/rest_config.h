@@ -46,7 +46,8 @@ struct RestConfig {
   // PEM data; empty = the system's trust store.
   std::string ca_pem;
   bool insecure_skip_tls_verify = false;
-  // Name to verify the server certificate against instead of the host in `server`.
+  // Name to verify the server certificate against instead of the host in `server`; also the
+  // SNI sent (http_transport.h).
   std::string tls_server_name;
   // PEM data for client-certificate authentication; both or neither.
   std::string client_cert_pem;

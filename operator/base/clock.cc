@@ -11,6 +11,16 @@ void Clock::SleepFor(Duration duration) {
   WaitUntil(lock, cv, Now() + duration, [] { return false; });
 }
 
+bool Clock::WaitUntil(Mutex& mu, CondVar& cv, TimePoint deadline,
+                      const std::function<bool()>& done) {
+  // Hands the held std::mutex to the std::unique_lock overload without unlocking it, and takes
+  // it back (still held) afterwards.
+  std::unique_lock<std::mutex> lock(mu.native(), std::adopt_lock);
+  const bool result = WaitUntil(lock, cv.native(), deadline, done);
+  lock.release();
+  return result;
+}
+
 Clock& Clock::Real() {
   static RealClock* const kClock = new RealClock();
   return *kClock;
@@ -22,9 +32,8 @@ Clock::TimePoint RealClock::Now() const {
 
 Clock::WallTime RealClock::WallNow() const { return std::chrono::system_clock::now(); }
 
-bool RealClock::WaitUntil(std::unique_lock<std::mutex>& lock,
-                          std::condition_variable& cv, TimePoint deadline,
-                          const std::function<bool()>& done) {
+bool RealClock::WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                          TimePoint deadline, const std::function<bool()>& done) {
   return cv.wait_until(lock, deadline, done);
 }
 
@@ -33,20 +42,19 @@ FakeClock::FakeClock()
       wall_(std::chrono::system_clock::time_point(std::chrono::seconds(1767225600))) {}
 
 Clock::TimePoint FakeClock::Now() const {
-  std::lock_guard<std::mutex> guard(mu_);
+  MutexLock guard(&mu_);
   return now_;
 }
 
 Clock::WallTime FakeClock::WallNow() const {
-  std::lock_guard<std::mutex> guard(mu_);
+  MutexLock guard(&mu_);
   return wall_;
 }
 
-bool FakeClock::WaitUntil(std::unique_lock<std::mutex>& lock,
-                          std::condition_variable& cv, TimePoint deadline,
-                          const std::function<bool()>& done) {
+bool FakeClock::WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                          TimePoint deadline, const std::function<bool()>& done) {
   {
-    std::lock_guard<std::mutex> guard(mu_);
+    MutexLock guard(&mu_);
     waiting_.insert(&cv);
   }
   bool result;
@@ -65,26 +73,26 @@ bool FakeClock::WaitUntil(std::unique_lock<std::mutex>& lock,
     cv.wait_for(lock, std::chrono::milliseconds(2));
   }
   {
-    std::lock_guard<std::mutex> guard(mu_);
+    MutexLock guard(&mu_);
     waiting_.erase(waiting_.find(&cv));
   }
   return result;
 }
 
 void FakeClock::Advance(Duration duration) {
-  std::lock_guard<std::mutex> guard(mu_);
+  MutexLock guard(&mu_);
   now_ += duration;
   wall_ += std::chrono::duration_cast<std::chrono::system_clock::duration>(duration);
   for (std::condition_variable* cv : waiting_) cv->notify_all();
 }
 
 void FakeClock::SetWallTime(WallTime wall) {
-  std::lock_guard<std::mutex> guard(mu_);
+  MutexLock guard(&mu_);
   wall_ = wall;
 }
 
 int FakeClock::waiters() const {
-  std::lock_guard<std::mutex> guard(mu_);
+  MutexLock guard(&mu_);
   return static_cast<int>(waiting_.size());
 }
 

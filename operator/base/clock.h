@@ -16,6 +16,9 @@
 #include <mutex>
 #include <set>
 
+#include "operator/base/mutex.h"
+#include "operator/base/thread_annotations.h"
+
 namespace lballoc {
 
 class Clock {
@@ -33,9 +36,14 @@ class Clock {
   // is true or Now() reaches `deadline`. Returns done(). Callers notify `cv`
   // when the state behind `done` changes, exactly as with a plain
   // condition_variable.
-  virtual bool WaitUntil(std::unique_lock<std::mutex>& lock,
-                         std::condition_variable& cv, TimePoint deadline,
-                         const std::function<bool()>& done) = 0;
+  virtual bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
+                         TimePoint deadline, const std::function<bool()>& done) = 0;
+
+  // The same wait for code that locks a lballoc::Mutex (mutex.h): `mu` is held on entry and
+  // on return. `done` runs with `mu` held; it starts with `mu.AssertHeld()` when it reads
+  // members guarded by `mu`.
+  bool WaitUntil(Mutex& mu, CondVar& cv, TimePoint deadline, const std::function<bool()>& done)
+      REQUIRES(mu);
 
   // Blocks the calling thread for `duration` of this clock's time.
   void SleepFor(Duration duration);
@@ -47,6 +55,7 @@ class Clock {
 // A clock backed by std::chrono::steady_clock and system_clock.
 class RealClock final : public Clock {
  public:
+  using Clock::WaitUntil;
   TimePoint Now() const override;
   WallTime WallNow() const override;
   bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
@@ -60,6 +69,8 @@ class FakeClock final : public Clock {
   // Starts at an arbitrary fixed monotonic time and wall time
   // 2026-01-01T00:00:00Z, so tests are repeatable.
   FakeClock();
+
+  using Clock::WaitUntil;
 
   TimePoint Now() const override;
   WallTime WallNow() const override;
@@ -76,10 +87,10 @@ class FakeClock final : public Clock {
   int waiters() const;
 
  private:
-  mutable std::mutex mu_;
-  TimePoint now_;
-  WallTime wall_;
-  std::multiset<std::condition_variable*> waiting_;
+  mutable Mutex mu_;
+  TimePoint now_ GUARDED_BY(mu_);
+  WallTime wall_ GUARDED_BY(mu_);
+  std::multiset<std::condition_variable*> waiting_ GUARDED_BY(mu_);
 };
 
 }  // namespace lballoc

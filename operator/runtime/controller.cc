@@ -1,8 +1,8 @@
 #include "operator/runtime/controller.h"
 
-#include <exception>
-
 #include <glog/logging.h>
+
+#include <exception>
 
 namespace lballoc::runtime {
 
@@ -23,21 +23,21 @@ Controller::Controller(std::string name, std::shared_ptr<Reconciler> reconciler,
   error_total_ = result("error");
   requeue_after_total_ = result("requeue_after");
   result("requeue");  // pre-initialised to 0 as in controller-runtime; never used here
-  errors_total_ = metrics_.GetCounter("controller_runtime_reconcile_errors_total",
-                                      "Total number of reconciliation errors per controller.",
-                                      labels);
-  terminal_errors_total_ = metrics_.GetCounter(
-      "controller_runtime_terminal_reconcile_errors_total",
-      "Total number of terminal reconciliation errors per controller.", labels);
+  errors_total_ =
+      metrics_.GetCounter("controller_runtime_reconcile_errors_total",
+                          "Total number of reconciliation errors per controller.", labels);
+  terminal_errors_total_ =
+      metrics_.GetCounter("controller_runtime_terminal_reconcile_errors_total",
+                          "Total number of terminal reconciliation errors per controller.", labels);
   panics_total_ = metrics_.GetCounter(
       "controller_runtime_reconcile_panics_total",
       "Total number of reconciliations that threw an exception per controller.", labels);
   reconcile_time_ = metrics_.GetHistogram("controller_runtime_reconcile_time_seconds",
                                           "Length of time per reconciliation per controller.",
                                           labels, ReconcileTimeBuckets());
-  active_workers_ = metrics_.GetGauge("controller_runtime_active_workers",
-                                      "Number of workers currently reconciling per controller.",
-                                      labels);
+  active_workers_ =
+      metrics_.GetGauge("controller_runtime_active_workers",
+                        "Number of workers currently reconciling per controller.", labels);
   metrics_
       .GetGauge("controller_runtime_max_concurrent_reconciles",
                 "Maximum number of concurrent reconciles per controller.", labels)
@@ -46,8 +46,7 @@ Controller::Controller(std::string name, std::shared_ptr<Reconciler> reconciler,
   metric_funcs_.push_back(metrics_.AddFunc(MetricsRegistry::Type::kGauge, "workqueue_depth",
                                            "Current depth of the work queue.", queue_labels,
                                            [this] { return double(queue_depth()); }));
-  metric_funcs_.push_back(metrics_.AddFunc(MetricsRegistry::Type::kCounter,
-                                           "workqueue_adds_total",
+  metric_funcs_.push_back(metrics_.AddFunc(MetricsRegistry::Type::kCounter, "workqueue_adds_total",
                                            "Total number of adds handled by the work queue.",
                                            queue_labels,
                                            [this] { return double(queue_adds_total()); }));
@@ -68,16 +67,15 @@ Controller::Controller(std::string name, std::shared_ptr<Reconciler> reconciler,
       MetricsRegistry::Type::kGauge, "workqueue_longest_running_processor_seconds",
       "Seconds the longest-running worker has spent on its current key.", queue_labels,
       [this] { return WithQueue(&Queue::LongestRunningProcessorSeconds); }));
-  metric_funcs_.push_back(metrics_.AddFunc(MetricsRegistry::Type::kCounter,
-                                           "workqueue_retries_total",
-                                           "Total number of retries handled by the work queue.",
-                                           queue_labels,
-                                           [this] { return double(queue_retries_total()); }));
+  metric_funcs_.push_back(
+      metrics_.AddFunc(MetricsRegistry::Type::kCounter, "workqueue_retries_total",
+                       "Total number of retries handled by the work queue.", queue_labels,
+                       [this] { return double(queue_retries_total()); }));
 }
 
 Controller::~Controller() {
   {
-    std::unique_lock<std::shared_mutex> lock(gate_->mu);
+    WriterMutexLock lock(&gate_->mu);
     gate_->controller = nullptr;
   }
   Stop();
@@ -87,7 +85,7 @@ Controller::~Controller() {
 void Controller::Enqueue(const Request& request) {
   std::shared_ptr<WorkQueue<Request, RequestHash>> queue;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     queue = queue_;
   }
   if (queue != nullptr) queue->Add(request);
@@ -96,7 +94,7 @@ void Controller::Enqueue(const Request& request) {
 void Controller::EnqueueAfter(const Request& request, Clock::Duration delay) {
   std::shared_ptr<WorkQueue<Request, RequestHash>> queue;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     queue = queue_;
   }
   if (queue != nullptr) queue->AddAfter(request, delay);
@@ -107,7 +105,7 @@ void Controller::EnqueueAll(const std::vector<Request>& requests) {
 }
 
 Status Controller::Start() {
-  std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
+  MutexLock lifecycle(&lifecycle_mu_);
   if (options_.max_concurrent_reconciles < 1) {
     return InvalidArgumentError("controller " + name_ + ": max_concurrent_reconciles is " +
                                 std::to_string(options_.max_concurrent_reconciles) +
@@ -116,7 +114,7 @@ Status Controller::Start() {
   std::vector<std::function<void()>> replays;
   std::shared_ptr<WorkQueue<Request, RequestHash>> queue;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (queue_ != nullptr) {
       return FailedPreconditionError("controller " + name_ + " is already running");
     }
@@ -132,16 +130,16 @@ Status Controller::Start() {
   }
   // Everything already cached gets one reconcile (events while stopped were dropped).
   for (const auto& replay : replays) replay();
-  LOG(INFO) << "controller " << name_ << ": started "
-            << options_.max_concurrent_reconciles << " worker(s)";
+  LOG(INFO) << "controller " << name_ << ": started " << options_.max_concurrent_reconciles
+            << " worker(s)";
   return Status();
 }
 
 void Controller::Stop() {
-  std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
+  MutexLock lifecycle(&lifecycle_mu_);
   std::shared_ptr<WorkQueue<Request, RequestHash>> queue;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     queue = std::move(queue_);
     queue_ = nullptr;
   }
@@ -152,7 +150,7 @@ void Controller::Stop() {
   for (std::thread& worker : workers_) worker.join();
   workers_.clear();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     adds_before_ += queue->adds_total();
     retries_before_ += queue->retries_total();
   }
@@ -160,31 +158,31 @@ void Controller::Stop() {
 }
 
 bool Controller::running() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return queue_ != nullptr;
 }
 
 uint64_t Controller::queue_adds_total() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return adds_before_ + (queue_ != nullptr ? queue_->adds_total() : 0);
 }
 
 uint64_t Controller::queue_retries_total() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return retries_before_ + (queue_ != nullptr ? queue_->retries_total() : 0);
 }
 
 double Controller::WithQueue(double (Queue::*read)()) const {
   std::shared_ptr<Queue> queue;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     queue = queue_;
   }
   return queue != nullptr ? ((*queue).*read)() : 0.0;
 }
 
 size_t Controller::queue_depth() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return queue_ != nullptr ? queue_->depth() : 0;
 }
 
@@ -236,9 +234,8 @@ void Controller::ReconcileOne(WorkQueue<Request, RequestHash>& queue, const Requ
     case ReconcileResult::Kind::kError:
       error_total_->Inc();
       errors_total_->Inc();
-      LOG(WARNING) << "controller " << name_ << ": reconcile " << request
-                   << " failed (retry " << queue.NumRequeues(request) + 1
-                   << "): " << result.error();
+      LOG(WARNING) << "controller " << name_ << ": reconcile " << request << " failed (retry "
+                   << queue.NumRequeues(request) + 1 << "): " << result.error();
       queue.AddRateLimited(request);
       break;
     case ReconcileResult::Kind::kTerminal:

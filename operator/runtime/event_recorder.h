@@ -24,14 +24,12 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <list>
+#include <map>
 #include <memory>
 #include <stop_token>
-#include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -40,6 +38,7 @@
 
 #include "api/core_v1.h"
 #include "operator/base/clock.h"
+#include "operator/base/mutex.h"
 #include "operator/runtime/client.h"
 
 namespace lballoc::runtime {
@@ -133,7 +132,7 @@ class ClientEventRecorder final : public EventRecorder {
   };
 
   // The spam filter's verdict for one event; mu_ held.
-  bool AllowLocked(const api::ObjectReference& object, std::string_view reason);
+  bool AllowLocked(const api::ObjectReference& object, std::string_view reason) REQUIRES(mu_);
   void Run();
   void Write(const Pending& p);
   Status Create(const Pending& p, const std::string& key);
@@ -146,19 +145,19 @@ class ClientEventRecorder final : public EventRecorder {
   EventRecorderOptions options_;
   Clock& clock_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Pending> queue_;
-  bool stopping_ = false;
-  bool abandoned_ = false;  // Shutdown() gave up draining
-  bool finished_ = false;   // the writer thread has exited
-  std::unordered_map<std::string, Bucket> buckets_;  // the spam filter
-  int in_flight_ = 0;
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::deque<Pending> queue_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  bool abandoned_ GUARDED_BY(mu_) = false;                           // Shutdown() gave up draining
+  bool finished_ GUARDED_BY(mu_) = false;                            // the writer thread has exited
+  std::unordered_map<std::string, Bucket> buckets_ GUARDED_BY(mu_);  // the spam filter
+  int in_flight_ GUARDED_BY(mu_) = 0;
   uint64_t sequence_ = 0;  // writer thread only: keeps names unique within one nanosecond
-  Counters counters_;
+  Counters counters_ GUARDED_BY(mu_);
   std::unordered_map<std::string, Seen> seen_;  // used by the writer thread only
   std::list<std::string> lru_;                  // most recent first
-  std::mutex join_mu_;  // Shutdown() from two threads joins once
+  Mutex join_mu_ ACQUIRED_BEFORE(mu_);          // Shutdown() from two threads joins once
   std::thread thread_;
 };
 
@@ -170,32 +169,32 @@ class FakeEventRecorder final : public EventRecorder {
   };
   void Record(const api::ObjectReference& object, std::string_view type, std::string_view reason,
               std::string_view message) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     events_.push_back({object, std::string(type), std::string(reason), std::string(message)});
   }
   std::vector<Recorded> events() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return events_;
   }
   // "Normal AddressAllocated ns/name: message" lines, in order.
   std::vector<std::string> lines() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     std::vector<std::string> out;
     for (const Recorded& e : events_) {
       out.push_back(e.type + " " + e.reason + " " +
-                    (e.object.namespace_.empty() ? "" : e.object.namespace_ + "/") +
-                    e.object.name + ": " + e.message);
+                    (e.object.namespace_.empty() ? "" : e.object.namespace_ + "/") + e.object.name +
+                    ": " + e.message);
     }
     return out;
   }
   void Clear() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     events_.clear();
   }
 
  private:
-  mutable std::mutex mu_;
-  std::vector<Recorded> events_;
+  mutable Mutex mu_;
+  std::vector<Recorded> events_ GUARDED_BY(mu_);
 };
 
 }  // namespace lballoc::runtime

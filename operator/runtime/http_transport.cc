@@ -1,20 +1,18 @@
 #include "operator/runtime/http_transport.h"
 
+#include <cpprest/containerstream.h>
+#include <cpprest/http_client.h>
+#include <glog/logging.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
-#include <optional>
-#include <stop_token>
 #include <boost/asio/ssl.hpp>
-#include <cpprest/containerstream.h>
-#include <cpprest/http_client.h>
-#include <glog/logging.h>
 #include <fstream>
+#include <optional>
 #include <sstream>
+#include <stop_token>
 #include <utility>
 
 #include "operator/base/status_macros.h"
@@ -26,7 +24,8 @@ using web::http::client::http_client;
 using web::http::client::http_client_config;
 
 std::string TrimToken(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) {
+  while (!s.empty() &&
+         (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) {
     s.pop_back();
   }
   size_t b = s.find_first_not_of(" \t\r\n");
@@ -54,7 +53,8 @@ struct PkeyDeleter {
 };
 
 std::unique_ptr<BIO, BioDeleter> MemBio(const std::string& data) {
-  return std::unique_ptr<BIO, BioDeleter>(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
+  return std::unique_ptr<BIO, BioDeleter>(
+      BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
 }
 
 // The cpprestsdk timeout of streamed (watch) requests: above the longest
@@ -90,13 +90,13 @@ bool TokenSource::ReadLocked() {
 }
 
 std::string TokenSource::Token() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (!file_.empty() && (!has_read_time_ || clock_.Now() - read_time_ > max_age_)) ReadLocked();
   return token_;
 }
 
 bool TokenSource::Refresh() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (file_.empty()) return false;
   return ReadLocked();
 }
@@ -115,12 +115,14 @@ Status ValidateTlsMaterial(const RestConfig& config) {
     auto bio = MemBio(config.ca_pem);
     int count = 0;
     while (true) {
-      std::unique_ptr<X509, X509Deleter> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+      std::unique_ptr<X509, X509Deleter> cert(
+          PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
       if (!cert) break;
       ++count;
     }
     if (count == 0) {
-      return InvalidArgumentError(config.source + ": certificate-authority: no PEM certificate found");
+      return InvalidArgumentError(config.source +
+                                  ": certificate-authority: no PEM certificate found");
     }
   }
   if (config.client_cert_pem.empty() != config.client_key_pem.empty()) {
@@ -128,7 +130,8 @@ Status ValidateTlsMaterial(const RestConfig& config) {
   }
   if (!config.client_cert_pem.empty()) {
     auto cbio = MemBio(config.client_cert_pem);
-    std::unique_ptr<X509, X509Deleter> cert(PEM_read_bio_X509(cbio.get(), nullptr, nullptr, nullptr));
+    std::unique_ptr<X509, X509Deleter> cert(
+        PEM_read_bio_X509(cbio.get(), nullptr, nullptr, nullptr));
     if (!cert) {
       return InvalidArgumentError(config.source + ": client-certificate: not a PEM certificate");
     }
@@ -137,8 +140,7 @@ Status ValidateTlsMaterial(const RestConfig& config) {
         PEM_read_bio_PrivateKey(kbio.get(), nullptr, nullptr, nullptr));
     if (!key) return InvalidArgumentError(config.source + ": client-key: not a PEM private key");
     if (X509_check_private_key(cert.get(), key.get()) != 1) {
-      return InvalidArgumentError(config.source +
-                                  ": client-key does not match client-certificate");
+      return InvalidArgumentError(config.source + ": client-key does not match client-certificate");
     }
   }
   return Status();
@@ -151,15 +153,17 @@ struct HttpTransport::Impl {
   RestConfig config;
   Clock* clock;
   TokenSource tokens;
-  std::mutex mu;
-  std::map<int64_t, std::shared_ptr<http_client>> clients;  // by timeout in ms
+  Mutex mu;
+  std::map<int64_t, std::shared_ptr<http_client>> clients GUARDED_BY(mu);  // by timeout in ms
 
   Impl(RestConfig c, Clock& clk)
-      : config(std::move(c)), clock(&clk), tokens(config.bearer_token, config.bearer_token_file, clk) {}
+      : config(std::move(c)),
+        clock(&clk),
+        tokens(config.bearer_token, config.bearer_token_file, clk) {}
 
   std::shared_ptr<http_client> ClientFor(std::chrono::milliseconds timeout) {
     if (timeout.count() <= 0) timeout = config.timeout;
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(&mu);
     auto& client = clients[timeout.count()];
     if (client) return client;
     http_client_config cfg;
@@ -275,8 +279,7 @@ StatusOr<std::shared_ptr<HttpTransport>> HttpTransport::Create(const RestConfig&
     return InvalidArgumentError(config.source + ": server \"" + config.server +
                                 "\" is not a URL: " + e.what());
   }
-  return std::shared_ptr<HttpTransport>(
-      new HttpTransport(std::make_unique<Impl>(config, clock)));
+  return std::shared_ptr<HttpTransport>(new HttpTransport(std::make_unique<Impl>(config, clock)));
 }
 
 StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
@@ -295,11 +298,11 @@ StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
   // Where the response (or the exception) lands; shared with the continuation, which may
   // finish after this call gave up on it.
   struct Result {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    HttpResponse response;
-    std::string error;
+    Mutex mu;
+    CondVar cv;
+    bool done GUARDED_BY(mu) = false;
+    HttpResponse response GUARDED_BY(mu);
+    std::string error GUARDED_BY(mu);
   };
   for (int attempt = 0;; ++attempt) {
     auto result = std::make_shared<Result>();
@@ -325,11 +328,11 @@ StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
               error = e.what();
               if (error.empty()) error = "request failed";
             }
-            std::lock_guard<std::mutex> lock(result->mu);
+            MutexLock lock(&result->mu);
             result->response = std::move(response);
             result->error = std::move(error);
             result->done = true;
-            result->cv.notify_all();
+            result->cv.NotifyAll();
           });
     } catch (const std::exception& e) {
       return UnavailableError(impl_->Describe(request) + ": " + e.what());
@@ -337,19 +340,21 @@ StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
     {
       // Registered before the lock is taken: it runs at once when stop was already requested.
       std::stop_callback wake(request.cancel, [&result] {
-        std::lock_guard<std::mutex> lock(result->mu);
-        result->cv.notify_all();
+        MutexLock lock(&result->mu);
+        result->cv.NotifyAll();
       });
-      std::unique_lock<std::mutex> lock(result->mu);
-      auto finished = [&] { return result->done || request.cancel.stop_requested(); };
+      MutexLock lock(&result->mu);
       bool in_time = true;
-      if (bounded) {
-        in_time = result->cv.wait_until(lock, deadline, finished);
-      } else {
-        result->cv.wait(lock, finished);
+      while (!result->done && !request.cancel.stop_requested()) {
+        if (!bounded) {
+          result->cv.Wait(&result->mu);
+        } else if (!result->cv.WaitUntil(&result->mu, deadline)) {  // deadline passed
+          in_time = result->done || request.cancel.stop_requested();
+          break;
+        }
       }
       if (!result->done) {
-        lock.unlock();
+        lock.Unlock();
         cts.cancel();  // closes the connection; the continuation still lands in `result`
         if (!in_time) {
           return UnavailableError(impl_->Describe(request) + ": no response within " +
@@ -358,7 +363,7 @@ StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
         return CancelledError(impl_->Describe(request) + ": cancelled");
       }
     }
-    std::unique_lock<std::mutex> lock(result->mu);
+    MutexLock lock(&result->mu);
     if (!result->error.empty()) {
       return UnavailableError(impl_->Describe(request) + ": " + result->error);
     }
@@ -373,11 +378,11 @@ StatusOr<std::unique_ptr<ResponseStream>> HttpTransport::Stream(const HttpReques
   std::shared_ptr<http_client> client =
       impl_->ClientFor(std::max<std::chrono::milliseconds>(request.timeout, kStreamTimeout));
   struct Result {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    std::optional<web::http::http_response> response;
-    std::string error;
+    Mutex mu;
+    CondVar cv;
+    bool done GUARDED_BY(mu) = false;
+    std::optional<web::http::http_response> response GUARDED_BY(mu);
+    std::string error GUARDED_BY(mu);
   };
   for (int attempt = 0;; ++attempt) {
     auto result = std::make_shared<Result>();
@@ -394,11 +399,11 @@ StatusOr<std::unique_ptr<ResponseStream>> HttpTransport::Stream(const HttpReques
               error = e.what();
               if (error.empty()) error = "request failed";
             }
-            std::lock_guard<std::mutex> lock(result->mu);
+            MutexLock lock(&result->mu);
             result->response = std::move(response);
             result->error = std::move(error);
             result->done = true;
-            result->cv.notify_all();
+            result->cv.NotifyAll();
           });
     } catch (const std::exception& e) {
       return UnavailableError(impl_->Describe(request) + ": " + e.what());
@@ -406,18 +411,18 @@ StatusOr<std::unique_ptr<ResponseStream>> HttpTransport::Stream(const HttpReques
     {
       // Waiting for the headers ends early when stop is requested (an informer stopping).
       std::stop_callback wake(request.cancel, [&result] {
-        std::lock_guard<std::mutex> lock(result->mu);
-        result->cv.notify_all();
+        MutexLock lock(&result->mu);
+        result->cv.NotifyAll();
       });
-      std::unique_lock<std::mutex> lock(result->mu);
-      result->cv.wait(lock, [&] { return result->done || request.cancel.stop_requested(); });
+      MutexLock lock(&result->mu);
+      while (!result->done && !request.cancel.stop_requested()) result->cv.Wait(&result->mu);
       if (!result->done) {
-        lock.unlock();
+        lock.Unlock();
         cts.cancel();
         return CancelledError(impl_->Describe(request) + ": cancelled");
       }
     }
-    std::lock_guard<std::mutex> lock(result->mu);
+    MutexLock lock(&result->mu);
     if (!result->error.empty()) {
       return UnavailableError(impl_->Describe(request) + ": " + result->error);
     }

@@ -37,12 +37,13 @@
 // Start() and Stop() at most once each; Stop() waits for the thread.
 #pragma once
 
+#include <glog/logging.h>
+#include <rapidjson/document.h>
+
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -52,11 +53,9 @@
 #include <utility>
 #include <vector>
 
-#include <glog/logging.h>
-#include <rapidjson/document.h>
-
 #include "api/meta.h"
 #include "operator/base/clock.h"
+#include "operator/base/mutex.h"
 #include "operator/base/status.h"
 #include "operator/base/statusor.h"
 #include "operator/runtime/backoff.h"
@@ -124,8 +123,7 @@ class Reflector {
     int bookmarks = 0;
   };
 
-  Reflector(Client& client, const api::ResourceInfo& resource, InformerOptions options,
-            Sink& sink);
+  Reflector(Client& client, const api::ResourceInfo& resource, InformerOptions options, Sink& sink);
   ~Reflector();
 
   void Start();
@@ -156,12 +154,12 @@ class Reflector {
   Backoff backoff_;
   std::mt19937_64 rng_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopped_ = false;
-  RawWatch* current_watch_ = nullptr;  // guarded by mu_
-  std::string last_rv_;                // guarded by mu_
-  Counters counters_;                  // guarded by mu_
+  mutable Mutex mu_;
+  CondVar cv_;
+  bool stopped_ GUARDED_BY(mu_) = false;
+  RawWatch* current_watch_ GUARDED_BY(mu_) = nullptr;
+  std::string last_rv_ GUARDED_BY(mu_);
+  Counters counters_ GUARDED_BY(mu_);
   std::thread thread_;
 };
 
@@ -185,7 +183,7 @@ class Informer final : public InformerBase, private internal::Reflector::Sink {
   ~Informer() override { Stop(); }
 
   void AddEventHandler(EventHandler<T> handler) {
-    std::lock_guard<std::mutex> lock(dispatch_mu_);
+    MutexLock lock(&dispatch_mu_);
     if (handler.on_add) {
       for (const ObjectPtr<T>& obj : store_.List()) handler.on_add(obj);
     }
@@ -199,12 +197,15 @@ class Informer final : public InformerBase, private internal::Reflector::Sink {
   void Start() override { reflector_.Start(); }
   void Stop() override { reflector_.Stop(); }
   bool HasSynced() const override {
-    std::lock_guard<std::mutex> lock(sync_mu_);
+    MutexLock lock(&sync_mu_);
     return synced_;
   }
   bool WaitForSync(Clock::Duration timeout) override {
-    std::unique_lock<std::mutex> lock(sync_mu_);
-    return clock_.WaitUntil(lock, sync_cv_, clock_.Now() + timeout, [&] { return synced_; });
+    MutexLock lock(&sync_mu_);
+    return clock_.WaitUntil(sync_mu_, sync_cv_, clock_.Now() + timeout, [&] {
+      sync_mu_.AssertHeld();
+      return synced_;
+    });
   }
   const std::string& name() const override { return name_; }
   internal::Reflector::Counters counters() const { return reflector_.counters(); }
@@ -225,7 +226,7 @@ class Informer final : public InformerBase, private internal::Reflector::Sink {
   }
 
   void Replace(std::vector<rapidjson::Value*>& items) override {
-    std::lock_guard<std::mutex> lock(dispatch_mu_);
+    MutexLock lock(&dispatch_mu_);
     std::set<std::string> listed;
     for (rapidjson::Value* item : items) {
       StatusOr<ObjectPtr<T>> obj = Decode(*item);
@@ -257,10 +258,10 @@ class Informer final : public InformerBase, private internal::Reflector::Sink {
         if (h.on_delete) h.on_delete(old);
       }
     }
-    std::lock_guard<std::mutex> sync_lock(sync_mu_);
+    MutexLock sync_lock(&sync_mu_);
     if (!synced_) {
       synced_ = true;
-      sync_cv_.notify_all();
+      sync_cv_.NotifyAll();
     }
   }
 
@@ -271,7 +272,7 @@ class Informer final : public InformerBase, private internal::Reflector::Sink {
       LOG(WARNING) << name_ << ": skipping an undecodable watch event: " << obj.status();
       return;
     }
-    std::lock_guard<std::mutex> lock(dispatch_mu_);
+    MutexLock lock(&dispatch_mu_);
     if (type == api::WatchEventType::kDeleted) {
       ObjectPtr<T> old = store_.Erase(ObjectKeyOf((*obj)->metadata));
       if (old == nullptr) return;  // never cached (or already gone): nothing to tell
@@ -293,11 +294,11 @@ class Informer final : public InformerBase, private internal::Reflector::Sink {
   Clock& clock_;
   const std::string name_;
   Store<T> store_;
-  std::mutex dispatch_mu_;  // orders cache updates and handler calls
-  std::vector<EventHandler<T>> handlers_;
-  mutable std::mutex sync_mu_;
-  std::condition_variable sync_cv_;
-  bool synced_ = false;
+  Mutex dispatch_mu_ ACQUIRED_BEFORE(sync_mu_);  // orders cache updates and handler calls
+  std::vector<EventHandler<T>> handlers_ GUARDED_BY(dispatch_mu_);
+  mutable Mutex sync_mu_;
+  CondVar sync_cv_;
+  bool synced_ GUARDED_BY(sync_mu_) = false;
   std::atomic<int> decode_failures_{0};
   internal::Reflector reflector_;  // last: its thread uses the members above
 };

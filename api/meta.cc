@@ -402,7 +402,8 @@ StatusOr<LabelSelector> LabelSelector::Decode(const rapidjson::Value& value, std
   return selector;
 }
 
-StatusOr<LabelSelector> LabelSelector::FromJson(const rapidjson::Value& value, std::string path) {
+StatusOr<LabelSelector> LabelSelector::FromJson(const rapidjson::Value& value,
+                                                const std::string& path) {
   LB_ASSIGN_OR_RETURN(LabelSelector selector, Decode(value, path));
   LB_RETURN_IF_ERROR(selector.Validate(path));
   return selector;

@@ -250,7 +250,8 @@ struct LabelSelector {
   std::vector<LabelSelectorRequirement> match_expressions;
 
   // Decodes and validates (see Validate); `path` prefixes error messages.
-  static StatusOr<LabelSelector> FromJson(const rapidjson::Value& value, std::string path = "");
+  static StatusOr<LabelSelector> FromJson(const rapidjson::Value& value,
+                                          const std::string& path = "");
   // Decodes the structure only; a bad operator is left for Validate(). The
   // pool codec uses this so an invalid selector surfaces as a pool condition
   // rather than as an undecodable object.

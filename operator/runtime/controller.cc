@@ -186,7 +186,7 @@ size_t Controller::queue_depth() const {
   return queue_ != nullptr ? queue_->depth() : 0;
 }
 
-void Controller::Worker(std::shared_ptr<WorkQueue<Request, RequestHash>> queue,
+void Controller::Worker(const std::shared_ptr<WorkQueue<Request, RequestHash>>& queue,
                         std::stop_token stop) {
   while (true) {
     std::optional<Request> request = queue->Get();

@@ -161,7 +161,7 @@ class Controller final : public Runnable {
   double WithQueue(double (Queue::*read)()) const;
 
   void EnqueueAll(const std::vector<Request>& requests);
-  void Worker(std::shared_ptr<WorkQueue<Request, RequestHash>> queue, std::stop_token stop);
+  void Worker(const std::shared_ptr<WorkQueue<Request, RequestHash>>& queue, std::stop_token stop);
   void ReconcileOne(WorkQueue<Request, RequestHash>& queue, const Request& request,
                     const std::stop_token& stop);
 

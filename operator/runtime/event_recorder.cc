@@ -33,7 +33,10 @@ bool ClientEventRecorder::AllowLocked(const api::ObjectReference& object, std::s
   const double burst = options_.spam_burst;
   auto refill = [&](Bucket& b) {
     if (options_.spam_refill > Clock::Duration::zero()) {
-      b.tokens = std::min(burst, b.tokens + (now - b.last) / options_.spam_refill);
+      // In floating point: integer division would drop the part of a refill period that has
+      // passed, and with `last` reset below a steady trickle of events would never refill.
+      using Seconds = std::chrono::duration<double>;
+      b.tokens = std::min(burst, b.tokens + Seconds(now - b.last) / Seconds(options_.spam_refill));
     }
     b.last = now;
   };

@@ -176,7 +176,7 @@ struct EventHandler {
 template <typename T>
 class Informer final : public InformerBase, private internal::Reflector::Sink {
  public:
-  Informer(Client& client, InformerOptions options = {})
+  explicit Informer(Client& client, InformerOptions options = {})
       : clock_(options.clock != nullptr ? *options.clock : Clock::Real()),
         name_(options.name.empty() ? std::string(T::kResource.resource) : options.name),
         reflector_(client, T::kResource, WithName(std::move(options), name_), *this) {}

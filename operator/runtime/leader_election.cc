@@ -54,7 +54,8 @@ StatusOr<std::unique_ptr<LeaderElector>> LeaderElector::Create(LeaseLock& lock,
     return InvalidArgumentError(
         "leader election: lease duration must be greater than the renew deadline");
   }
-  if (config.renew_deadline.count() <= 1.2 * config.retry_period.count() ||
+  if (static_cast<double>(config.renew_deadline.count()) <=
+          1.2 * static_cast<double>(config.retry_period.count()) ||
       config.retry_period <= Clock::Duration::zero()) {
     return InvalidArgumentError(
         "leader election: renew deadline must be greater than 1.2 x retry period (> 0)");

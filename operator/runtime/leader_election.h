@@ -135,7 +135,7 @@ class LeaderElector final : public Fence {
   static StatusOr<std::unique_ptr<LeaderElector>> Create(LeaseLock& lock,
                                                          LeaderElectionConfig config,
                                                          LeaderCallbacks callbacks);
-  ~LeaderElector();
+  ~LeaderElector() override;
 
   // Campaigns, leads, and campaigns again after a loss, until Stop(). On return it is not
   // leading (and has released the Lease if configured to).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -255,11 +256,11 @@ StatusOr<std::vector<Sample>> ParsePrometheusText(std::string_view text) {
     std::string value_text(line.substr(i + 1));
     if (size_t sp = value_text.find(' '); sp != std::string::npos) value_text.resize(sp);
     if (value_text == "+Inf") {
-      sample.value = INFINITY;
+      sample.value = std::numeric_limits<double>::infinity();
     } else if (value_text == "-Inf") {
-      sample.value = -INFINITY;
+      sample.value = -std::numeric_limits<double>::infinity();
     } else if (value_text == "NaN") {
-      sample.value = NAN;
+      sample.value = std::numeric_limits<double>::quiet_NaN();
     } else {
       char* end = nullptr;
       sample.value = std::strtod(value_text.c_str(), &end);

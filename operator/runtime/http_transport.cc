@@ -319,8 +319,9 @@ StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
               return *out;
             });
           })
-          // NOLINTNEXTLINE(performance-unnecessary-value-param): pplx takes a continuation
-          // whose parameter is a task<T> by value as task-based (it runs on failure too).
+          // pplx takes a continuation whose parameter is a task<T> by value as task-based (it
+          // runs on failure too).
+          // NOLINTNEXTLINE(performance-unnecessary-value-param)
           .then([result, client](pplx::task<HttpResponse> task) {
             HttpResponse response;
             std::string error;
@@ -392,8 +393,8 @@ StatusOr<std::unique_ptr<ResponseStream>> HttpTransport::Stream(const HttpReques
     try {
       web::http::http_request msg = impl_->Message(request, impl_->tokens.Token());
       client->request(msg, cts.get_token())
-          // NOLINTNEXTLINE(performance-unnecessary-value-param): as in Send, a task-based
-          // continuation.
+          // A task-based continuation, as in Send.
+          // NOLINTNEXTLINE(performance-unnecessary-value-param)
           .then([result, client](pplx::task<web::http::http_response> task) {
             std::optional<web::http::http_response> response;
             std::string error;

@@ -145,11 +145,10 @@ class StreamWatch final : public RawWatch {
     if (type_it == doc.MemberEnd() || !type_it->value.IsString()) {
       return InvalidArgumentError("watch event: type: expected a string");
     }
-    LB_ASSIGN_OR_RETURN(
-        api::WatchEventType type,
-        api::ParseWatchEventType(std::string_view(type_it->value.GetString(),
-                                                  type_it->value.GetStringLength())),
-        _.WithContext("watch event: type"));
+    LB_ASSIGN_OR_RETURN(api::WatchEventType type,
+                        api::ParseWatchEventType(std::string_view(
+                            type_it->value.GetString(), type_it->value.GetStringLength())),
+                        _.WithContext("watch event: type"));
     auto obj_it = doc.FindMember("object");
     if (obj_it == doc.MemberEnd() || !obj_it->value.IsObject()) {
       return InvalidArgumentError("watch event: object: expected an object");
@@ -216,8 +215,7 @@ class CheckedClient final : public Client {
     return inner_.Update(resource, ns, name, body, subresource);
   }
   StatusOr<rapidjson::Document> Patch(const api::ResourceInfo& resource, std::string_view ns,
-                                      std::string_view name, PatchType type,
-                                      std::string_view patch,
+                                      std::string_view name, PatchType type, std::string_view patch,
                                       std::string_view subresource) override {
     LB_RETURN_IF_ERROR(Check());
     return inner_.Patch(resource, ns, name, type, patch, subresource);
@@ -227,8 +225,7 @@ class CheckedClient final : public Client {
     LB_RETURN_IF_ERROR(Check());
     return inner_.Delete(resource, ns, name, options);
   }
-  StatusOr<std::unique_ptr<RawWatch>> Watch(const api::ResourceInfo& resource,
-                                            std::string_view ns,
+  StatusOr<std::unique_ptr<RawWatch>> Watch(const api::ResourceInfo& resource, std::string_view ns,
                                             const WatchOptions& options) override {
     LB_RETURN_IF_ERROR(Check());
     return inner_.Watch(resource, ns, options);
@@ -380,8 +377,8 @@ StatusOr<rapidjson::Document> RestClient::Call(HttpRequest request) {
     if (!retryable || !call_.retry_after || attempt >= options_.max_retries) {
       return status;
     }
-    Clock::Duration wait = std::min<Clock::Duration>(*status.retry_after(),
-                                                     options_.max_retry_after);
+    Clock::Duration wait =
+        std::min<Clock::Duration>(*status.retry_after(), options_.max_retry_after);
     if (!WaitUnlessCancelled(clock_, wait, call_.cancel)) {
       return CancelledError(request.method + " " + request.target +
                             ": cancelled while waiting to retry");
@@ -392,7 +389,8 @@ StatusOr<rapidjson::Document> RestClient::Call(HttpRequest request) {
 StatusOr<rapidjson::Document> RestClient::Get(const api::ResourceInfo& resource,
                                               std::string_view ns, std::string_view name,
                                               std::string_view subresource) {
-  if (name.empty()) return InvalidArgumentError("get " + std::string(resource.resource) + ": empty name");
+  if (name.empty())
+    return InvalidArgumentError("get " + std::string(resource.resource) + ": empty name");
   HttpRequest req;
   req.target = ResourcePath(resource, ns, name, subresource);
   return Call(std::move(req));
@@ -426,7 +424,8 @@ StatusOr<rapidjson::Document> RestClient::Update(const api::ResourceInfo& resour
                                                  std::string_view ns, std::string_view name,
                                                  std::string_view body,
                                                  std::string_view subresource) {
-  if (name.empty()) return InvalidArgumentError("update " + std::string(resource.resource) + ": empty name");
+  if (name.empty())
+    return InvalidArgumentError("update " + std::string(resource.resource) + ": empty name");
   HttpRequest req;
   req.method = "PUT";
   req.target = ResourcePath(resource, ns, name, subresource);
@@ -439,7 +438,8 @@ StatusOr<rapidjson::Document> RestClient::Patch(const api::ResourceInfo& resourc
                                                 std::string_view ns, std::string_view name,
                                                 PatchType type, std::string_view patch,
                                                 std::string_view subresource) {
-  if (name.empty()) return InvalidArgumentError("patch " + std::string(resource.resource) + ": empty name");
+  if (name.empty())
+    return InvalidArgumentError("patch " + std::string(resource.resource) + ": empty name");
   HttpRequest req;
   req.method = "PATCH";
   req.target = ResourcePath(resource, ns, name, subresource);
@@ -450,7 +450,8 @@ StatusOr<rapidjson::Document> RestClient::Patch(const api::ResourceInfo& resourc
 
 Status RestClient::Delete(const api::ResourceInfo& resource, std::string_view ns,
                           std::string_view name, const DeleteOptions& options) {
-  if (name.empty()) return InvalidArgumentError("delete " + std::string(resource.resource) + ": empty name");
+  if (name.empty())
+    return InvalidArgumentError("delete " + std::string(resource.resource) + ": empty name");
   HttpRequest req;
   req.method = "DELETE";
   req.target = ResourcePath(resource, ns, name);

@@ -27,6 +27,8 @@
 // from any thread.
 #pragma once
 
+#include <rapidjson/document.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -37,8 +39,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <rapidjson/document.h>
 
 #include "api/json.h"
 #include "api/meta.h"
@@ -123,12 +123,11 @@ class Client {
   // default, for other implementations (fakes), runs before_send once before delegating.
   virtual std::unique_ptr<Client> WithCallOptions(CallOptions options);
 
-  virtual StatusOr<rapidjson::Document> Get(const api::ResourceInfo& resource,
-                                            std::string_view ns, std::string_view name,
+  virtual StatusOr<rapidjson::Document> Get(const api::ResourceInfo& resource, std::string_view ns,
+                                            std::string_view name,
                                             std::string_view subresource = "") = 0;
   // One page; follow ListOptions::continue_token for more.
-  virtual StatusOr<rapidjson::Document> List(const api::ResourceInfo& resource,
-                                             std::string_view ns,
+  virtual StatusOr<rapidjson::Document> List(const api::ResourceInfo& resource, std::string_view ns,
                                              const ListOptions& options = {}) = 0;
   // `body` is the object as JSON text.
   virtual StatusOr<rapidjson::Document> Create(const api::ResourceInfo& resource,
@@ -169,7 +168,7 @@ struct RestClientOptions {
 class RestClient final : public Client {
  public:
   explicit RestClient(std::shared_ptr<Transport> transport, Clock& clock = Clock::Real(),
-             RestClientOptions options = {}, CallOptions call = {});
+                      RestClientOptions options = {}, CallOptions call = {});
 
   StatusOr<rapidjson::Document> Get(const api::ResourceInfo& resource, std::string_view ns,
                                     std::string_view name,
@@ -182,13 +181,11 @@ class RestClient final : public Client {
                                        std::string_view name, std::string_view body,
                                        std::string_view subresource = "") override;
   StatusOr<rapidjson::Document> Patch(const api::ResourceInfo& resource, std::string_view ns,
-                                      std::string_view name, PatchType type,
-                                      std::string_view patch,
+                                      std::string_view name, PatchType type, std::string_view patch,
                                       std::string_view subresource = "") override;
   Status Delete(const api::ResourceInfo& resource, std::string_view ns, std::string_view name,
                 const DeleteOptions& options = {}) override;
-  StatusOr<std::unique_ptr<RawWatch>> Watch(const api::ResourceInfo& resource,
-                                            std::string_view ns,
+  StatusOr<std::unique_ptr<RawWatch>> Watch(const api::ResourceInfo& resource, std::string_view ns,
                                             const WatchOptions& options = {}) override;
   std::unique_ptr<Client> WithCallOptions(CallOptions options) override;
 
@@ -203,8 +200,7 @@ class RestClient final : public Client {
 };
 
 // A RestClient over an HttpTransport for `config`.
-StatusOr<std::unique_ptr<Client>> NewClient(const RestConfig& config,
-                                            Clock& clock = Clock::Real());
+StatusOr<std::unique_ptr<Client>> NewClient(const RestConfig& config, Clock& clock = Clock::Real());
 
 // ---------------------------------------------------------------------------
 // Typed layer.

@@ -8,8 +8,8 @@
 #include <atomic>
 #include <thread>
 
-#include "api/core_v1.h"
 #include "api/coordination_v1.h"
+#include "api/core_v1.h"
 #include "test/testing/eventually.h"
 #include "test/testing/fake_transport.h"
 #include "test/testing/status_matchers.h"
@@ -75,7 +75,9 @@ TEST_F(ClientTest, VerbsUrlsAndContentTypes) {
   list.field_selector = "metadata.name=web";
   list.limit = 5;
   transport_->SetHandler([](const HttpRequest&) {
-    return Json(200, R"({"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"9"},"items":[]})");
+    return Json(
+        200,
+        R"({"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"9"},"items":[]})");
   });
   ASSERT_OK(services_.List("prod", list).status());
 
@@ -119,8 +121,8 @@ TEST_F(ClientTest, ErrorMapping) {
        "has been modified"},
       {410, StatusBody(410, "Expired", "too old resource version"), StatusCode::kGone, "too old"},
       {410, StatusBody(410, "Gone", "gone"), StatusCode::kGone, "gone"},
-      {422, StatusBody(422, "Invalid", "Service \"web\" is invalid"),
-       StatusCode::kInvalidArgument, "is invalid"},
+      {422, StatusBody(422, "Invalid", "Service \"web\" is invalid"), StatusCode::kInvalidArgument,
+       "is invalid"},
       {400, StatusBody(400, "BadRequest", "bad"), StatusCode::kInvalidArgument, "bad"},
       {415, StatusBody(415, "UnsupportedMediaType", "smp"), StatusCode::kInvalidArgument, "smp"},
       {401, StatusBody(401, "Unauthorized", "Unauthorized"), StatusCode::kUnauthenticated,
@@ -252,15 +254,21 @@ TEST_F(ClientTest, ListAllFollowsContinue) {
       return R"({"metadata":{"name":")" + name + R"(","namespace":"a"}})";
     };
     if (r.target.find("continue=") == std::string::npos) {
-      return Json(200, R"({"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"40","continue":"tok1"},"items":[)" +
-                           item("a") + "," + item("b") + "]}");
+      return Json(
+          200,
+          R"({"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"40","continue":"tok1"},"items":[)" +
+              item("a") + "," + item("b") + "]}");
     }
     if (r.target.find("continue=tok1") != std::string::npos) {
-      return Json(200, R"({"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"40","continue":"tok2"},"items":[)" +
-                           item("c") + "]}");
+      return Json(
+          200,
+          R"({"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"40","continue":"tok2"},"items":[)" +
+              item("c") + "]}");
     }
-    return Json(200, R"({"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"40"},"items":[)" +
-                         item("d") + "]}");
+    return Json(
+        200,
+        R"({"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"40"},"items":[)" +
+            item("d") + "]}");
   });
   ListOptions opts;
   opts.limit = 2;

@@ -207,7 +207,7 @@ TEST_F(EventRecorderTest, UnavailableWritesAreRetried) {
   EventRecorderOptions options = Options();
   options.max_attempts = 3;
   options.retry_delay = std::chrono::milliseconds(10);
-  ClientEventRecorder recorder(*client_, options);  // real clock
+  ClientEventRecorder recorder(*client_, options);         // real clock
   server_->faults().FailNext("create", "events", 500, 1);  // no Retry-After: the recorder retries
   recorder.Event(svc_, kEventTypeNormal, "Retried", "once");
   recorder.Flush();

@@ -392,7 +392,8 @@ StatusOr<std::unique_ptr<ResponseStream>> HttpTransport::Stream(const HttpReques
     pplx::cancellation_token_source cts;
     try {
       web::http::http_request msg = impl_->Message(request, impl_->tokens.Token());
-      client->request(msg, cts.get_token())
+      client
+          ->request(msg, cts.get_token())
           // A task-based continuation, as in Send.
           // NOLINTNEXTLINE(performance-unnecessary-value-param)
           .then([result, client](pplx::task<web::http::http_response> task) {

@@ -69,12 +69,14 @@ struct Pki {
   explicit Pki(const fs::path& dir) : dir(dir) {
     std::string d = dir.string();
     std::string cmd =
-        "cd " + d + " && "
+        "cd " + d +
+        " && "
         "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 "
         "  -subj /CN=test-ca && "
         "openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.crt -days 1 "
         "  -subj /CN=other-ca && "
-        "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=server && "
+        "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=server "
+        "&& "
         "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext && "
         "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
         "  -out server.crt -days 1 -extfile san.ext && "
@@ -122,7 +124,7 @@ class OpensslServer {
     std::string key = (pki.dir / "server.key").string();
     std::string ca = (pki.dir / "ca.crt").string();
     std::vector<std::string> args = {"openssl", "s_server", "-accept", accept, "-cert", cert,
-                                     "-key", key, "-CAfile", ca, "-www", "-quiet"};
+                                     "-key",    key,        "-CAfile", ca,     "-www",  "-quiet"};
     if (require_client_cert) {
       args.push_back("-Verify");
       args.push_back("1");

@@ -120,7 +120,8 @@ class ScriptedServer {
       size_t p = r.target.find(key + "=");
       if (p == std::string::npos) return "";
       size_t e = r.target.find('&', p);
-      return r.target.substr(p + key.size() + 1, e == std::string::npos ? e : e - p - key.size() - 1);
+      return r.target.substr(p + key.size() + 1,
+                             e == std::string::npos ? e : e - p - key.size() - 1);
     };
     if (!param("limit").empty()) limit = std::stoul(param("limit"));
     if (!param("continue").empty() && expire_next_continue_) {
@@ -247,7 +248,8 @@ TEST_F(ScriptedInformerTest, ListWatchBookmarksRewatchRelistAndMissedDeletions) 
   auto s0 = server_.stream(0);
   s0->Push(Event("MODIFIED", Svc("ns1", "a", 11)));
   s0->Push(Event("ADDED", Svc("ns1", "c", 12)));
-  s0->Push(Event("BOOKMARK", R"({"kind":"Service","apiVersion":"v1","metadata":{"resourceVersion":"20"}})"));
+  s0->Push(Event("BOOKMARK",
+                 R"({"kind":"Service","apiVersion":"v1","metadata":{"resourceVersion":"20"}})"));
   ASSERT_TRUE(Eventually([&] { return informer.counters().bookmarks == 1; }));
   EXPECT_THAT(rec_.since(2), ElementsAre("update ns1/a@5->11", "add ns1/c@12"));
   EXPECT_EQ(informer.last_resource_version(), "20");
@@ -268,7 +270,9 @@ TEST_F(ScriptedInformerTest, ListWatchBookmarksRewatchRelistAndMissedDeletions) 
   // While the watch "missed" them: b was deleted, a changed, d created. An
   // ERROR 410 forces a relist, which delivers all three.
   server_.Set({{"a", Svc("ns1", "a", 30)}, {"d", Svc("ns2", "d", 31)}}, 40);
-  server_.stream(2)->Push(Event("ERROR", api::ApiStatus::Failure(410, "Expired", "too old resource version: 20 (35)").ToJsonString()));
+  server_.stream(2)->Push(Event(
+      "ERROR",
+      api::ApiStatus::Failure(410, "Expired", "too old resource version: 20 (35)").ToJsonString()));
   ASSERT_TRUE(Eventually([&] { return server_.lists() == 2 && rec_.size() == 8; }, &clock_));
   EXPECT_THAT(rec_.since(5),
               UnorderedElementsAre("update ns1/a@11->30", "add ns2/d@31", "delete ns2/b@6"));
@@ -283,7 +287,8 @@ TEST_F(ScriptedInformerTest, ListWatchBookmarksRewatchRelistAndMissedDeletions) 
   ASSERT_TRUE(Eventually([&] { return server_.streams() == 5; }, &clock_));
 
   // An ERROR event of another kind (here 500) also relists.
-  server_.stream(4)->Push(Event("ERROR", api::ApiStatus::Failure(500, "InternalError", "etcd hiccup").ToJsonString()));
+  server_.stream(4)->Push(
+      Event("ERROR", api::ApiStatus::Failure(500, "InternalError", "etcd hiccup").ToJsonString()));
   ASSERT_TRUE(Eventually([&] { return server_.lists() == 4; }, &clock_));
 
   EXPECT_GT(transformed_.load(), 0);
@@ -292,7 +297,8 @@ TEST_F(ScriptedInformerTest, ListWatchBookmarksRewatchRelistAndMissedDeletions) 
 }
 
 TEST_F(ScriptedInformerTest, StopCancelsTheWatchAndLateHandlersSeeTheCache) {
-  server_.Set({{"a", Svc("ns1", "a", 5, "web")}, {"b", Svc("ns2", "b", 6, "db")},
+  server_.Set({{"a", Svc("ns1", "a", 5, "web")},
+               {"b", Svc("ns2", "b", 6, "db")},
                {"c", Svc("ns1", "c", 7, "db")}},
               10);
   Informer<api::Service> informer(client_, Options());
@@ -301,8 +307,8 @@ TEST_F(ScriptedInformerTest, StopCancelsTheWatchAndLateHandlersSeeTheCache) {
     return it == s.metadata.labels.end() ? std::vector<std::string>{}
                                          : std::vector<std::string>{it->second};
   }));
-  EXPECT_THAT(informer.AddIndex("app", nullptr), ::lballoc::testing::StatusIs(
-                                                     StatusCode::kAlreadyExists, HasSubstr("app")));
+  EXPECT_THAT(informer.AddIndex("app", nullptr),
+              ::lballoc::testing::StatusIs(StatusCode::kAlreadyExists, HasSubstr("app")));
   EXPECT_FALSE(informer.HasSynced());
   informer.Start();
   ASSERT_TRUE(informer.WaitForSync(std::chrono::seconds(30)));
@@ -323,7 +329,9 @@ TEST_F(ScriptedInformerTest, StopCancelsTheWatchAndLateHandlersSeeTheCache) {
   ObjectPtr<api::Service> old_a = informer.store().Get("ns1/a");
   server_.stream(0)->Push(Event("MODIFIED", Svc("ns1", "a", 11, "db")));
   // An undecodable event is skipped, not fatal.
-  server_.stream(0)->Push(Event("MODIFIED", R"({"metadata":{"name":"x","namespace":"ns1","resourceVersion":"12"},"spec":{"ports":"nope"}})"));
+  server_.stream(0)->Push(Event(
+      "MODIFIED",
+      R"({"metadata":{"name":"x","namespace":"ns1","resourceVersion":"12"},"spec":{"ports":"nope"}})"));
   server_.stream(0)->Push(Event("ADDED", Svc("ns1", "e", 13, "db")));
   ASSERT_TRUE(Eventually([&] { return informer.store().size() == 4; }));
   EXPECT_THAT(names(informer.store().ByIndex("app", "db")), ElementsAre("a", "c", "e", "b"));
@@ -364,12 +372,11 @@ TEST_F(ScriptedInformerTest, UndecodableListedObjectKeepsItsCachedCopy) {
   informer.AddEventHandler(rec_.Handler());
   informer.Start();
   ASSERT_TRUE(Eventually([&] { return informer.HasSynced() && server_.streams() == 1; }));
-  const std::string broken =
-      R"({"metadata":{"name":"b","namespace":"ns2","resourceVersion":"31"},)"
-      R"("spec":{"ports":"not a list"}})";
+  const std::string broken = R"({"metadata":{"name":"b","namespace":"ns2","resourceVersion":"31"},)"
+                             R"("spec":{"ports":"not a list"}})";
   server_.Set({{"a", Svc("ns1", "a", 30)}, {"b", broken}}, 40);
-  server_.stream(0)->Push(Event(
-      "ERROR", api::ApiStatus::Failure(410, "Expired", "too old").ToJsonString()));
+  server_.stream(0)->Push(
+      Event("ERROR", api::ApiStatus::Failure(410, "Expired", "too old").ToJsonString()));
   ASSERT_TRUE(Eventually([&] { return server_.lists() == 2 && rec_.size() == 3; }, &clock_));
   EXPECT_THAT(rec_.log(), ElementsAre("add ns1/a@5", "add ns2/b@6", "update ns1/a@5->30"));
   ASSERT_NE(informer.store().Get("ns2", "b"), nullptr);
@@ -392,7 +399,8 @@ TEST_F(ScriptedInformerTest, DeletedEventForAnUncachedKeyCallsNoHandler) {
 
 TEST(StripManagedFieldsTest, RemovesOnlyManagedFields) {
   rapidjson::Document doc;
-  ASSERT_OK(api::ParseJson(R"({"metadata":{"name":"a","managedFields":[{"x":1}]},"spec":{}})", doc));
+  ASSERT_OK(
+      api::ParseJson(R"({"metadata":{"name":"a","managedFields":[{"x":1}]},"spec":{}})", doc));
   StripManagedFields(doc, doc.GetAllocator());
   EXPECT_EQ(api::JsonToString(doc), R"({"metadata":{"name":"a"},"spec":{}})");
   rapidjson::Document odd;
@@ -405,7 +413,8 @@ TEST(BackoffTest, DoublesToMaxWithJitterAndResets) {
   FakeClock clock;
   BackoffOptions o = ReflectorBackoff();
   Backoff b(o, clock, 42);
-  std::vector<Clock::Duration> base = {std::chrono::milliseconds(800), std::chrono::milliseconds(1600),
+  std::vector<Clock::Duration> base = {std::chrono::milliseconds(800),
+                                       std::chrono::milliseconds(1600),
                                        std::chrono::milliseconds(3200)};
   for (Clock::Duration want : base) {
     Clock::Duration got = b.Next();
@@ -476,7 +485,8 @@ TEST(InformerApiServerTest, ConvergesThroughDropsBookmarksAnd410UnderConcurrentW
   TypedClient<api::Service> services(*client);
   // Some objects exist before the informer starts.
   for (int i = 0; i < 5; ++i) {
-    ASSERT_OK_AND_ASSIGN(auto svc, api::DecodeJson<api::Service>(ServiceJson("ns-a", "pre-" + std::to_string(i), 0)));
+    ASSERT_OK_AND_ASSIGN(auto svc, api::DecodeJson<api::Service>(
+                                       ServiceJson("ns-a", "pre-" + std::to_string(i), 0)));
     ASSERT_OK(services.Create(svc).status());
   }
 
@@ -566,12 +576,14 @@ TEST(InformerApiServerTest, ConvergesThroughDropsBookmarksAnd410UnderConcurrentW
     std::map<std::string, std::string> out;
     auto list = services.ListAll("");
     if (!list.ok()) return out;
-    for (const api::Service& s : list->items) out[ObjectKeyOf(s.metadata)] = s.metadata.resource_version;
+    for (const api::Service& s : list->items)
+      out[ObjectKeyOf(s.metadata)] = s.metadata.resource_version;
     return out;
   };
   auto cache_state = [&]() {
     std::map<std::string, std::string> out;
-    for (const auto& o : informer.store().List()) out[ObjectKeyOf(o->metadata)] = o->metadata.resource_version;
+    for (const auto& o : informer.store().List())
+      out[ObjectKeyOf(o->metadata)] = o->metadata.resource_version;
     return out;
   };
   std::map<std::string, std::string> want = server_state();
@@ -601,7 +613,8 @@ TEST(InformerApiServerTest, MissedDeletionsAreDeliveredOnRelist) {
   ASSERT_OK_AND_ASSIGN(auto client, NewClient(config));
   TypedClient<api::Service> services(*client);
   for (int i = 0; i < 4; ++i) {
-    ASSERT_OK_AND_ASSIGN(auto svc, api::DecodeJson<api::Service>(ServiceJson("default", "s" + std::to_string(i), 0)));
+    ASSERT_OK_AND_ASSIGN(auto svc, api::DecodeJson<api::Service>(
+                                       ServiceJson("default", "s" + std::to_string(i), 0)));
     ASSERT_OK(services.Create(svc).status());
   }
   InformerOptions io;

@@ -45,8 +45,9 @@ class FakeLeaseServer {
     std::lock_guard<std::mutex> lock(mu_);
     if (!lease_.has_value()) return NotFoundError("leases \"lock\" not found");
     if (lease.metadata.resource_version != lease_->metadata.resource_version) {
-      return ConflictError("the object has been modified; please apply your changes to the "
-                           "latest version and try again");
+      return ConflictError(
+          "the object has been modified; please apply your changes to the "
+          "latest version and try again");
     }
     lease_ = lease;
     lease_->metadata.resource_version = std::to_string(++rv_);

@@ -428,10 +428,10 @@ TEST_F(ApiServerTest, WatchTimeoutSelectorsAndInitialEvents) {
 
   // WatchList, as kube-apiserver 1.37 serves it: the current objects, then a BOOKMARK marking
   // their end; without resourceVersionMatch=NotOlderThan it is a 422.
-  auto sie =
-      WatchStream::Open(server_->url(), base +
-                                            "?watch=1&sendInitialEvents=true&resourceVersionMatch="
-                                            "NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=5");
+  auto sie = WatchStream::Open(server_->url(),
+                               base +
+                                   "?watch=1&sendInitialEvents=true&resourceVersionMatch="
+                                   "NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=5");
   ASSERT_OK(sie.status());
   EXPECT_EQ((*sie)->code(), 200);
   auto first = (*sie)->Next(std::chrono::seconds(5));

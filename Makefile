@@ -11,10 +11,11 @@ endif
 DEB_PACKAGES := build-essential cmake pkg-config git libcpprest-dev rapidjson-dev libssl-dev \
   libgoogle-glog-dev libgflags-dev libgtest-dev libgmock-dev libbenchmark-dev \
   clang-14 libclang-rt-14-dev openssl curl ccache python3 python3-yaml prometheus \
-  libyaml-cpp-dev
+  libyaml-cpp-dev clang-format-14 clang-tidy-14
 
 .PHONY: help deps configure build build-demo test test-unit test-e2e test-tsan test-asan fuzz \
-  fuzz-build fuzz-long chaos bench demo run format tidy clean docker-build docker-push realcluster realcluster-missing
+  fuzz-build fuzz-long chaos bench demo run format fmt-check lint thread-safety clean docker-build \
+  docker-push realcluster realcluster-missing
 
 # The operator's container image (config/image/Dockerfile); config/default runs lballoc-operator:latest.
 IMG ?= lballoc-operator:latest
@@ -58,15 +59,16 @@ configure: $(BUILD)/CMakeCache.txt
 build: deps configure ## Build everything (JOBS=2)
 	cmake --build $(BUILD) -j$(JOBS)
 
-test-unit: build
-	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) -LE 'slow'
+test-unit: build ## Run only the tests labelled unit (no API server; seconds each)
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) -L unit
 
 ifeq ($(REALCLUSTER_GO_OK),yes)
 test test-e2e: realcluster
 else
 test test-e2e: realcluster-missing
 endif
-test: build ## Install deps, build, run every test (unit, integration, e2e, TSan, fuzz)
+# The static checks first (formatting fails in seconds), then the build and every test.
+test: deps fmt-check lint thread-safety build ## Format, lint, clang thread-safety build, every test (unit, integration, e2e, TSan, fuzz)
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	$(MAKE) --no-print-directory test-tsan
 	$(MAKE) --no-print-directory fuzz
@@ -133,11 +135,33 @@ bench: build ## Run the benchmarks, then the end-to-end harness (figures go to B
 	nice -n 5 $(BUILD)/test/bench/lballoc-e2e-bench --services=$(BENCH_SERVICES) \
 	  --startup_services=$(BENCH_STARTUP_SERVICES) $(BENCH_ARGS)
 
-format: ## clang-format every C++ file in place
-	git ls-files '*.cc' '*.h' | xargs clang-format -i
+# Formatting, lint and the lock-annotation build use clang 14 (Debian 12's), whatever compiler
+# builds the rest: one clang-format and one clang-tidy version, so their output is the same on
+# every machine. They share build-tsa, a clang tree (its compile_commands.json feeds clang-tidy).
+CLANG_FORMAT ?= clang-format-14
+RUN_CLANG_TIDY ?= run-clang-tidy-14
+TSA_BUILD ?= build-tsa
+# Product code only: the tests have their own idioms (loops of push_back, copies for clarity),
+# and linting all 135 .cc files takes about 4x as long.
+LINT_SOURCES = $(shell git ls-files 'operator/*.cc' 'api/*.cc' 'controllers/*.cc' | \
+  grep -v -E '_test\.cc$$|_fuzzer\.cc$$|_bench\.cc$$|_test_env\.cc$$')
 
-tidy: configure ## clang-tidy over the sources
-	git ls-files '*.cc' | xargs clang-tidy -p $(BUILD) --quiet
+format: deps ## clang-format every C++ file in place
+	git ls-files '*.cc' '*.h' | xargs $(CLANG_FORMAT) -i
+
+fmt-check: deps ## Fail if a C++ file is not formatted as .clang-format says (no rewrite)
+	git ls-files '*.cc' '*.h' | xargs $(CLANG_FORMAT) --dry-run --Werror
+
+$(TSA_BUILD)/CMakeCache.txt:
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(TSA_BUILD) -DLBALLOC_WERROR=ON -DLBALLOC_BENCH=OFF >/dev/null
+
+lint: deps $(TSA_BUILD)/CMakeCache.txt ## clang-tidy (.clang-tidy) over the product code, JOBS in parallel
+	$(RUN_CLANG_TIDY) -p $(TSA_BUILD) -j$(JOBS) -quiet $(LINT_SOURCES)
+
+# Lock annotations (operator/base/thread_annotations.h) are checked by clang only: the product
+# (lballoc-operator and every library it links) built with -Wthread-safety -Werror.
+thread-safety: deps $(TSA_BUILD)/CMakeCache.txt ## Build the operator with clang-14 -Wthread-safety -Werror
+	nice -n 5 cmake --build $(TSA_BUILD) -j$(JOBS) --target lballoc-operator
 
 docker-build: ## Build the operator's image IMG (needs a Docker engine; none runs on the dev machine)
 	docker build -f config/image/Dockerfile -t $(IMG) .
@@ -165,4 +189,4 @@ realcluster-missing:
 	@echo "***************************************************************************************"
 
 clean: ## Remove build trees
-	rm -rf $(BUILD) build-tsan build-fuzz build-asan
+	rm -rf $(BUILD) build-tsan build-fuzz build-asan $(TSA_BUILD)

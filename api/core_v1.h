@@ -26,10 +26,10 @@ class IntOrString {
  public:
   IntOrString(int32_t value) : int_value_(value) {}  // NOLINT: implicit like the JSON
   IntOrString(std::string value) : is_string_(true), string_value_(std::move(value)) {}  // NOLINT
-  IntOrString(const char* value) : IntOrString(std::string(value)) {}  // NOLINT
+  IntOrString(const char* value) : IntOrString(std::string(value)) {}                    // NOLINT
 
   bool is_string() const { return is_string_; }
-  int32_t int_value() const { return int_value_; }          // 0 when is_string()
+  int32_t int_value() const { return int_value_; }                   // 0 when is_string()
   const std::string& string_value() const { return string_value_; }  // "" unless is_string()
 
   bool operator==(const IntOrString&) const = default;
@@ -52,9 +52,9 @@ struct ServicePort {
 };
 
 struct ServiceSpec {
-  std::string type;                 // ClusterIP, NodePort, LoadBalancer, ExternalName
-  std::string load_balancer_class;  // empty = unset
-  std::string load_balancer_ip;     // deprecated spec.loadBalancerIP; empty = unset
+  std::string type;                      // ClusterIP, NodePort, LoadBalancer, ExternalName
+  std::string load_balancer_class;       // empty = unset
+  std::string load_balancer_ip;          // deprecated spec.loadBalancerIP; empty = unset
   std::vector<std::string> ip_families;  // "IPv4", "IPv6"
   std::string ip_family_policy;          // SingleStack, PreferDualStack, RequireDualStack
   std::vector<ServicePort> ports;

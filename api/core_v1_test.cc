@@ -73,8 +73,7 @@ TEST(ServiceTest, RoundTripsRealisticObject) {
   ASSERT_EQ(svc.status.conditions.size(), 2u);
   EXPECT_EQ(svc.status.conditions[0].type, "lballoc.io/AddressAllocated");
   EXPECT_EQ(svc.status.conditions[0].observed_generation, 3);
-  EXPECT_EQ(FormatTime(*svc.status.conditions[1].last_transition_time),
-            "2024-05-14T09:21:09.25Z");
+  EXPECT_EQ(FormatTime(*svc.status.conditions[1].last_transition_time), "2024-05-14T09:21:09.25Z");
 }
 
 TEST(ServiceTest, ProtocolDefaultsToTcp) {

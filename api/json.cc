@@ -131,14 +131,13 @@ Status TypeError(std::string_view path, std::string_view want, const rapidjson::
 
 StatusOr<Time> ParseTime(std::string_view text) {
   auto bad = [&](std::string_view why) {
-    return InvalidArgumentError("invalid RFC 3339 time \"" + std::string(text) + "\": " +
-                                std::string(why));
+    return InvalidArgumentError("invalid RFC 3339 time \"" + std::string(text) +
+                                "\": " + std::string(why));
   };
   size_t pos = 0;
   int year, month, day, hour, minute, second;
-  if (!Digits(text, &pos, 4, &year) || !Expect(text, &pos, '-') ||
-      !Digits(text, &pos, 2, &month) || !Expect(text, &pos, '-') ||
-      !Digits(text, &pos, 2, &day)) {
+  if (!Digits(text, &pos, 4, &year) || !Expect(text, &pos, '-') || !Digits(text, &pos, 2, &month) ||
+      !Expect(text, &pos, '-') || !Digits(text, &pos, 2, &day)) {
     return bad("expected YYYY-MM-DD");
   }
   if (pos >= text.size() || (text[pos] != 'T' && text[pos] != 't')) return bad("expected 'T'");
@@ -463,7 +462,8 @@ void AddStringMapIfNotEmpty(rapidjson::Value& obj, std::string_view key,
                             JsonAllocator& alloc) {
   if (values.empty()) return;
   rapidjson::Value map(rapidjson::kObjectType);
-  for (const auto& [k, v] : values) map.AddMember(StringValue(k, alloc), StringValue(v, alloc), alloc);
+  for (const auto& [k, v] : values)
+    map.AddMember(StringValue(k, alloc), StringValue(v, alloc), alloc);
   AddValue(obj, key, std::move(map), alloc);
 }
 

@@ -18,6 +18,8 @@
 // view and is as safe as the rapidjson::Value it points at.
 #pragma once
 
+#include <rapidjson/document.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -26,8 +28,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <rapidjson/document.h>
 
 #include "operator/base/status.h"
 #include "operator/base/statusor.h"
@@ -104,9 +104,9 @@ class JsonObject {
   Status ForEachObject(std::string_view name,
                        const std::function<Status(const JsonObject&)>& fn) const;
   // Calls `fn` with each element of the array `name`, whatever its type.
-  Status ForEachValue(std::string_view name,
-                      const std::function<Status(const rapidjson::Value&,
-                                                 const std::string& path)>& fn) const;
+  Status ForEachValue(
+      std::string_view name,
+      const std::function<Status(const rapidjson::Value&, const std::string& path)>& fn) const;
 
   // Checks that a present, non-empty "kind" equals `kind` and a present,
   // non-empty "apiVersion" equals `api_version` (absent is fine: list items
@@ -143,8 +143,7 @@ void AddMicroTimeIfSet(rapidjson::Value& obj, std::string_view key,
 void AddStringListIfNotEmpty(rapidjson::Value& obj, std::string_view key,
                              const std::vector<std::string>& values, JsonAllocator& alloc);
 void AddStringMapIfNotEmpty(rapidjson::Value& obj, std::string_view key,
-                            const std::map<std::string, std::string>& values,
-                            JsonAllocator& alloc);
+                            const std::map<std::string, std::string>& values, JsonAllocator& alloc);
 rapidjson::Value StringValue(std::string_view value, JsonAllocator& alloc);
 
 // Decodes text as T (T::FromJson): malformed JSON and decode errors both give

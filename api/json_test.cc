@@ -36,9 +36,10 @@ TEST(ParseJsonTest, MalformedNamesOffset) {
   EXPECT_THAT(ParseJson(R"({"a": 1,})", doc),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("malformed JSON at offset 8")));
   EXPECT_THAT(ParseJson("", doc), StatusIs(StatusCode::kInvalidArgument, HasSubstr("offset 0")));
-  EXPECT_THAT(ParseJson("{} trailing", doc), StatusIs(StatusCode::kInvalidArgument,
-                                                      HasSubstr("malformed JSON at offset 3")));
-  EXPECT_THAT(ParseJson("\"\xff\"", doc), StatusIs(StatusCode::kInvalidArgument, HasSubstr("offset")));
+  EXPECT_THAT(ParseJson("{} trailing", doc),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("malformed JSON at offset 3")));
+  EXPECT_THAT(ParseJson("\"\xff\"", doc),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("offset")));
   EXPECT_THAT(ParseJson("NaN", doc), StatusIs(StatusCode::kInvalidArgument, HasSubstr("offset")));
 }
 
@@ -48,7 +49,8 @@ TEST(ParseJsonTest, DeepNestingDoesNotOverflowTheStack) {
   rapidjson::Document doc;
   EXPECT_OK(ParseJson(deep, doc));
   std::string unbalanced(200000, '[');
-  EXPECT_THAT(ParseJson(unbalanced, doc), StatusIs(StatusCode::kInvalidArgument, HasSubstr("offset")));
+  EXPECT_THAT(ParseJson(unbalanced, doc),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("offset")));
 }
 
 // Found by api_codec_fuzzer: RapidJSON kept "\udc00" as bytes that are not
@@ -61,7 +63,7 @@ TEST(ParseJsonTest, LoneSurrogateEscapesBecomeReplacementCharacters) {
   const auto& a = doc.MemberBegin()->value;
   EXPECT_EQ(std::string(a[0].GetString()), std::string("a\xEF\xBF\xBD") + "b");
   EXPECT_EQ(std::string(a[1].GetString()), "\xF0\x9F\x98\x80");  // a pair stays U+1F600
-  EXPECT_EQ(std::string(a[2].GetString()), "\\udc00");            // an escaped backslash
+  EXPECT_EQ(std::string(a[2].GetString()), "\\udc00");           // an escaped backslash
   rapidjson::Document again;
   EXPECT_THAT(ParseJson(JsonToString(doc), again), IsOk());
   EXPECT_THAT(ParseJson(R"(["\ud800x"])", again),
@@ -114,7 +116,8 @@ class JsonObjectTest : public ::testing::Test {
       "neg": -3, "f": 1.5, "n": null, "t": "2024-01-02T03:04:05Z", "badt": "yesterday",
       "list": ["a", "b"], "mixed": ["a", 1], "map": {"k": "v", "l": "w"}, "badmap": {"k": 1},
       "obj": {"x": 1}, "objs": [{"x": 1}, {"x": 2}], "notobjs": [{"x": 1}, 3]
-    })", doc_));
+    })",
+                        doc_));
     ASSERT_OK_AND_ASSIGN(JsonObject obj, JsonObject::Of(doc_, "spec"));
     obj_.emplace(obj);
   }
@@ -186,17 +189,20 @@ TEST_F(JsonObjectTest, WrongTypesNameThePath) {
   EXPECT_THAT(obj_->GetTime("badt", &t),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("spec.badt: invalid RFC 3339")));
   std::vector<std::string> list;
-  EXPECT_THAT(obj_->GetStringList("mixed", &list),
-              StatusIs(StatusCode::kInvalidArgument, "spec.mixed[1]: expected string, got integer"));
+  EXPECT_THAT(
+      obj_->GetStringList("mixed", &list),
+      StatusIs(StatusCode::kInvalidArgument, "spec.mixed[1]: expected string, got integer"));
   EXPECT_THAT(obj_->GetStringList("s", &list),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("spec.s: expected array")));
   std::map<std::string, std::string> map;
-  EXPECT_THAT(obj_->GetStringMap("badmap", &map),
-              StatusIs(StatusCode::kInvalidArgument, HasSubstr("spec.badmap[\"k\"]: expected string")));
+  EXPECT_THAT(
+      obj_->GetStringMap("badmap", &map),
+      StatusIs(StatusCode::kInvalidArgument, HasSubstr("spec.badmap[\"k\"]: expected string")));
   EXPECT_THAT(obj_->GetObject("list"),
               StatusIs(StatusCode::kInvalidArgument, "spec.list: expected object, got array"));
-  EXPECT_THAT(obj_->ForEachObject("notobjs", [](const JsonObject&) { return Status(); }),
-              StatusIs(StatusCode::kInvalidArgument, "spec.notobjs[1]: expected object, got integer"));
+  EXPECT_THAT(
+      obj_->ForEachObject("notobjs", [](const JsonObject&) { return Status(); }),
+      StatusIs(StatusCode::kInvalidArgument, "spec.notobjs[1]: expected object, got integer"));
   EXPECT_THAT(JsonObject::Of(doc_["list"], "x"),
               StatusIs(StatusCode::kInvalidArgument, "x: expected object, got array"));
 }

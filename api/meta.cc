@@ -238,9 +238,9 @@ Status ApiStatus::ToStatus() const {
   } else if (code == 405) {
     result = StatusCode::kUnimplemented;
   } else if (code == 429 || (code >= 500 && code <= 599) ||
-             (code == 0 && (reason == "TooManyRequests" || reason == "ServiceUnavailable" ||
-                            reason == "InternalError" || reason == "Timeout" ||
-                            reason == "ServerTimeout"))) {
+             (code == 0 &&
+              (reason == "TooManyRequests" || reason == "ServiceUnavailable" ||
+               reason == "InternalError" || reason == "Timeout" || reason == "ServerTimeout"))) {
     result = StatusCode::kUnavailable;
   }
   Status out(result, msg);
@@ -301,11 +301,10 @@ void Condition::ToJson(rapidjson::Value& out, JsonAllocator& alloc) const {
   AddString(out, "message", message, alloc);
 }
 
-Status DecodeConditions(const JsonObject& obj, std::string_view name,
-                        std::vector<Condition>* out) {
+Status DecodeConditions(const JsonObject& obj, std::string_view name, std::vector<Condition>* out) {
   std::vector<Condition> result;
-  LB_RETURN_IF_ERROR(obj.ForEachValue(
-      name, [&](const rapidjson::Value& item, const std::string& path) -> Status {
+  LB_RETURN_IF_ERROR(
+      obj.ForEachValue(name, [&](const rapidjson::Value& item, const std::string& path) -> Status {
         LB_ASSIGN_OR_RETURN(Condition c, Condition::FromJson(item, path));
         result.push_back(std::move(c));
         return Status();
@@ -314,8 +313,7 @@ Status DecodeConditions(const JsonObject& obj, std::string_view name,
   return Status();
 }
 
-rapidjson::Value EncodeConditions(const std::vector<Condition>& conditions,
-                                  JsonAllocator& alloc) {
+rapidjson::Value EncodeConditions(const std::vector<Condition>& conditions, JsonAllocator& alloc) {
   rapidjson::Value array(rapidjson::kArrayType);
   for (const Condition& c : conditions) {
     rapidjson::Value v;
@@ -402,7 +400,8 @@ StatusOr<LabelSelector> LabelSelector::Decode(const rapidjson::Value& value, std
   return selector;
 }
 
-StatusOr<LabelSelector> LabelSelector::FromJson(const rapidjson::Value& value, std::string path) {
+StatusOr<LabelSelector> LabelSelector::FromJson(const rapidjson::Value& value,
+                                                const std::string& path) {
   LB_ASSIGN_OR_RETURN(LabelSelector selector, Decode(value, path));
   LB_RETURN_IF_ERROR(selector.Validate(path));
   return selector;
@@ -423,8 +422,8 @@ Status LabelSelector::Validate(std::string_view path) const {
         return InvalidArgumentError(where + ".values: must be non-empty for operator " + req.op);
       }
       for (size_t j = 0; j < req.values.size(); ++j) {
-        LB_RETURN_IF_ERROR(ValidateLabelValue(req.values[j])
-                               .WithContext(IndexPath(where + ".values", j)));
+        LB_RETURN_IF_ERROR(
+            ValidateLabelValue(req.values[j]).WithContext(IndexPath(where + ".values", j)));
       }
     } else if (req.op == "Exists" || req.op == "DoesNotExist") {
       if (!req.values.empty()) {

@@ -15,14 +15,14 @@
 // Thread-safety: plain value types; the usual rules for concurrent access.
 #pragma once
 
+#include <rapidjson/document.h>
+
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <rapidjson/document.h>
 
 #include "api/json.h"
 #include "operator/base/status.h"
@@ -164,13 +164,13 @@ struct List {
         return status;
       }
     }
-    status = obj->ForEachValue("items", [&](const rapidjson::Value& item,
-                                            const std::string& path) -> Status {
-      StatusOr<T> decoded = T::FromJson(item);
-      if (!decoded.ok()) return decoded.status().WithContext(path);
-      list.items.push_back(std::move(decoded).value());
-      return Status();
-    });
+    status = obj->ForEachValue(
+        "items", [&](const rapidjson::Value& item, const std::string& path) -> Status {
+          StatusOr<T> decoded = T::FromJson(item);
+          if (!decoded.ok()) return decoded.status().WithContext(path);
+          list.items.push_back(std::move(decoded).value());
+          return Status();
+        });
     if (!status.ok()) return status;
     return list;
   }
@@ -250,7 +250,8 @@ struct LabelSelector {
   std::vector<LabelSelectorRequirement> match_expressions;
 
   // Decodes and validates (see Validate); `path` prefixes error messages.
-  static StatusOr<LabelSelector> FromJson(const rapidjson::Value& value, std::string path = "");
+  static StatusOr<LabelSelector> FromJson(const rapidjson::Value& value,
+                                          const std::string& path = "");
   // Decodes the structure only; a bad operator is left for Validate(). The
   // pool codec uses this so an invalid selector surfaces as a pool condition
   // rather than as an undecodable object.

@@ -42,7 +42,8 @@ TEST(ObjectMetaTest, DecodesEveryField) {
     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "u-2",
                          "controller": true, "blockOwnerDeletion": false}],
     "managedFields": [{"manager": "x"}], "selfLink": "/ignored"
-  })", doc);
+  })",
+              doc);
   ASSERT_OK_AND_ASSIGN(ObjectMeta meta, ObjectMeta::FromJson(doc));
   EXPECT_EQ(meta.name, "web");
   EXPECT_EQ(meta.generate_name, "web-");
@@ -199,9 +200,9 @@ TEST(ListTest, ItemErrorsNameTheItem) {
 }
 
 TEST(WatchEventTypeTest, ParsesAllTypes) {
-  for (WatchEventType t : {WatchEventType::kAdded, WatchEventType::kModified,
-                           WatchEventType::kDeleted, WatchEventType::kBookmark,
-                           WatchEventType::kError}) {
+  for (WatchEventType t :
+       {WatchEventType::kAdded, WatchEventType::kModified, WatchEventType::kDeleted,
+        WatchEventType::kBookmark, WatchEventType::kError}) {
     EXPECT_THAT(ParseWatchEventType(WatchEventTypeName(t)), IsOkAndHolds(t));
   }
   EXPECT_THAT(ParseWatchEventType("added"),
@@ -284,15 +285,19 @@ TEST(LabelSelectorTest, MatchingTable) {
       {R"({"matchLabels":{"a":"1"}})", {}, false},
       {R"({"matchLabels":{"a":"1","b":"2"}})", {{"a", "1"}}, false},
       {R"({"matchExpressions":[{"key":"env","operator":"In","values":["prod","stg"]}]})",
-       {{"env", "stg"}}, true},
+       {{"env", "stg"}},
+       true},
       {R"({"matchExpressions":[{"key":"env","operator":"In","values":["prod"]}]})",
-       {{"env", "dev"}}, false},
+       {{"env", "dev"}},
+       false},
       {R"({"matchExpressions":[{"key":"env","operator":"In","values":["prod"]}]})", {}, false},
       {R"({"matchExpressions":[{"key":"env","operator":"NotIn","values":["prod"]}]})",
-       {{"env", "dev"}}, true},
+       {{"env", "dev"}},
+       true},
       {R"({"matchExpressions":[{"key":"env","operator":"NotIn","values":["prod"]}]})", {}, true},
       {R"({"matchExpressions":[{"key":"env","operator":"NotIn","values":["prod"]}]})",
-       {{"env", "prod"}}, false},
+       {{"env", "prod"}},
+       false},
       {R"({"matchExpressions":[{"key":"env","operator":"Exists"}]})", {{"env", ""}}, true},
       {R"({"matchExpressions":[{"key":"env","operator":"Exists"}]})", {{"other", "x"}}, false},
       {R"({"matchExpressions":[{"key":"env","operator":"DoesNotExist"}]})", {{"x", "y"}}, true},
@@ -301,15 +306,19 @@ TEST(LabelSelectorTest, MatchingTable) {
       {R"({"matchLabels":{"team":"web"},
            "matchExpressions":[{"key":"env","operator":"In","values":["prod"]},
                                {"key":"canary","operator":"DoesNotExist"}]})",
-       {{"team", "web"}, {"env", "prod"}}, true},
+       {{"team", "web"}, {"env", "prod"}},
+       true},
       {R"({"matchLabels":{"team":"web"},
            "matchExpressions":[{"key":"env","operator":"In","values":["prod"]}]})",
-       {{"team", "db"}, {"env", "prod"}}, false},
+       {{"team", "db"}, {"env", "prod"}},
+       false},
       {R"({"matchLabels":{"team":"web"},
            "matchExpressions":[{"key":"env","operator":"In","values":["prod"]},
                                {"key":"canary","operator":"DoesNotExist"}]})",
-       {{"team", "web"}, {"env", "prod"}, {"canary", "1"}}, false},
-      {R"({"matchLabels":{"example.com/team":"web-1.a_b"}})", {{"example.com/team", "web-1.a_b"}},
+       {{"team", "web"}, {"env", "prod"}, {"canary", "1"}},
+       false},
+      {R"({"matchLabels":{"example.com/team":"web-1.a_b"}})",
+       {{"example.com/team", "web-1.a_b"}},
        true},
   };
   for (const MatchCase& c : cases) {
@@ -375,9 +384,10 @@ TEST(LabelSelectorTest, StructuralErrors) {
   EXPECT_THAT(Selector(R"({"matchExpressions":{"key":"a"}})"),
               StatusIs(StatusCode::kInvalidArgument,
                        "spec.serviceSelector.matchExpressions: expected array, got object"));
-  EXPECT_THAT(Selector(R"({"matchExpressions":[{"key":"a","operator":"In","values":"x"}]})"),
-              StatusIs(StatusCode::kInvalidArgument,
-                       HasSubstr("spec.serviceSelector.matchExpressions[0].values: expected array")));
+  EXPECT_THAT(
+      Selector(R"({"matchExpressions":[{"key":"a","operator":"In","values":"x"}]})"),
+      StatusIs(StatusCode::kInvalidArgument,
+               HasSubstr("spec.serviceSelector.matchExpressions[0].values: expected array")));
 }
 
 TEST(LabelKeyTest, Syntax) {

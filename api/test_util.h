@@ -2,12 +2,12 @@
 // minimal RFC 7386 JSON merge-patch applier. Not part of lballoc_api.
 #pragma once
 
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
 #include <fstream>
 #include <sstream>
 #include <string>
-
-#include <gtest/gtest.h>
-#include <rapidjson/document.h>
 
 #include "api/json.h"
 

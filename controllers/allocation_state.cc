@@ -56,7 +56,7 @@ AllocationState::AllocationState(ClassSelection classes,
 
 StatusOr<AllocationState::PoolsApplied> AllocationState::ApplyPools(
     const std::vector<runtime::ObjectPtr<api::LoadBalancerPool>>& pools, bool force) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return ApplyPoolsLocked(pools, force);
 }
 
@@ -133,7 +133,7 @@ StatusOr<AllocationState::PoolsApplied> AllocationState::ApplyPoolsLocked(
 }
 
 std::optional<ipam::PoolStatus> AllocationState::PoolView(std::string_view name) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return PoolViewLocked(name);
 }
 
@@ -167,6 +167,7 @@ bool AllocationState::PoolSelectsLocked(std::string_view pool, const Labels& ser
 ipam::PoolSelects AllocationState::EnginePoolSelects() const {
   // Called by the engine inside SetPools/Restore, i.e. with mu_ held.
   return [this](std::string_view service, std::string_view pool) {
+    mu_.AssertHeld();
     if (IsQuarantineKey(service)) return true;
     runtime::ObjectPtr<api::Service> svc = services_.Get(service);
     if (svc == nullptr) return false;
@@ -200,12 +201,14 @@ std::vector<std::string> AllocationState::DirtyPoolsLocked(
     const std::vector<ipam::Address>& changed) const {
   std::vector<std::string> out;
   if (changed.empty()) return out;
-  for (const auto& [name, ap] : pools_) {
+  for (const auto& entry : pools_) {
+    // Not a structured binding: clang 14 cannot capture one in the lambda below.
+    const AppliedPool& ap = entry.second;
     bool touched = std::any_of(changed.begin(), changed.end(), [&](const ipam::Address& a) {
       return std::any_of(ap.ranges.begin(), ap.ranges.end(),
                          [&](const ipam::AddressRange& r) { return r.Contains(a); });
     });
-    if (touched) out.push_back(name);
+    if (touched) out.push_back(entry.first);
   }
   return out;
 }
@@ -282,7 +285,7 @@ AllocationState::Outcome AllocationState::Allocate(const api::Service& service,
                                                    const StatusOr<ipam::Request>& request) {
   const std::string key = ServiceKey(service.metadata);
   const Labels ns_labels = NamespaceLabels(service.metadata.namespace_);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Outcome out;
   // The Service may take back an address it showed; the quarantine is re-made below.
   std::vector<ipam::Address> lifted = LiftLocked(key);
@@ -296,6 +299,7 @@ AllocationState::Outcome AllocationState::Allocate(const api::Service& service,
     ipam::Request req = *request;
     const Labels& labels = service.metadata.labels;
     req.selects = [this, &labels, &ns_labels](std::string_view pool) {
+      mu_.AssertHeld();  // the engine calls it inside Allocate below, with mu_ held
       return PoolSelectsLocked(pool, labels, ns_labels);
     };
     ipam::Result res = engine_.Allocate(req);
@@ -332,7 +336,7 @@ AllocationState::Outcome AllocationState::Allocate(const api::Service& service,
 
 AllocationState::Released AllocationState::Release(std::string_view key,
                                                    const api::Service* service) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Released out;
   out.released = engine_.Release(key);
   std::vector<ipam::Address> lifted = LiftLocked(key);
@@ -371,7 +375,7 @@ AllocationState::Released AllocationState::Release(std::string_view key,
 }
 
 AllocationState::Freed AllocationState::StatusWritten(std::string_view key) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Freed out;
   std::vector<ipam::Address> lifted = LiftLocked(key);
   if (lifted.empty()) return out;
@@ -385,7 +389,7 @@ AllocationState::Freed AllocationState::StatusWritten(std::string_view key) {
 StatusOr<AllocationState::Rebuilt> AllocationState::Rebuild(
     const std::vector<runtime::ObjectPtr<api::LoadBalancerPool>>& pools,
     const std::vector<runtime::ObjectPtr<api::Service>>& services) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Rebuilt out;
   quarantine_.clear();
   waiting_.clear();
@@ -427,22 +431,22 @@ StatusOr<AllocationState::Rebuilt> AllocationState::Rebuild(
 // ---------------------------------------------------------------- for tests
 
 std::vector<ipam::Address> AllocationState::AddressesOf(std::string_view key) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return engine_.AddressesOf(key);
 }
 
 std::vector<std::string> AllocationState::HoldersOf(const ipam::Address& address) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return engine_.HoldersOf(address);
 }
 
 size_t AllocationState::waiting_count() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return waiting_.size();
 }
 
 size_t AllocationState::quarantine_count() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   size_t n = 0;
   for (const auto& [key, placeholders] : quarantine_) n += placeholders.size();
   return n;

@@ -33,7 +33,6 @@
 #pragma once
 
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -45,6 +44,7 @@
 #include "api/v1alpha1/loadbalancerpool.h"
 #include "controllers/convert.h"
 #include "controllers/explain.h"
+#include "operator/base/mutex.h"
 #include "operator/base/statusor.h"
 #include "operator/ipam/allocator.h"
 #include "operator/runtime/store.h"
@@ -151,40 +151,42 @@ class AllocationState {
   using Labels = std::map<std::string, std::string>;
 
   StatusOr<PoolsApplied> ApplyPoolsLocked(
-      const std::vector<runtime::ObjectPtr<api::LoadBalancerPool>>& pools, bool force);
-  std::optional<ipam::PoolStatus> PoolViewLocked(std::string_view name) const;
+      const std::vector<runtime::ObjectPtr<api::LoadBalancerPool>>& pools, bool force)
+      REQUIRES(mu_);
+  std::optional<ipam::PoolStatus> PoolViewLocked(std::string_view name) const REQUIRES(mu_);
   bool PoolSelectsLocked(std::string_view pool, const Labels& service_labels,
-                         const Labels& namespace_labels) const;
+                         const Labels& namespace_labels) const REQUIRES(mu_);
   Labels NamespaceLabels(std::string_view ns) const;
   ipam::PoolSelects EnginePoolSelects() const;
   std::vector<PoolFacts> FactsLocked(const Labels& service_labels,
-                                     const Labels& namespace_labels) const;
-  bool HoldsLocked(std::string_view key, const ipam::Address& a) const;
+                                     const Labels& namespace_labels) const REQUIRES(mu_);
+  bool HoldsLocked(std::string_view key, const ipam::Address& a) const REQUIRES(mu_);
   // Holds `a` under the placeholder of `key`; false when not needed or not possible.
-  bool QuarantineLocked(const std::string& key, const ipam::Address& a);
+  bool QuarantineLocked(const std::string& key, const ipam::Address& a) REQUIRES(mu_);
   // Ends every placeholder of `key`; returns the addresses they held.
-  std::vector<ipam::Address> LiftLocked(std::string_view key);
-  std::vector<std::string> DirtyPoolsLocked(const std::vector<ipam::Address>& changed) const;
+  std::vector<ipam::Address> LiftLocked(std::string_view key) REQUIRES(mu_);
+  std::vector<std::string> DirtyPoolsLocked(const std::vector<ipam::Address>& changed) const
+      REQUIRES(mu_);
   // Hands out (and forgets) the waiting Services, but `except`, that wait for a family of
   // `freed`.
   std::vector<std::string> RetryLocked(std::string_view except,
-                                       const std::vector<ipam::Address>& freed);
+                                       const std::vector<ipam::Address>& freed) REQUIRES(mu_);
   // Records what `key` waits for after an allocation (nothing: forgets it).
   void WaitLocked(const std::string& key, const ipam::Result* result, bool invalid,
-                  const std::vector<ipam::Family>& families);
+                  const std::vector<ipam::Family>& families) REQUIRES(mu_);
 
   const ClassSelection classes_;
   const runtime::Store<api::Service>& services_;
   const runtime::Store<api::Namespace>& namespaces_;
 
-  mutable std::mutex mu_;
-  ipam::Allocator engine_;
-  std::map<std::string, AppliedPool, std::less<>> pools_;
+  mutable Mutex mu_;
+  ipam::Allocator engine_ GUARDED_BY(mu_);
+  std::map<std::string, AppliedPool, std::less<>> pools_ GUARDED_BY(mu_);
   // Service key -> its placeholders' keys.
-  std::map<std::string, std::set<std::string>, std::less<>> quarantine_;
+  std::map<std::string, std::set<std::string>, std::less<>> quarantine_ GUARDED_BY(mu_);
   // Services waiting for a freed address -> the families they wait for (bit 0 IPv4, bit 1
   // IPv6).
-  std::map<std::string, uint8_t, std::less<>> waiting_;
+  std::map<std::string, uint8_t, std::less<>> waiting_ GUARDED_BY(mu_);
 };
 
 // The placeholder key under which `address`, still shown by `service_key`, is quarantined.

@@ -100,7 +100,9 @@ std::string CanonicalSelector(const std::map<std::string, std::string>& selector
   std::string out;
   for (const auto& [k, v] : selector) {
     if (!out.empty()) out += ",";
-    out += k + "=" + v;
+    out += k;
+    out += '=';
+    out += v;
   }
   return out;
 }

@@ -26,14 +26,14 @@ OperatorMetrics::OperatorMetrics(runtime::MetricsRegistry& registry) : registry_
 }
 
 OperatorMetrics::~OperatorMetrics() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (auto& [name, gauges] : pools_) {
     for (int id : gauges.funcs) registry_.RemoveFunc(id);
   }
 }
 
 void OperatorMetrics::SetPool(const std::string& pool, const ipam::PoolStatus& view) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   PoolGauges& g = pools_[pool];
   if (g.values == nullptr) {
     g.values = std::make_shared<Values>();
@@ -61,7 +61,7 @@ void OperatorMetrics::SetPool(const std::string& pool, const ipam::PoolStatus& v
 }
 
 void OperatorMetrics::RemovePool(const std::string& pool) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = pools_.find(pool);
   if (it == pools_.end()) return;
   for (int id : it->second.funcs) registry_.RemoveFunc(id);

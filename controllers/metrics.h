@@ -19,11 +19,11 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "operator/base/clock.h"
+#include "operator/base/mutex.h"
 #include "operator/ipam/allocator.h"
 #include "operator/runtime/metrics.h"
 
@@ -59,8 +59,8 @@ class OperatorMetrics {
   runtime::MetricsRegistry& registry_;
   std::map<ipam::Reason, runtime::Counter*> results_;
   runtime::Histogram* latency_;
-  std::mutex mu_;
-  std::map<std::string, PoolGauges> pools_;
+  Mutex mu_;
+  std::map<std::string, PoolGauges> pools_ GUARDED_BY(mu_);
 };
 
 }  // namespace lballoc::controllers

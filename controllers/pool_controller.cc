@@ -20,7 +20,7 @@ PoolReconciler::PoolReconciler(std::shared_ptr<AllocationState> state,
       status_interval_(status_interval) {}
 
 void PoolReconciler::ResetWrites() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   last_write_.clear();
 }
 
@@ -46,7 +46,7 @@ runtime::ReconcileResult PoolReconciler::Reconcile(const runtime::Request& reque
   runtime::ObjectPtr<api::LoadBalancerPool> pool = pools_.Get(name);
   if (pool == nullptr) {
     metrics_->RemovePool(name);
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     last_write_.erase(name);
     return runtime::ReconcileResult::Done();
   }
@@ -62,7 +62,7 @@ runtime::ReconcileResult PoolReconciler::Reconcile(const runtime::Request& reque
   if (change == PoolStatusChange::kNone) return runtime::ReconcileResult::Done();
   const Clock::TimePoint now = clock_.Now();
   if (change == PoolStatusChange::kCountsOnly) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = last_write_.find(name);
     if (it != last_write_.end() && now - it->second < status_interval_) {
       return runtime::ReconcileResult::RequeueAfter(status_interval_ - (now - it->second));
@@ -79,7 +79,7 @@ runtime::ReconcileResult PoolReconciler::Reconcile(const runtime::Request& reque
     return runtime::ReconcileResult::Error(
         written.status().WithContext("pool " + name + ": status write"));
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   last_write_[name] = now;
   return runtime::ReconcileResult::Done();
 }

@@ -32,7 +32,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -40,6 +39,7 @@
 #include "controllers/allocation_state.h"
 #include "controllers/metrics.h"
 #include "operator/base/clock.h"
+#include "operator/base/mutex.h"
 #include "operator/runtime/client.h"
 #include "operator/runtime/reconciler.h"
 #include "operator/runtime/store.h"
@@ -79,8 +79,8 @@ class PoolReconciler final : public runtime::Reconciler {
   const Clock::Duration status_interval_;
   PoolHooks hooks_;
 
-  std::mutex mu_;
-  std::map<std::string, Clock::TimePoint> last_write_;
+  Mutex mu_;
+  std::map<std::string, Clock::TimePoint> last_write_ GUARDED_BY(mu_);
 };
 
 }  // namespace lballoc::controllers

@@ -26,12 +26,12 @@ std::vector<ipam::Address> ShownMinus(const std::vector<ipam::Address>& a,
 
 void EventTimes::Seen(const std::string& key) {
   Clock::TimePoint now = clock_.Now();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   seen_.emplace(key, now);  // keeps the earliest pending time
 }
 
 std::optional<Clock::TimePoint> EventTimes::Take(const std::string& key) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = seen_.find(key);
   if (it == seen_.end()) return std::nullopt;
   Clock::TimePoint t = it->second;
@@ -40,17 +40,17 @@ std::optional<Clock::TimePoint> EventTimes::Take(const std::string& key) {
 }
 
 void EventTimes::Forget(const std::string& key) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   seen_.erase(key);
 }
 
 void EventTimes::Clear() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   seen_.clear();
 }
 
 size_t EventTimes::size() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return seen_.size();
 }
 

@@ -28,7 +28,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +37,7 @@
 #include "controllers/convert.h"
 #include "controllers/metrics.h"
 #include "operator/base/clock.h"
+#include "operator/base/mutex.h"
 #include "operator/runtime/client.h"
 #include "operator/runtime/controller.h"
 #include "operator/runtime/event_recorder.h"
@@ -67,8 +67,8 @@ class EventTimes {
 
  private:
   Clock& clock_;
-  mutable std::mutex mu_;
-  std::map<std::string, Clock::TimePoint> seen_;
+  mutable Mutex mu_;
+  std::map<std::string, Clock::TimePoint> seen_ GUARDED_BY(mu_);
 };
 
 // The Service watch's map function: the Service itself when it is handled or carries lballoc's

@@ -35,8 +35,8 @@ StatusOr<std::unique_ptr<Operator>> Operator::Create(const AppConfig& config,
   runtime::EventRecorderOptions recorder_options;
   recorder_options.component = "lballoc-operator";
   recorder_options.host = config.pod_name;
-  op->recorder_ =
-      std::make_unique<runtime::ClientEventRecorder>(op->manager_->leader_client(), recorder_options);
+  op->recorder_ = std::make_unique<runtime::ClientEventRecorder>(op->manager_->leader_client(),
+                                                                 recorder_options);
 
   controllers::OperatorOptions controller_options = config.controller_options;
   controller_options.metrics = &registry;

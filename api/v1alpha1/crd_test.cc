@@ -52,8 +52,8 @@ std::string RunCommand(const std::string& command) {
 
 // Runs kubectl to turn a YAML manifest into JSON, without a cluster.
 std::string KubectlToJson(const std::string& path) {
-  return RunCommand(std::string(LBALLOC_KUBECTL) + " patch --local --type merge -p '{}' -o json -f '" +
-             path + "' 2>&1");
+  return RunCommand(std::string(LBALLOC_KUBECTL) +
+                    " patch --local --type merge -p '{}' -o json -f '" + path + "' 2>&1");
 }
 
 // A subset of OpenAPI v3 / structural-schema validation: type, properties
@@ -209,8 +209,7 @@ TEST_F(CrdTest, NamesScopeAndSubresources) {
   EXPECT_EQ(std::string(crd_["metadata"]["name"].GetString()), "loadbalancerpools.lballoc.io");
   EXPECT_EQ(std::string(spec["group"].GetString()), LoadBalancerPool::kResource.group);
   EXPECT_EQ(std::string(spec["names"]["kind"].GetString()), LoadBalancerPool::kResource.kind);
-  EXPECT_EQ(std::string(spec["names"]["plural"].GetString()),
-            LoadBalancerPool::kResource.resource);
+  EXPECT_EQ(std::string(spec["names"]["plural"].GetString()), LoadBalancerPool::kResource.resource);
   EXPECT_EQ(std::string(spec["names"]["listKind"].GetString()), "LoadBalancerPoolList");
   EXPECT_EQ(JsonToString(spec["names"]["shortNames"]), R"(["lbpool"])");
   EXPECT_EQ(std::string(spec["scope"].GetString()), "Cluster");
@@ -224,7 +223,8 @@ TEST_F(CrdTest, NamesScopeAndSubresources) {
 TEST(CrdKustomizationTest, Renders) {
   std::string crd_dir(LBALLOC_CRD_FILE);
   crd_dir = crd_dir.substr(0, crd_dir.rfind('/'));
-  std::string rendered = RunCommand(std::string(LBALLOC_KUBECTL) + " kustomize '" + crd_dir + "' 2>&1");
+  std::string rendered =
+      RunCommand(std::string(LBALLOC_KUBECTL) + " kustomize '" + crd_dir + "' 2>&1");
   EXPECT_THAT(rendered, HasSubstr("kind: CustomResourceDefinition"));
   EXPECT_THAT(rendered, HasSubstr("name: loadbalancerpools.lballoc.io"));
 }
@@ -235,11 +235,11 @@ TEST_F(CrdTest, PrinterColumns) {
     columns.push_back(std::string(c["name"].GetString()) + " " + c["type"].GetString() + " " +
                       c["jsonPath"].GetString());
   }
-  EXPECT_THAT(columns, ElementsAre("Addresses string .spec.addresses",
-                                   "Allocated integer .status.allocated",
-                                   "Available integer .status.available",
-                                   "Ready string .status.conditions[?(@.type==\"Ready\")].status",
-                                   "Age date .metadata.creationTimestamp"));
+  EXPECT_THAT(columns,
+              ElementsAre("Addresses string .spec.addresses", "Allocated integer .status.allocated",
+                          "Available integer .status.available",
+                          "Ready string .status.conditions[?(@.type==\"Ready\")].status",
+                          "Age date .metadata.creationTimestamp"));
 }
 
 TEST_F(CrdTest, SchemaCoversEveryCodecFieldAndBack) {
@@ -282,9 +282,11 @@ TEST_F(CrdTest, DefaultsEqualTheCppDefaults) {
   EXPECT_EQ(JsonToString(Schema()["required"]), R"(["spec"])");
   EXPECT_EQ(JsonToString(Schema()["properties"]["spec"]["required"]), R"(["addresses"])");
   EXPECT_EQ(spec["addresses"]["minItems"].GetInt(), 1);
-  EXPECT_EQ(std::string(Schema()["properties"]["status"]["properties"]["conditions"]
-                            ["x-kubernetes-list-type"].GetString()),
-            "map");
+  EXPECT_EQ(
+      std::string(
+          Schema()["properties"]["status"]["properties"]["conditions"]["x-kubernetes-list-type"]
+              .GetString()),
+      "map");
 }
 
 TEST_F(CrdTest, RealObjectsValidate) {
@@ -316,7 +318,8 @@ TEST_F(CrdTest, ValidatorRejectsWhatTheServerWould) {
     const char* error;
   };
   const Case cases[] = {
-      {R"({"apiVersion":"lballoc.io/v1alpha1","kind":"LoadBalancerPool"})", "missing required spec"},
+      {R"({"apiVersion":"lballoc.io/v1alpha1","kind":"LoadBalancerPool"})",
+       "missing required spec"},
       {R"({"spec":{}})", "spec: missing required addresses"},
       {R"({"spec":{"addresses":[]}})", "spec.addresses: fewer than minItems"},
       {R"({"spec":{"addresses":["a"],"priority":"high"}})", "spec.priority: expected integer"},

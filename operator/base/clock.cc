@@ -9,6 +9,16 @@ void Clock::SleepFor(Duration duration) {
   WaitUntil(lock, cv, Now() + duration, [] { return false; });
 }
 
+bool Clock::WaitUntil(Mutex& mu, CondVar& cv, TimePoint deadline,
+                      const std::function<bool()>& done) {
+  // Hands the held std::mutex to the std::unique_lock overload without unlocking it, and takes
+  // it back (still held) afterwards.
+  std::unique_lock<std::mutex> lock(mu.native(), std::adopt_lock);
+  const bool result = WaitUntil(lock, cv.native(), deadline, done);
+  lock.release();
+  return result;
+}
+
 Clock& Clock::Real() {
   static RealClock* const kClock = new RealClock();
   return *kClock;

@@ -15,6 +15,9 @@
 #include <functional>
 #include <mutex>
 
+#include "operator/base/mutex.h"
+#include "operator/base/thread_annotations.h"
+
 namespace lballoc {
 
 class Clock {
@@ -35,6 +38,12 @@ class Clock {
   virtual bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
                          TimePoint deadline, const std::function<bool()>& done) = 0;
 
+  // The same wait for code that locks a lballoc::Mutex (mutex.h): `mu` is held on entry and
+  // on return. `done` runs with `mu` held; it starts with `mu.AssertHeld()` when it reads
+  // members guarded by `mu`.
+  bool WaitUntil(Mutex& mu, CondVar& cv, TimePoint deadline, const std::function<bool()>& done)
+      REQUIRES(mu);
+
   // Blocks the calling thread for `duration` of this clock's time.
   void SleepFor(Duration duration);
 
@@ -45,6 +54,7 @@ class Clock {
 // A clock backed by std::chrono::steady_clock and system_clock.
 class RealClock final : public Clock {
  public:
+  using Clock::WaitUntil;
   TimePoint Now() const override;
   WallTime WallNow() const override;
   bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,

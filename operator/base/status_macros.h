@@ -13,18 +13,17 @@
 #include "operator/base/status.h"
 #include "operator/base/statusor.h"
 
-#define LB_RETURN_IF_ERROR(expr)                  \
-  do {                                            \
-    ::lballoc::Status lb_status_ = (expr);        \
-    if (!lb_status_.ok()) return lb_status_;      \
+#define LB_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::lballoc::Status lb_status_ = (expr);   \
+    if (!lb_status_.ok()) return lb_status_; \
   } while (false)
 
 #define LB_STATUS_CONCAT_INNER_(a, b) a##b
 #define LB_STATUS_CONCAT_(a, b) LB_STATUS_CONCAT_INNER_(a, b)
 
-#define LB_ASSIGN_OR_RETURN(...)                                        \
-  LB_ASSIGN_OR_RETURN_PICK_(__VA_ARGS__, LB_ASSIGN_OR_RETURN_3_,        \
-                            LB_ASSIGN_OR_RETURN_2_)                     \
+#define LB_ASSIGN_OR_RETURN(...)                                                         \
+  LB_ASSIGN_OR_RETURN_PICK_(__VA_ARGS__, LB_ASSIGN_OR_RETURN_3_, LB_ASSIGN_OR_RETURN_2_) \
   (__VA_ARGS__)
 #define LB_ASSIGN_OR_RETURN_PICK_(a, b, c, name, ...) name
 

@@ -56,9 +56,7 @@ TEST(StatusTest, FactoriesSetCodeAndMessage) {
   EXPECT_TRUE(NotFoundError("x").IsNotFound());
 }
 
-TEST(StatusTest, OkCodeWithMessageIsOk) {
-  EXPECT_TRUE(Status(StatusCode::kOk, "ignored").ok());
-}
+TEST(StatusTest, OkCodeWithMessageIsOk) { EXPECT_TRUE(Status(StatusCode::kOk, "ignored").ok()); }
 
 TEST(StatusTest, CopyAndCompare) {
   Status a = NotFoundError("svc default/x");

@@ -26,23 +26,20 @@ namespace internal {
 
 template <typename T>
 class [[nodiscard]] StatusOr {
-  static_assert(!std::is_same_v<std::decay_t<T>, Status>,
-                "StatusOr<Status> makes no sense");
+  static_assert(!std::is_same_v<std::decay_t<T>, Status>, "StatusOr<Status> makes no sense");
 
  public:
   // An error. Passing an OK status is a programming error.
-  StatusOr(const Status& status) : rep_(status) { CheckNotOk(); }  // NOLINT
+  StatusOr(const Status& status) : rep_(status) { CheckNotOk(); }        // NOLINT
   StatusOr(Status&& status) : rep_(std::move(status)) { CheckNotOk(); }  // NOLINT
 
   // A value.
-  StatusOr(const T& value) : rep_(value) {}  // NOLINT
+  StatusOr(const T& value) : rep_(value) {}        // NOLINT
   StatusOr(T&& value) : rep_(std::move(value)) {}  // NOLINT
-  template <typename U,
-            typename = std::enable_if_t<
-                std::is_constructible_v<T, U&&> &&
-                !std::is_same_v<std::decay_t<U>, Status> &&
-                !std::is_same_v<std::decay_t<U>, StatusOr<T>> &&
-                !std::is_same_v<std::decay_t<U>, T>>>
+  template <typename U, typename = std::enable_if_t<std::is_constructible_v<T, U&&> &&
+                                                    !std::is_same_v<std::decay_t<U>, Status> &&
+                                                    !std::is_same_v<std::decay_t<U>, StatusOr<T>> &&
+                                                    !std::is_same_v<std::decay_t<U>, T>>>
   StatusOr(U&& value) : rep_(std::in_place_index<1>, std::forward<U>(value)) {}  // NOLINT
 
   bool ok() const { return rep_.index() == 1; }

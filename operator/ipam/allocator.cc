@@ -443,6 +443,7 @@ struct Allocator::Impl {
       }
     }
     std::vector<std::string> names;
+    names.reserve(eligible.size());
     for (const PoolEntry* p : eligible) names.push_back(Quote(p->name()));
     std::string fam(FamilyName(f));
     if (!has_family) {
@@ -844,6 +845,7 @@ std::vector<PoolStatus> Allocator::Pools() const {
   std::sort(sorted.begin(), sorted.end(),
             [](const PoolEntry* a, const PoolEntry* b) { return a->name() < b->name(); });
   std::vector<PoolStatus> out;
+  out.reserve(sorted.size());
   for (const PoolEntry* p : sorted) out.push_back(impl_->StatusOf(*p));
   return out;
 }

@@ -120,6 +120,7 @@ enum class TrafficPolicy { kCluster, kLocal };
 struct ServicePort {
   std::string protocol;  // "TCP", "UDP", "SCTP"
   int32_t port = 0;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 false positive on a defaulted <=>.
   friend auto operator<=>(const ServicePort&, const ServicePort&) = default;
   friend bool operator==(const ServicePort&, const ServicePort&) = default;
 };

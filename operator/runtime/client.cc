@@ -363,7 +363,7 @@ Status StatusFromResponse(int status_code, std::string_view body,
   if (!retry_after_header.empty()) {
     char* end = nullptr;
     std::string header(retry_after_header);
-    long seconds = std::strtol(header.c_str(), &end, 10);
+    const int64_t seconds = std::strtoll(header.c_str(), &end, 10);
     if (end != header.c_str() && seconds >= 0) {
       status.set_retry_after(std::chrono::seconds(seconds));
     }

@@ -170,8 +170,8 @@ struct RestClientOptions {
 // The Client over a Transport (HttpTransport in production; test/testing/fake_transport.h).
 class RestClient final : public Client {
  public:
-  RestClient(std::shared_ptr<Transport> transport, Clock& clock = Clock::Real(),
-             RestClientOptions options = {}, CallOptions call = {});
+  explicit RestClient(std::shared_ptr<Transport> transport, Clock& clock = Clock::Real(),
+                      RestClientOptions options = {}, CallOptions call = {});
 
   StatusOr<rapidjson::Document> Get(const api::ResourceInfo& resource, std::string_view ns,
                                     std::string_view name,

@@ -11,7 +11,20 @@ lballoc_library(lballoc_runtime_control
     ${CMAKE_CURRENT_LIST_DIR}/manager.cc
     ${CMAKE_CURRENT_LIST_DIR}/metrics_transport.cc
     ${CMAKE_CURRENT_LIST_DIR}/process_metrics.cc
-  DEPS lballoc_base lballoc_api lballoc_runtime_access Threads::Threads ${GLOG_LIBRARY})
+  HDRS
+    ${CMAKE_CURRENT_LIST_DIR}/rate_limiter.h
+    ${CMAKE_CURRENT_LIST_DIR}/workqueue.h
+    ${CMAKE_CURRENT_LIST_DIR}/metrics.h
+    ${CMAKE_CURRENT_LIST_DIR}/http_server.h
+    ${CMAKE_CURRENT_LIST_DIR}/probe_server.h
+    ${CMAKE_CURRENT_LIST_DIR}/reconciler.h
+    ${CMAKE_CURRENT_LIST_DIR}/controller.h
+    ${CMAKE_CURRENT_LIST_DIR}/leader_election.h
+    ${CMAKE_CURRENT_LIST_DIR}/manager.h
+    ${CMAKE_CURRENT_LIST_DIR}/metrics_transport.h
+    ${CMAKE_CURRENT_LIST_DIR}/process_metrics.h
+  DEPS lballoc_base lballoc_api lballoc_runtime_access Threads::Threads
+  PRIVATE_DEPS ${GLOG_LIBRARY})
 
 lballoc_test(runtime_control_test
   SRCS
@@ -37,17 +50,15 @@ lballoc_test(runtime_election_test
 add_dependencies(tsan_tests runtime_election_test)
 set_tests_properties(runtime_election_test PROPERTIES RUN_SERIAL TRUE)
 
-# Against the in-process API server (test/apiserver), when it is part of the tree.
-if(EXISTS ${CMAKE_SOURCE_DIR}/test/apiserver/server.cmake)
-  lballoc_test(runtime_control_integration_test
-    SRCS
-      ${CMAKE_CURRENT_LIST_DIR}/leader_election_integration_test.cc
-    DEPS lballoc_runtime_control lballoc_apiserver lballoc_base_testing
-    LABELS integration tsan
-    TIMEOUT 300)
-  add_dependencies(tsan_tests runtime_control_integration_test)
-  set_tests_properties(runtime_control_integration_test PROPERTIES RUN_SERIAL TRUE)
-endif()
+# Against the in-process API server (test/apiserver).
+lballoc_test(runtime_control_integration_test
+  SRCS
+    ${CMAKE_CURRENT_LIST_DIR}/leader_election_integration_test.cc
+  DEPS lballoc_runtime_control lballoc_apiserver lballoc_base_testing
+  LABELS integration tsan
+  TIMEOUT 300)
+add_dependencies(tsan_tests runtime_control_integration_test)
+set_tests_properties(runtime_control_integration_test PROPERTIES RUN_SERIAL TRUE)
 
 # rest_client_* (MetricsTransport) and process_* families, and the whole runtime's exposition
 # through Prometheus' linter (promtool, Debian package prometheus).

@@ -75,7 +75,7 @@ Controller::Controller(std::string name, std::shared_ptr<Reconciler> reconciler,
 
 Controller::~Controller() {
   {
-    std::unique_lock<std::shared_mutex> lock(gate_->mu);
+    WriterMutexLock lock(&gate_->mu);
     gate_->controller = nullptr;
   }
   Stop();
@@ -85,7 +85,7 @@ Controller::~Controller() {
 void Controller::Enqueue(const Request& request) {
   std::shared_ptr<WorkQueue<Request, RequestHash>> queue;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     queue = queue_;
   }
   if (queue != nullptr) queue->Add(request);
@@ -94,7 +94,7 @@ void Controller::Enqueue(const Request& request) {
 void Controller::EnqueueAfter(const Request& request, Clock::Duration delay) {
   std::shared_ptr<WorkQueue<Request, RequestHash>> queue;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     queue = queue_;
   }
   if (queue != nullptr) queue->AddAfter(request, delay);
@@ -105,7 +105,7 @@ void Controller::EnqueueAll(const std::vector<Request>& requests) {
 }
 
 Status Controller::Start() {
-  std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
+  MutexLock lifecycle(&lifecycle_mu_);
   if (options_.max_concurrent_reconciles < 1) {
     return InvalidArgumentError("controller " + name_ + ": max_concurrent_reconciles is " +
                                 std::to_string(options_.max_concurrent_reconciles) +
@@ -114,7 +114,7 @@ Status Controller::Start() {
   std::vector<std::function<void()>> replays;
   std::shared_ptr<WorkQueue<Request, RequestHash>> queue;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (queue_ != nullptr) {
       return FailedPreconditionError("controller " + name_ + " is already running");
     }
@@ -137,10 +137,10 @@ Status Controller::Start() {
 }
 
 void Controller::Stop() {
-  std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
+  MutexLock lifecycle(&lifecycle_mu_);
   std::shared_ptr<WorkQueue<Request, RequestHash>> queue;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     queue = std::move(queue_);
     queue_ = nullptr;
   }
@@ -151,7 +151,7 @@ void Controller::Stop() {
   for (std::thread& worker : workers_) worker.join();
   workers_.clear();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     adds_before_ += queue->adds_total();
     retries_before_ += queue->retries_total();
   }
@@ -159,35 +159,35 @@ void Controller::Stop() {
 }
 
 bool Controller::running() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return queue_ != nullptr;
 }
 
 uint64_t Controller::queue_adds_total() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return adds_before_ + (queue_ != nullptr ? queue_->adds_total() : 0);
 }
 
 uint64_t Controller::queue_retries_total() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return retries_before_ + (queue_ != nullptr ? queue_->retries_total() : 0);
 }
 
 double Controller::WithQueue(double (Queue::*read)()) const {
   std::shared_ptr<Queue> queue;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     queue = queue_;
   }
   return queue != nullptr ? ((*queue).*read)() : 0.0;
 }
 
 size_t Controller::queue_depth() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return queue_ != nullptr ? queue_->depth() : 0;
 }
 
-void Controller::Worker(std::shared_ptr<WorkQueue<Request, RequestHash>> queue,
+void Controller::Worker(const std::shared_ptr<WorkQueue<Request, RequestHash>>& queue,
                         std::stop_token stop) {
   while (true) {
     std::optional<Request> request = queue->Get();

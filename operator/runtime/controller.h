@@ -24,9 +24,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <set>
-#include <shared_mutex>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -35,6 +33,7 @@
 #include <vector>
 
 #include "operator/base/clock.h"
+#include "operator/base/mutex.h"
 #include "operator/base/status.h"
 #include "operator/runtime/metrics.h"
 #include "operator/runtime/rate_limiter.h"
@@ -118,7 +117,7 @@ class Controller final : public Runnable {
     using Handler = decltype(HandlerArg(&Source::AddEventHandler));
     auto enqueue = [gate = gate_, map](const std::shared_ptr<const T>& obj) {
       if (obj == nullptr) return;
-      std::shared_lock<std::shared_mutex> lock(gate->mu);
+      ReaderMutexLock lock(&gate->mu);
       if (gate->controller != nullptr) gate->controller->EnqueueAll(map(*obj));
     };
     Handler handler;
@@ -130,7 +129,7 @@ class Controller final : public Runnable {
     };
     handler.on_delete = enqueue;
     if constexpr (requires { source.store().List(); }) {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       replays_.push_back([&source, enqueue] {
         for (const auto& obj : source.store().List()) enqueue(obj);
       });
@@ -143,9 +142,9 @@ class Controller final : public Runnable {
   void EnqueueAfter(const Request& request, Clock::Duration delay);
 
   // Starts the workers (FailedPrecondition if already running).
-  Status Start() override;
+  Status Start() override EXCLUDES(lifecycle_mu_, mu_);
   // Stops at once; waits for reconciles in flight. Idempotent.
-  void Stop() override;
+  void Stop() override EXCLUDES(lifecycle_mu_, mu_);
   bool running() const;
 
   // Totals since construction (all Start/Stop cycles), for tests and metrics.
@@ -162,7 +161,7 @@ class Controller final : public Runnable {
   double WithQueue(double (Queue::*read)()) const;
 
   void EnqueueAll(const std::vector<Request>& requests);
-  void Worker(std::shared_ptr<WorkQueue<Request, RequestHash>> queue, std::stop_token stop);
+  void Worker(const std::shared_ptr<WorkQueue<Request, RequestHash>>& queue, std::stop_token stop);
   void ReconcileOne(WorkQueue<Request, RequestHash>& queue, const Request& request,
                     const std::stop_token& stop);
 
@@ -170,8 +169,8 @@ class Controller final : public Runnable {
   // for handler calls in progress), so handlers left in a source call into nothing.
   struct Gate {
     explicit Gate(Controller* c) : controller(c) {}
-    std::shared_mutex mu;
-    Controller* controller;
+    SharedMutex mu;
+    Controller* controller GUARDED_BY(mu);
   };
   const std::shared_ptr<Gate> gate_ = std::make_shared<Gate>(this);
 
@@ -194,19 +193,19 @@ class Controller final : public Runnable {
   std::vector<int> metric_funcs_;
 
   // Serialises Start/Stop against each other.
-  std::mutex lifecycle_mu_;
-  mutable std::mutex mu_;
-  std::shared_ptr<WorkQueue<Request, RequestHash>> queue_;  // null while stopped
+  Mutex lifecycle_mu_ ACQUIRED_BEFORE(mu_);
+  mutable Mutex mu_;
+  std::shared_ptr<WorkQueue<Request, RequestHash>> queue_ GUARDED_BY(mu_);  // null while stopped
   std::atomic<bool> stopping_{false};
   // Whether this run (since the last Start) has finished a reconcile: the first one is logged,
   // as start-up benchmarks (test/bench) time it.
   std::atomic<bool> reconciled_{false};
   // This run's stop: requested first thing in Stop(); a fresh one on every Start().
-  std::stop_source stop_source_;
-  std::vector<std::thread> workers_;
-  std::vector<std::function<void()>> replays_;
-  uint64_t adds_before_ = 0;  // totals of queues already stopped
-  uint64_t retries_before_ = 0;
+  std::stop_source stop_source_ GUARDED_BY(lifecycle_mu_);
+  std::vector<std::thread> workers_ GUARDED_BY(lifecycle_mu_);
+  std::vector<std::function<void()>> replays_ GUARDED_BY(mu_);
+  uint64_t adds_before_ GUARDED_BY(mu_) = 0;  // totals of queues already stopped
+  uint64_t retries_before_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace lballoc::runtime

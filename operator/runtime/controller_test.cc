@@ -24,10 +24,10 @@
 namespace lballoc::runtime {
 namespace {
 
-using std::chrono::milliseconds;
-using std::chrono::seconds;
 using ::lballoc::testing::IsOkAndHolds;
 using ::lballoc::testing::StatusIs;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
 using ::testing::_;
 using ::testing::ElementsAre;
 using ::testing::UnorderedElementsAre;
@@ -156,8 +156,7 @@ TEST(MapFuncTest, SelfAndOwner) {
                       api::OwnerReference{"v1", "Other", "o", "u2", std::nullopt, std::nullopt},
                       api::OwnerReference{"v1", "Pool", "p2", "u3", std::nullopt, std::nullopt}});
   EXPECT_THAT(MapToSelf<Obj>()(*obj), ElementsAre(Request{"ns", "child"}));
-  EXPECT_THAT(MapToOwner<Obj>("Pool")(*obj),
-              ElementsAre(Request{"ns", "p1"}, Request{"ns", "p2"}));
+  EXPECT_THAT(MapToOwner<Obj>("Pool")(*obj), ElementsAre(Request{"ns", "p1"}, Request{"ns", "p2"}));
   EXPECT_THAT(MapToOwner<Obj>("Pool", /*owner_namespaced=*/false, /*only_controller=*/true)(*obj),
               ElementsAre(Request{"", "p1"}));
   EXPECT_THAT(MapToOwner<Obj>("Missing")(*obj), ElementsAre());
@@ -176,8 +175,8 @@ TEST(ControllerTest, ReplaysCacheOnStartAndMapsEvents) {
   EXPECT_EQ(reconciler->total(), 0u);
   ASSERT_OK(c.Start());
   ASSERT_TRUE(Eventually([&] { return reconciler->total() == 2; }));
-  EXPECT_THAT(reconciler->calls(), UnorderedElementsAre(Request{"ns", "before-start"},
-                                                        Request{"ns", "while-stopped"}));
+  EXPECT_THAT(reconciler->calls(),
+              UnorderedElementsAre(Request{"ns", "before-start"}, Request{"ns", "while-stopped"}));
   // An update maps the old and the new object: an owner change reconciles both owners.
   auto old_obj = MakeObj("ns", "svc", {{"v1", "Pool", "old-pool", "u", true, true}});
   auto new_obj = MakeObj("ns", "svc", {{"v1", "Pool", "new-pool", "u", true, true}});
@@ -194,8 +193,7 @@ TEST(ControllerTest, ReplaysCacheOnStartAndMapsEvents) {
   EXPECT_GE(Metric(metrics, "controller_runtime_reconcile_total",
                    {{"controller", "test"}, {"result", "success"}}),
             6);
-  EXPECT_GE(Metric(metrics, "workqueue_adds_total", {{"controller", "test"}, {"name", "test"}}),
-            6);
+  EXPECT_GE(Metric(metrics, "workqueue_adds_total", {{"controller", "test"}, {"name", "test"}}), 6);
 }
 
 TEST(ControllerTest, RequeueAfterWaitsOnTheClock) {
@@ -242,11 +240,10 @@ TEST(ControllerTest, ErrorsRetryWithExponentialBackoffThenSucceed) {
         << delay_ms;
   }
   c.Stop();
-  EXPECT_EQ(Metric(metrics, "controller_runtime_reconcile_errors_total",
-                   {{"controller", "retry"}}),
+  EXPECT_EQ(Metric(metrics, "controller_runtime_reconcile_errors_total", {{"controller", "retry"}}),
             3);
-  EXPECT_EQ(Metric(metrics, "workqueue_retries_total", {{"controller", "retry"}, {"name", "retry"}}),
-            3);
+  EXPECT_EQ(
+      Metric(metrics, "workqueue_retries_total", {{"controller", "retry"}, {"name", "retry"}}), 3);
   EXPECT_EQ(Metric(metrics, "controller_runtime_reconcile_total",
                    {{"controller", "retry"}, {"result", "success"}}),
             1);
@@ -287,9 +284,8 @@ TEST(ControllerTest, ExceptionsAreCaughtCountedAndRetried) {
   c.Enqueue({"ns", "a"});
   ASSERT_TRUE(Eventually([&] { return reconciler->total() == 3; }));
   c.Stop();
-  EXPECT_EQ(Metric(metrics, "controller_runtime_reconcile_panics_total",
-                   {{"controller", "throws"}}),
-            2);
+  EXPECT_EQ(
+      Metric(metrics, "controller_runtime_reconcile_panics_total", {{"controller", "throws"}}), 2);
   EXPECT_EQ(Metric(metrics, "controller_runtime_reconcile_total",
                    {{"controller", "throws"}, {"result", "success"}}),
             1);
@@ -365,8 +361,9 @@ TEST(ControllerTest, AtMostNWorkersAndNeverOneKeyTwiceAtOnce) {
   EXPECT_EQ(reconciler->active(), 3);
   EXPECT_EQ(Metric(metrics, "controller_runtime_active_workers", {{"controller", "concurrency"}}),
             3);
-  EXPECT_EQ(Metric(metrics, "workqueue_depth", {{"controller", "concurrency"}, {"name", "concurrency"}}),
-            7);
+  EXPECT_EQ(
+      Metric(metrics, "workqueue_depth", {{"controller", "concurrency"}, {"name", "concurrency"}}),
+      7);
   for (int i = 0; i < 10; ++i) c.Enqueue({"ns", "k" + std::to_string(i)});
   reconciler->Release();
   // k0..k2 were processing when re-added: each runs exactly twice; the others were still

@@ -33,7 +33,10 @@ bool ClientEventRecorder::AllowLocked(const api::ObjectReference& object, std::s
   const double burst = options_.spam_burst;
   auto refill = [&](Bucket& b) {
     if (options_.spam_refill > Clock::Duration::zero()) {
-      b.tokens = std::min(burst, b.tokens + (now - b.last) / options_.spam_refill);
+      // In floating point: integer division would drop the part of a refill period that has
+      // passed, and with `last` reset below a steady trickle of events would never refill.
+      using Seconds = std::chrono::duration<double>;
+      b.tokens = std::min(burst, b.tokens + Seconds(now - b.last) / Seconds(options_.spam_refill));
     }
     b.last = now;
   };
@@ -64,13 +67,13 @@ bool ClientEventRecorder::AllowLocked(const api::ObjectReference& object, std::s
 ClientEventRecorder::~ClientEventRecorder() { Shutdown(); }
 
 size_t ClientEventRecorder::spam_filter_size() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return buckets_.size();
 }
 
 void ClientEventRecorder::Record(const api::ObjectReference& object, std::string_view type,
                                  std::string_view reason, std::string_view message) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (!stopping_ && !AllowLocked(object, reason)) {
     ++counters_.spam_filtered;
     VLOG(1) << "event filtered as spam: " << object.kind << " " << object.namespace_ << "/"
@@ -86,29 +89,31 @@ void ClientEventRecorder::Record(const api::ObjectReference& object, std::string
   }
   queue_.push_back(Pending{object, std::string(type), std::string(reason), std::string(message),
                            clock_.WallNow()});
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 void ClientEventRecorder::Flush() {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return (queue_.empty() && in_flight_ == 0) || finished_; });
+  MutexLock lock(&mu_);
+  while (!((queue_.empty() && in_flight_ == 0) || finished_)) cv_.Wait(&mu_);
 }
 
 void ClientEventRecorder::Shutdown() {
-  std::lock_guard<std::mutex> join_lock(join_mu_);
+  MutexLock join_lock(&join_mu_);
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
-    cv_.notify_all();
-    if (!clock_.WaitUntil(lock, cv_, clock_.Now() + options_.shutdown_timeout,
-                          [&] { return finished_; })) {
+    cv_.NotifyAll();
+    if (!clock_.WaitUntil(mu_, cv_, clock_.Now() + options_.shutdown_timeout, [&] {
+          mu_.AssertHeld();
+          return finished_;
+        })) {
       // Out of time: what is left is dropped, the write in flight and retry waits abandoned.
       abandoned_ = true;
       counters_.dropped += static_cast<int>(queue_.size());
       LOG(WARNING) << "event recorder: dropping " << queue_.size()
                    << " queued event(s) at shutdown";
       queue_.clear();
-      cv_.notify_all();
+      cv_.NotifyAll();
     }
   }
   abandon_source_.request_stop();
@@ -116,35 +121,37 @@ void ClientEventRecorder::Shutdown() {
 }
 
 ClientEventRecorder::Counters ClientEventRecorder::counters() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return counters_;
 }
 
 void ClientEventRecorder::Run() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   while (true) {
-    cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    while (!stopping_ && queue_.empty()) cv_.Wait(&mu_);
     if (queue_.empty() || abandoned_) break;  // stopping and drained, or given up
     Pending p = std::move(queue_.front());
     queue_.pop_front();
     ++in_flight_;
-    lock.unlock();
+    lock.Unlock();
     Write(p);
-    lock.lock();
+    lock.Lock();
     --in_flight_;
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
   finished_ = true;
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 Status ClientEventRecorder::WithRetries(const std::function<Status()>& fn) {
   Status status;
   for (int attempt = 0; attempt < std::max(1, options_.max_attempts); ++attempt) {
     if (attempt > 0) {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (clock_.WaitUntil(lock, cv_, clock_.Now() + options_.retry_delay,
-                           [&] { return abandoned_; })) {
+      MutexLock lock(&mu_);
+      if (clock_.WaitUntil(mu_, cv_, clock_.Now() + options_.retry_delay, [&] {
+            mu_.AssertHeld();
+            return abandoned_;
+          })) {
         return CancelledError("event recorder shut down");
       }
     }
@@ -188,7 +195,7 @@ Status ClientEventRecorder::Create(const Pending& p, const std::string& key) {
     seen_.erase(lru_.back());
     lru_.pop_back();
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   ++counters_.created;
   return Status();
 }
@@ -212,13 +219,13 @@ void ClientEventRecorder::Write(const Pending& p) {
       ++s.count;
       s.last_seen = clock_.Now();
       lru_.splice(lru_.begin(), lru_, s.lru);
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       ++counters_.patched;
       return;
     }
     if (!status.IsNotFound()) {
       LOG(WARNING) << "event " << s.namespace_ << "/" << s.name << ": patch failed: " << status;
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       ++counters_.failed;
       return;
     }
@@ -228,7 +235,7 @@ void ClientEventRecorder::Write(const Pending& p) {
   if (!status.ok()) {
     LOG(WARNING) << "event " << p.reason << " on " << p.object.kind << " " << p.object.namespace_
                  << "/" << p.object.name << ": create failed: " << status;
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ++counters_.failed;
   }
 }

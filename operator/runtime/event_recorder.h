@@ -25,7 +25,6 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <list>
@@ -41,6 +40,7 @@
 
 #include "api/core_v1.h"
 #include "operator/base/clock.h"
+#include "operator/base/mutex.h"
 #include "operator/runtime/client.h"
 
 namespace lballoc::runtime {
@@ -137,7 +137,7 @@ class ClientEventRecorder final : public EventRecorder {
   };
 
   // The spam filter's verdict for one event; mu_ held.
-  bool AllowLocked(const api::ObjectReference& object, std::string_view reason);
+  bool AllowLocked(const api::ObjectReference& object, std::string_view reason) REQUIRES(mu_);
   void Run();
   void Write(const Pending& p);
   Status Create(const Pending& p, const std::string& key);
@@ -150,20 +150,20 @@ class ClientEventRecorder final : public EventRecorder {
   EventRecorderOptions options_;
   Clock& clock_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Pending> queue_;
-  bool stopping_ = false;
-  bool abandoned_ = false;                           // Shutdown() gave up draining
-  bool finished_ = false;                            // the writer thread has exited
-  std::unordered_map<std::string, Bucket> buckets_;  // the spam filter, at most cache_size
-  std::list<std::string> bucket_lru_;                // buckets_' keys, most recent first
-  int in_flight_ = 0;
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::deque<Pending> queue_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  bool abandoned_ GUARDED_BY(mu_) = false;                           // Shutdown() gave up draining
+  bool finished_ GUARDED_BY(mu_) = false;                            // the writer thread has exited
+  std::unordered_map<std::string, Bucket> buckets_ GUARDED_BY(mu_);  // the spam filter, at most cache_size
+  std::list<std::string> bucket_lru_ GUARDED_BY(mu_);  // buckets_' keys, most recent first
+  int in_flight_ GUARDED_BY(mu_) = 0;
   uint64_t sequence_ = 0;  // writer thread only: keeps names unique within one nanosecond
-  Counters counters_;
+  Counters counters_ GUARDED_BY(mu_);
   std::unordered_map<std::string, Seen> seen_;  // used by the writer thread only
   std::list<std::string> lru_;                  // most recent first
-  std::mutex join_mu_;                          // Shutdown() from two threads joins once
+  Mutex join_mu_ ACQUIRED_BEFORE(mu_);          // Shutdown() from two threads joins once
   std::thread thread_;
 };
 

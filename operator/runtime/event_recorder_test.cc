@@ -173,6 +173,23 @@ TEST_F(EventRecorderTest, SpamFilterForgetsTheLeastRecentlySeenBeyondItsSize) {
   recorder.Flush();
 }
 
+// Found by clang-tidy (bugprone-narrowing-conversions): the refill divided two durations as
+// integers, so the part of a period that had passed was lost at every event and a steady
+// trickle (one a minute, refill every 5) never earned a token back.
+TEST_F(EventRecorderTest, SpamFilterRefillsFromPartsOfAPeriod) {
+  ClientEventRecorder recorder(*client_, Options(), clock_);
+  for (int i = 0; i < 25; ++i) recorder.Event(svc_, kEventTypeWarning, "Flapping", "again");
+  recorder.Flush();
+  EXPECT_EQ(recorder.counters().spam_filtered, 0);
+  for (int i = 0; i < 5; ++i) {
+    clock_.Advance(std::chrono::seconds(61));
+    recorder.Event(svc_, kEventTypeWarning, "Flapping", "again");
+  }
+  recorder.Flush();
+  // After 61..244 s less than one token has come back (filtered); after 305 s one has.
+  EXPECT_EQ(recorder.counters().spam_filtered, 4);
+}
+
 // Finding 12 of issue 10: a burst of 25 per object and reason, then one per 5 minutes; the
 // repeats that pass are counted into one Event.
 TEST_F(EventRecorderTest, SpamFilterAllowsABurstThenOnePerFiveMinutes) {

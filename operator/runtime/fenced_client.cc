@@ -37,8 +37,7 @@ StatusOr<rapidjson::Document> FencedClient::Get(const api::ResourceInfo& resourc
 }
 
 StatusOr<rapidjson::Document> FencedClient::List(const api::ResourceInfo& resource,
-                                                 std::string_view ns,
-                                                 const ListOptions& options) {
+                                                 std::string_view ns, const ListOptions& options) {
   return inner_.List(resource, ns, options);
 }
 

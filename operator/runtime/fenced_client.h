@@ -50,13 +50,11 @@ class FencedClient final : public Client {
                                        std::string_view name, std::string_view body,
                                        std::string_view subresource = "") override;
   StatusOr<rapidjson::Document> Patch(const api::ResourceInfo& resource, std::string_view ns,
-                                      std::string_view name, PatchType type,
-                                      std::string_view patch,
+                                      std::string_view name, PatchType type, std::string_view patch,
                                       std::string_view subresource = "") override;
   Status Delete(const api::ResourceInfo& resource, std::string_view ns, std::string_view name,
                 const DeleteOptions& options = {}) override;
-  StatusOr<std::unique_ptr<RawWatch>> Watch(const api::ResourceInfo& resource,
-                                            std::string_view ns,
+  StatusOr<std::unique_ptr<RawWatch>> Watch(const api::ResourceInfo& resource, std::string_view ns,
                                             const WatchOptions& options = {}) override;
 
  private:

@@ -19,10 +19,10 @@
 namespace lballoc::runtime {
 namespace {
 
-using std::chrono::milliseconds;
-using std::chrono::seconds;
 using ::lballoc::testing::Eventually;
 using ::lballoc::testing::StatusIs;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
 using ::testing::HasSubstr;
 
 const char kService[] =

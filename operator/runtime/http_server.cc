@@ -12,7 +12,6 @@
 #include <cstring>
 #include <utility>
 
-
 namespace lballoc::runtime {
 namespace {
 
@@ -139,9 +138,8 @@ Status HttpServer::Start() {
   sockaddr_storage bound{};
   socklen_t len = sizeof(bound);
   ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&bound), &len);
-  port_ = ntohs(bound.ss_family == AF_INET6
-                    ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                    : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                            : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   stopping_ = false;
   thread_ = std::thread([this] { Serve(); });
   return Status();
@@ -202,9 +200,9 @@ void HttpServer::HandleConnection(int fd) {
         std::string_view pair = query.substr(0, amp);
         size_t eq = pair.find('=');
         if (!pair.empty()) {
-          request.query.emplace(PercentDecode(pair.substr(0, eq)),
-                                eq == std::string_view::npos ? ""
-                                                             : PercentDecode(pair.substr(eq + 1)));
+          request.query.emplace(
+              PercentDecode(pair.substr(0, eq)),
+              eq == std::string_view::npos ? "" : PercentDecode(pair.substr(eq + 1)));
         }
         query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
       }
@@ -216,15 +214,14 @@ void HttpServer::HandleConnection(int fd) {
     }
   }
   std::string out = "HTTP/1.1 " + std::to_string(response.status) + " " +
-                    ReasonPhrase(response.status) + "\r\nContent-Type: " +
-                    response.content_type + "\r\nContent-Length: " +
-                    std::to_string(response.body.size()) + "\r\nConnection: close\r\n\r\n";
+                    ReasonPhrase(response.status) + "\r\nContent-Type: " + response.content_type +
+                    "\r\nContent-Length: " + std::to_string(response.body.size()) +
+                    "\r\nConnection: close\r\n\r\n";
   if (request.method != "HEAD") out += response.body;
   WriteAll(fd, out);
 }
 
-StatusOr<HttpResult> HttpGetForTest(const std::string& host, int port,
-                                    const std::string& target) {
+StatusOr<HttpResult> HttpGetForTest(const std::string& host, int port, const std::string& target) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return UnavailableError(std::string("socket: ") + std::strerror(errno));
   sockaddr_in addr{};

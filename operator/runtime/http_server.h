@@ -30,7 +30,7 @@ struct ServedResponse {
 
 struct ServedRequest {
   std::string method;
-  std::string path;                         // without the query
+  std::string path;                               // without the query
   std::multimap<std::string, std::string> query;  // decoded; "?verbose" maps to ""
 };
 

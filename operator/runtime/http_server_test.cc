@@ -61,9 +61,8 @@ TEST(HealthChecksTest, AggregatesVerboseExcludeAndSubpaths) {
   EXPECT_EQ(readyz.Handle(Get("/readyz")).status, 200);  // implicit ping
   std::atomic<bool> synced{false};
   readyz.AddCheck("ping", [] { return Status(); });
-  readyz.AddCheck("informers", [&] {
-    return synced ? Status() : UnavailableError("caches not synced");
-  });
+  readyz.AddCheck("informers",
+                  [&] { return synced ? Status() : UnavailableError("caches not synced"); });
   EXPECT_TRUE(readyz.Serves("/readyz"));
   EXPECT_TRUE(readyz.Serves("/readyz/ping"));
   EXPECT_FALSE(readyz.Serves("/readyzz"));

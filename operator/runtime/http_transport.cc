@@ -179,13 +179,13 @@ bool TokenSource::ReadLocked() {
 }
 
 std::string TokenSource::Token() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (!file_.empty() && (!has_read_time_ || clock_.Now() - read_time_ > max_age_)) ReadLocked();
   return token_;
 }
 
 bool TokenSource::Refresh() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (file_.empty()) return false;
   return ReadLocked();
 }
@@ -242,8 +242,8 @@ struct HttpTransport::Impl {
   RestConfig config;
   Clock* clock;
   TokenSource tokens;
-  std::mutex mu;
-  std::map<int64_t, std::shared_ptr<http_client>> clients;  // by timeout in ms
+  Mutex mu;
+  std::map<int64_t, std::shared_ptr<http_client>> clients GUARDED_BY(mu);  // by timeout in ms
 
   std::shared_ptr<TlsVerifier> verifier;  // null when verification is off
 
@@ -279,7 +279,7 @@ struct HttpTransport::Impl {
 
   std::shared_ptr<http_client> ClientFor(std::chrono::milliseconds timeout) {
     if (timeout.count() <= 0) timeout = config.timeout;
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(&mu);
     auto& client = clients[timeout.count()];
     if (client) return client;
     http_client_config cfg;
@@ -432,11 +432,11 @@ StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
   // Where the response (or the exception) lands; shared with the continuation, which may
   // finish after this call gave up on it.
   struct Result {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    HttpResponse response;
-    std::string error;
+    Mutex mu;
+    CondVar cv;
+    bool done GUARDED_BY(mu) = false;
+    HttpResponse response GUARDED_BY(mu);
+    std::string error GUARDED_BY(mu);
   };
   const auto start = std::chrono::steady_clock::now();
   for (int attempt = 0;; ++attempt) {
@@ -454,6 +454,9 @@ StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
               return *out;
             });
           })
+          // pplx takes a continuation whose parameter is a task<T> by value as task-based (it
+          // runs on failure too).
+          // NOLINTNEXTLINE(performance-unnecessary-value-param)
           .then([result, client](pplx::task<HttpResponse> task) {
             HttpResponse response;
             std::string error;
@@ -463,11 +466,11 @@ StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
               error = e.what();
               if (error.empty()) error = "request failed";
             }
-            std::lock_guard<std::mutex> lock(result->mu);
+            MutexLock lock(&result->mu);
             result->response = std::move(response);
             result->error = std::move(error);
             result->done = true;
-            result->cv.notify_all();
+            result->cv.NotifyAll();
           });
     } catch (const std::exception& e) {
       return UnavailableError(impl_->Describe(request) + ": " + e.what());
@@ -475,19 +478,21 @@ StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
     {
       // Registered before the lock is taken: it runs at once when stop was already requested.
       std::stop_callback wake(request.cancel, [&result] {
-        std::lock_guard<std::mutex> lock(result->mu);
-        result->cv.notify_all();
+        MutexLock lock(&result->mu);
+        result->cv.NotifyAll();
       });
-      std::unique_lock<std::mutex> lock(result->mu);
-      auto finished = [&] { return result->done || request.cancel.stop_requested(); };
+      MutexLock lock(&result->mu);
       bool in_time = true;
-      if (bounded) {
-        in_time = result->cv.wait_until(lock, deadline, finished);
-      } else {
-        result->cv.wait(lock, finished);
+      while (!result->done && !request.cancel.stop_requested()) {
+        if (!bounded) {
+          result->cv.Wait(&result->mu);
+        } else if (!result->cv.WaitUntil(&result->mu, deadline)) {  // deadline passed
+          in_time = result->done || request.cancel.stop_requested();
+          break;
+        }
       }
       if (!result->done) {
-        lock.unlock();
+        lock.Unlock();
         cts.cancel();  // closes the connection; the continuation still lands in `result`
         if (!in_time) {
           return UnavailableError(impl_->Describe(request) + ": no response within " +
@@ -496,7 +501,7 @@ StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
         return CancelledError(impl_->Describe(request) + ": cancelled");
       }
     }
-    std::unique_lock<std::mutex> lock(result->mu);
+    MutexLock lock(&result->mu);
     if (!result->error.empty()) {
       return UnavailableError(impl_->Describe(request) + ": " + impl_->ErrorText(result->error));
     }
@@ -512,11 +517,11 @@ StatusOr<std::unique_ptr<ResponseStream>> HttpTransport::Stream(const HttpReques
   std::shared_ptr<http_client> client =
       impl_->ClientFor(std::max<std::chrono::milliseconds>(request.timeout, kStreamTimeout));
   struct Result {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    std::optional<web::http::http_response> response;
-    std::string error;
+    Mutex mu;
+    CondVar cv;
+    bool done GUARDED_BY(mu) = false;
+    std::optional<web::http::http_response> response GUARDED_BY(mu);
+    std::string error GUARDED_BY(mu);
   };
   const auto start = std::chrono::steady_clock::now();
   for (int attempt = 0;; ++attempt) {
@@ -524,7 +529,10 @@ StatusOr<std::unique_ptr<ResponseStream>> HttpTransport::Stream(const HttpReques
     pplx::cancellation_token_source cts;
     try {
       web::http::http_request msg = impl_->Message(request, impl_->tokens.Token());
-      client->request(msg, cts.get_token())
+      client
+          ->request(msg, cts.get_token())
+          // A task-based continuation, as in Send.
+          // NOLINTNEXTLINE(performance-unnecessary-value-param)
           .then([result, client](pplx::task<web::http::http_response> task) {
             std::optional<web::http::http_response> response;
             std::string error;
@@ -534,11 +542,11 @@ StatusOr<std::unique_ptr<ResponseStream>> HttpTransport::Stream(const HttpReques
               error = e.what();
               if (error.empty()) error = "request failed";
             }
-            std::lock_guard<std::mutex> lock(result->mu);
+            MutexLock lock(&result->mu);
             result->response = std::move(response);
             result->error = std::move(error);
             result->done = true;
-            result->cv.notify_all();
+            result->cv.NotifyAll();
           });
     } catch (const std::exception& e) {
       return UnavailableError(impl_->Describe(request) + ": " + e.what());
@@ -546,18 +554,18 @@ StatusOr<std::unique_ptr<ResponseStream>> HttpTransport::Stream(const HttpReques
     {
       // Waiting for the headers ends early when stop is requested (an informer stopping).
       std::stop_callback wake(request.cancel, [&result] {
-        std::lock_guard<std::mutex> lock(result->mu);
-        result->cv.notify_all();
+        MutexLock lock(&result->mu);
+        result->cv.NotifyAll();
       });
-      std::unique_lock<std::mutex> lock(result->mu);
-      result->cv.wait(lock, [&] { return result->done || request.cancel.stop_requested(); });
+      MutexLock lock(&result->mu);
+      while (!result->done && !request.cancel.stop_requested()) result->cv.Wait(&result->mu);
       if (!result->done) {
-        lock.unlock();
+        lock.Unlock();
         cts.cancel();
         return CancelledError(impl_->Describe(request) + ": cancelled");
       }
     }
-    std::lock_guard<std::mutex> lock(result->mu);
+    MutexLock lock(&result->mu);
     if (!result->error.empty()) {
       return UnavailableError(impl_->Describe(request) + ": " + impl_->ErrorText(result->error));
     }

@@ -31,10 +31,10 @@
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "operator/base/clock.h"
+#include "operator/base/mutex.h"
 #include "operator/base/statusor.h"
 #include "operator/runtime/rest_config.h"
 #include "operator/runtime/transport.h"
@@ -55,15 +55,15 @@ class TokenSource {
   bool Refresh();
 
  private:
-  bool ReadLocked();
+  bool ReadLocked() REQUIRES(mu_);
 
-  std::mutex mu_;
-  std::string token_;
+  Mutex mu_;
+  std::string token_ GUARDED_BY(mu_);
   const std::string file_;
   Clock& clock_;
   const Clock::Duration max_age_;
-  bool has_read_time_ = false;
-  Clock::TimePoint read_time_;
+  bool has_read_time_ GUARDED_BY(mu_) = false;
+  Clock::TimePoint read_time_ GUARDED_BY(mu_);
 };
 
 // Checks PEM data: CA bundle (at least one certificate), client certificate

@@ -60,40 +60,43 @@ Reflector::Reflector(Client& client, const api::ResourceInfo& resource, Informer
 Reflector::~Reflector() { Stop(); }
 
 void Reflector::Start() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (thread_.joinable() || stopped_) return;
   thread_ = std::thread([this] { Run(); });
 }
 
 void Reflector::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopped_ = true;
     if (current_watch_ != nullptr) current_watch_->Cancel();
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
   stop_source_.request_stop();
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
 bool Reflector::stopped() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return stopped_;
 }
 
 Reflector::Counters Reflector::counters() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return counters_;
 }
 
 std::string Reflector::last_resource_version() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return last_rv_;
 }
 
 bool Reflector::Sleep(Clock::Duration d) {
-  std::unique_lock<std::mutex> lock(mu_);
-  clock_.WaitUntil(lock, cv_, clock_.Now() + d, [&] { return stopped_; });
+  MutexLock lock(&mu_);
+  clock_.WaitUntil(mu_, cv_, clock_.Now() + d, [&] {
+    mu_.AssertHeld();
+    return stopped_;
+  });
   return !stopped_;
 }
 
@@ -174,7 +177,7 @@ Status Reflector::List() {
   } while (!opts.continue_token.empty() && !stopped());
   if (stopped()) return CancelledError("stopped");
   sink_.ListDone();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   last_rv_ = list_rv;
   ++counters_.lists;
   return Status();
@@ -214,7 +217,7 @@ Status Reflector::WatchOnce(bool* made_progress) {
   opts.field_selector = options_.field_selector;
   opts.allow_watch_bookmarks = true;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     opts.resource_version = last_rv_;
   }
   int64_t min = options_.min_watch_timeout.count();
@@ -225,7 +228,7 @@ Status Reflector::WatchOnce(bool* made_progress) {
   LB_ASSIGN_OR_RETURN(std::unique_ptr<RawWatch> watch,
                       client_->Watch(resource_, options_.namespace_, opts));
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (stopped_) return CancelledError("stopped");
     current_watch_ = watch.get();
     ++counters_.watches;
@@ -233,7 +236,7 @@ Status Reflector::WatchOnce(bool* made_progress) {
   struct Clear {
     Reflector* r;
     ~Clear() {
-      std::lock_guard<std::mutex> lock(r->mu_);
+      MutexLock lock(&r->mu_);
       r->current_watch_ = nullptr;
     }
   } clear{this};
@@ -255,7 +258,7 @@ Status Reflector::WatchOnce(bool* made_progress) {
       }
       case api::WatchEventType::kBookmark: {
         std::string rv = ResourceVersionOf(event.object);
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(&mu_);
         if (!rv.empty()) last_rv_ = rv;
         ++counters_.bookmarks;
         break;
@@ -264,7 +267,7 @@ Status Reflector::WatchOnce(bool* made_progress) {
         std::string rv = ResourceVersionOf(event.object);
         if (options_.transform) options_.transform(event.object, event.object.GetAllocator());
         sink_.Apply(event.type, event.object);
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(&mu_);
         if (!rv.empty()) last_rv_ = rv;
         ++counters_.events;
       }

@@ -45,10 +45,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -60,6 +58,7 @@
 
 #include "api/meta.h"
 #include "operator/base/clock.h"
+#include "operator/base/mutex.h"
 #include "operator/base/status.h"
 #include "operator/base/statusor.h"
 #include "operator/runtime/backoff.h"
@@ -163,12 +162,12 @@ class Reflector {
   Backoff backoff_;
   std::mt19937_64 rng_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopped_ = false;
-  RawWatch* current_watch_ = nullptr;  // guarded by mu_
-  std::string last_rv_;                // guarded by mu_
-  Counters counters_;                  // guarded by mu_
+  mutable Mutex mu_;
+  CondVar cv_;
+  bool stopped_ GUARDED_BY(mu_) = false;
+  RawWatch* current_watch_ GUARDED_BY(mu_) = nullptr;
+  std::string last_rv_ GUARDED_BY(mu_);
+  Counters counters_ GUARDED_BY(mu_);
   std::thread thread_;
 };
 
@@ -185,14 +184,14 @@ struct EventHandler {
 template <typename T>
 class Informer final : public InformerBase, private internal::Reflector::Sink {
  public:
-  Informer(Client& client, InformerOptions options = {})
+  explicit Informer(Client& client, InformerOptions options = {})
       : clock_(options.clock != nullptr ? *options.clock : Clock::Real()),
         name_(options.name.empty() ? std::string(T::kResource.resource) : options.name),
         reflector_(client, T::kResource, WithName(std::move(options), name_), *this) {}
   ~Informer() override { Stop(); }
 
   void AddEventHandler(EventHandler<T> handler) {
-    std::lock_guard<std::mutex> lock(dispatch_mu_);
+    MutexLock lock(&dispatch_mu_);
     if (handler.on_add) {
       for (const ObjectPtr<T>& obj : store_.List()) handler.on_add(obj);
     }
@@ -206,12 +205,15 @@ class Informer final : public InformerBase, private internal::Reflector::Sink {
   void Start() override { reflector_.Start(); }
   void Stop() override { reflector_.Stop(); }
   bool HasSynced() const override {
-    std::lock_guard<std::mutex> lock(sync_mu_);
+    MutexLock lock(&sync_mu_);
     return synced_;
   }
   bool WaitForSync(Clock::Duration timeout) override {
-    std::unique_lock<std::mutex> lock(sync_mu_);
-    return clock_.WaitUntil(lock, sync_cv_, clock_.Now() + timeout, [&] { return synced_; });
+    MutexLock lock(&sync_mu_);
+    return clock_.WaitUntil(sync_mu_, sync_cv_, clock_.Now() + timeout, [&] {
+      sync_mu_.AssertHeld();
+      return synced_;
+    });
   }
   const std::string& name() const override { return name_; }
   internal::Reflector::Counters counters() const { return reflector_.counters(); }
@@ -255,7 +257,7 @@ class Informer final : public InformerBase, private internal::Reflector::Sink {
   void ListDone() override {
     Listed listed = std::move(listed_);
     listed_ = Listed();
-    std::lock_guard<std::mutex> lock(dispatch_mu_);
+    MutexLock lock(&dispatch_mu_);
     for (const ObjectPtr<T>& obj : listed.objects) {
       ObjectPtr<T> old = store_.Upsert(obj);
       for (const EventHandler<T>& h : handlers_) {
@@ -274,10 +276,10 @@ class Informer final : public InformerBase, private internal::Reflector::Sink {
         if (h.on_delete) h.on_delete(old);
       }
     }
-    std::lock_guard<std::mutex> sync_lock(sync_mu_);
+    MutexLock sync_lock(&sync_mu_);
     if (!synced_) {
       synced_ = true;
-      sync_cv_.notify_all();
+      sync_cv_.NotifyAll();
     }
   }
 
@@ -288,7 +290,7 @@ class Informer final : public InformerBase, private internal::Reflector::Sink {
       LOG(WARNING) << name_ << ": skipping an undecodable watch event: " << obj.status();
       return;
     }
-    std::lock_guard<std::mutex> lock(dispatch_mu_);
+    MutexLock lock(&dispatch_mu_);
     if (type == api::WatchEventType::kDeleted) {
       ObjectPtr<T> old = store_.Erase(ObjectKeyOf((*obj)->metadata));
       if (old == nullptr) return;  // never cached (or already gone): nothing to tell
@@ -316,12 +318,12 @@ class Informer final : public InformerBase, private internal::Reflector::Sink {
   Clock& clock_;
   const std::string name_;
   Store<T> store_;
-  Listed listed_;           // reflector thread only
-  std::mutex dispatch_mu_;  // orders cache updates and handler calls
-  std::vector<EventHandler<T>> handlers_;
-  mutable std::mutex sync_mu_;
-  std::condition_variable sync_cv_;
-  bool synced_ = false;
+  Listed listed_;                                // reflector thread only
+  Mutex dispatch_mu_ ACQUIRED_BEFORE(sync_mu_);  // orders cache updates and handler calls
+  std::vector<EventHandler<T>> handlers_ GUARDED_BY(dispatch_mu_);
+  mutable Mutex sync_mu_;
+  CondVar sync_cv_;
+  bool synced_ GUARDED_BY(sync_mu_) = false;
   std::atomic<int> decode_failures_{0};
   internal::Reflector reflector_;  // last: its thread uses the members above
 };

@@ -5,10 +5,9 @@
 // regression (e.g. the transform no longer applied) shows up.
 //
 //   build-rt1/operator/runtime/informer_memory_test --gtest_brief=0
-#include <malloc.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <malloc.h>
 
 #include <cstdio>
 
@@ -40,9 +39,9 @@ std::string ServiceJson(int i) {
          R"(","clusterIPs":["10.96.0.1"],"ipFamilies":["IPv4"],"ipFamilyPolicy":"SingleStack",)"
          R"("externalTrafficPolicy":"Cluster","ports":[{"name":"http","port":80,"protocol":"TCP",)"
          R"("targetPort":8080,"nodePort":30080},{"name":"https","port":443,"protocol":"TCP",)"
-         R"("targetPort":8443,"nodePort":30443}],"selector":{"app":"web-)" + n +
-         R"("}},"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.)" + std::to_string(i % 250) +
-         R"("}]}}})";
+         R"("targetPort":8443,"nodePort":30443}],"selector":{"app":"web-)" +
+         n + R"("}},"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.)" +
+         std::to_string(i % 250) + R"("}]}}})";
 }
 
 size_t HeapInUse() { return mallinfo2().uordblks; }
@@ -51,7 +50,8 @@ double BytesPerService(bool strip) {
   auto transport = std::make_shared<FakeTransport>();
   std::string body;
   body.reserve(static_cast<size_t>(kServices) * 1600);
-  body = R"({"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"99999"},"items":[)";
+  body =
+      R"({"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"99999"},"items":[)";
   for (int i = 0; i < kServices; ++i) body += (i ? "," : "") + ServiceJson(i);
   body += "]}";
   transport->SetHandler([&](const HttpRequest&) {
@@ -90,9 +90,10 @@ double BytesPerService(bool strip) {
 TEST(InformerMemoryTest, BytesPerCachedService) {
   double stripped = BytesPerService(true);
   double full = BytesPerService(false);
-  std::printf("informer cache, %d Services: %.0f bytes/Service with StripManagedFields, "
-              "%.0f without (json item ~%zu bytes)\n",
-              kServices, stripped, full, ServiceJson(1234).size());
+  std::printf(
+      "informer cache, %d Services: %.0f bytes/Service with StripManagedFields, "
+      "%.0f without (json item ~%zu bytes)\n",
+      kServices, stripped, full, ServiceJson(1234).size());
   // The api::Service codec drops managedFields either way; both must stay small.
   EXPECT_LT(stripped, 6000);
   EXPECT_LT(full, 6000);

@@ -1,9 +1,9 @@
 #include "operator/runtime/leader_election.h"
 
+#include <glog/logging.h>
+
 #include <algorithm>
 #include <utility>
-
-#include <glog/logging.h>
 
 #include "operator/base/status_macros.h"
 
@@ -54,7 +54,8 @@ StatusOr<std::unique_ptr<LeaderElector>> LeaderElector::Create(LeaseLock& lock,
     return InvalidArgumentError(
         "leader election: lease duration must be greater than the renew deadline");
   }
-  if (config.renew_deadline.count() <= 1.2 * config.retry_period.count() ||
+  if (static_cast<double>(config.renew_deadline.count()) <=
+          1.2 * static_cast<double>(config.retry_period.count()) ||
       config.retry_period <= Clock::Duration::zero()) {
     return InvalidArgumentError(
         "leader election: renew deadline must be greater than 1.2 x retry period (> 0)");
@@ -69,11 +70,10 @@ LeaderElector::LeaderElector(LeaseLock& lock, LeaderElectionConfig config,
       config_(std::move(config)),
       callbacks_(std::move(callbacks)),
       clock_(config_.clock != nullptr ? *config_.clock : Clock::Real()),
-      master_status_((config_.metrics != nullptr ? *config_.metrics : MetricsRegistry::Default())
-                         .GetGauge("leader_election_master_status",
-                                   "1 while this replica leads, 0 otherwise.",
-                                   {{"name", config_.name.empty() ? lock.Describe()
-                                                                  : config_.name}})),
+      master_status_(
+          (config_.metrics != nullptr ? *config_.metrics : MetricsRegistry::Default())
+              .GetGauge("leader_election_master_status", "1 while this replica leads, 0 otherwise.",
+                        {{"name", config_.name.empty() ? lock.Describe() : config_.name}})),
       rng_(std::hash<std::string>()(config_.identity)) {
   master_status_->Set(0);
 }
@@ -85,21 +85,21 @@ LeaderElector::~LeaderElector() {
 }
 
 std::string LeaderElector::GetLeader() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return observed_holder_;
 }
 
 void LeaderElector::Stop() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   stopped_ = true;
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 StatusOr<Clock::Duration> LeaderElector::TimeLeft() const {
   if (!leading_.load()) {
     return FencedError(config_.identity + " does not lead " + lock_.Describe());
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (observed_holder_ != config_.identity) {
     return FencedError(config_.identity + " saw " + lock_.Describe() + " held by \"" +
                        observed_holder_ + "\"");
@@ -114,18 +114,21 @@ StatusOr<Clock::Duration> LeaderElector::TimeLeft() const {
 }
 
 bool LeaderElector::stopped() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return stopped_;
 }
 
 bool LeaderElector::Sleep(Clock::Duration d) {
-  std::unique_lock<std::mutex> lock(mu_);
-  clock_.WaitUntil(lock, cv_, clock_.Now() + d, [&] { return stopped_; });
+  MutexLock lock(&mu_);
+  clock_.WaitUntil(mu_, cv_, clock_.Now() + d, [&] {
+    mu_.AssertHeld();
+    return stopped_;
+  });
   return !stopped_;
 }
 
 void LeaderElector::Observe(const api::Lease& lease, Clock::TimePoint now) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   // Only a change of the record restarts the expiry clock; the resourceVersion alone or
   // the timestamps' values mean nothing here.
   if (!observed_.has_value() || observed_->spec != lease.spec) observed_time_ = now;
@@ -139,7 +142,7 @@ void LeaderElector::Observe(const api::Lease& lease, Clock::TimePoint now) {
 void LeaderElector::DeliverNewLeaders() {
   std::vector<std::string> leaders;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     leaders.swap(new_leaders_);
   }
   if (!callbacks_.on_new_leader) return;
@@ -148,7 +151,7 @@ void LeaderElector::DeliverNewLeaders() {
 
 Clock::TimePoint LeaderElector::RoundDeadline(Clock::TimePoint now) const {
   if (leading_.load()) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return last_renew_start_ + config_.renew_deadline;
   }
   // A candidate's round is useless past this: a term it won would already be over.
@@ -181,7 +184,7 @@ bool LeaderElector::TryAcquireOrRenewUntil(Clock::TimePoint deadline) {
   // 1. Fast path: the leader renews from its cached copy, without a GET.
   std::optional<api::Lease> cached;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (observed_.has_value() && observed_->spec.holder_identity == config_.identity &&
         observed_time_ + config_.lease_duration > now) {
       cached = observed_;
@@ -196,7 +199,7 @@ bool LeaderElector::TryAcquireOrRenewUntil(Clock::TimePoint deadline) {
         timeout.ok() ? lock_.Update(lease, *timeout) : StatusOr<api::Lease>(timeout.status());
     if (updated.ok()) {
       Observe(*updated, now);
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       last_renew_start_ = now;
       return true;
     }
@@ -229,7 +232,7 @@ bool LeaderElector::TryAcquireOrRenewUntil(Clock::TimePoint deadline) {
       return false;
     }
     Observe(*created, now);
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     last_renew_start_ = now;
     return true;
   }
@@ -242,7 +245,7 @@ bool LeaderElector::TryAcquireOrRenewUntil(Clock::TimePoint deadline) {
   // 4. Another holder whose lease has not run out (by our observation) keeps it.
   const api::LeaseSpec& spec = current->spec;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!spec.holder_identity.empty() && spec.holder_identity != config_.identity &&
         observed_time_ + std::chrono::seconds(spec.lease_duration_seconds) > read_at) {
       return false;
@@ -268,7 +271,7 @@ bool LeaderElector::TryAcquireOrRenewUntil(Clock::TimePoint deadline) {
     return false;
   }
   Observe(*updated, now);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   last_renew_start_ = now;
   return true;
 }
@@ -305,35 +308,39 @@ Status LeaderElector::Release() {
 }
 
 LeaderElector::Round LeaderElector::RunRound(Clock::TimePoint deadline) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
+  const auto round_over = [&] {
+    mu_.AssertHeld();
+    return !round_running_ || stopped_;
+  };
   // Lease calls never overlap: a round abandoned at an earlier deadline must finish first.
-  clock_.WaitUntil(lock, cv_, deadline, [&] { return !round_running_ || stopped_; });
+  clock_.WaitUntil(mu_, cv_, deadline, round_over);
   if (stopped_) return Round::kStopped;
   if (round_running_) return Round::kTimedOut;
   if (round_thread_.joinable()) {
     std::thread finished = std::move(round_thread_);
-    lock.unlock();
+    lock.Unlock();
     finished.join();  // it has returned already
-    lock.lock();
+    lock.Lock();
   }
   round_running_ = true;
   round_thread_ = std::thread([this, deadline] {
     bool result = TryAcquireOrRenewUntil(deadline);
-    std::lock_guard<std::mutex> round_lock(mu_);
+    MutexLock round_lock(&mu_);
     round_result_ = result;
     round_running_ = false;
-    cv_.notify_all();
+    cv_.NotifyAll();
   });
   // Stop waiting at the deadline even if a call is still in flight: the caller steps down
   // then, whatever the network does.
-  clock_.WaitUntil(lock, cv_, deadline, [&] { return !round_running_ || stopped_; });
+  clock_.WaitUntil(mu_, cv_, deadline, round_over);
   Round result;
   if (!round_running_) {
     result = round_result_ ? Round::kSucceeded : Round::kFailed;
   } else {
     result = stopped_ ? Round::kStopped : Round::kTimedOut;
   }
-  lock.unlock();
+  lock.Unlock();
   DeliverNewLeaders();
   return result;
 }
@@ -344,8 +351,8 @@ bool LeaderElector::Acquire() {
     Round round = RunRound(RoundDeadline(clock_.Now()));
     if (round == Round::kSucceeded) return true;
     if (round == Round::kStopped) return false;
-    auto wait = std::chrono::duration_cast<Clock::Duration>(config_.retry_period *
-                                                            (1.0 + jitter(rng_)));
+    auto wait =
+        std::chrono::duration_cast<Clock::Duration>(config_.retry_period * (1.0 + jitter(rng_)));
     if (!Sleep(wait)) return false;
   }
   return false;
@@ -358,19 +365,19 @@ void LeaderElector::Renew() {
     while (true) {
       Clock::TimePoint deadline;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(&mu_);
         deadline = last_renew_start_ + config_.renew_deadline;
       }
       Round round = RunRound(deadline);
       if (round == Round::kSucceeded) break;
       if (round == Round::kStopped) return;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(&mu_);
         // Someone else holds it now (we saw their record): stop at once rather than wait for
         // the deadline. Stricter than client-go, which only notices at the deadline.
         if (!observed_holder_.empty() && observed_holder_ != config_.identity) {
-          LOG(WARNING) << config_.identity << ": lease " << lock_.Describe()
-                       << " is now held by " << observed_holder_ << "; stepping down";
+          LOG(WARNING) << config_.identity << ": lease " << lock_.Describe() << " is now held by "
+                       << observed_holder_ << "; stepping down";
           return;
         }
       }
@@ -408,7 +415,7 @@ void LeaderElector::Run() {
       break;
     }
     // Lost the lease: forget our view of it so the next round starts with a fresh GET.
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (observed_.has_value() && observed_->spec.holder_identity == config_.identity) {
       observed_.reset();
       observed_holder_.clear();

@@ -48,10 +48,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -60,6 +58,7 @@
 
 #include "api/coordination_v1.h"
 #include "operator/base/clock.h"
+#include "operator/base/mutex.h"
 #include "operator/base/status.h"
 #include "operator/base/statusor.h"
 #include "operator/runtime/client.h"
@@ -136,7 +135,7 @@ class LeaderElector final : public Fence {
   static StatusOr<std::unique_ptr<LeaderElector>> Create(LeaseLock& lock,
                                                          LeaderElectionConfig config,
                                                          LeaderCallbacks callbacks);
-  ~LeaderElector();
+  ~LeaderElector() override;
 
   // Campaigns, leads, and campaigns again after a loss, until Stop(). On return it is not
   // leading (and has released the Lease if configured to).
@@ -153,9 +152,7 @@ class LeaderElector final : public Fence {
   // holder as last seen is this candidate); a FencedError otherwise. See "Fencing" above.
   StatusOr<Clock::Duration> TimeLeft() const override;
   // lease_duration - renew_deadline.
-  Clock::Duration FencingMargin() const {
-    return config_.lease_duration - config_.renew_deadline;
-  }
+  Clock::Duration FencingMargin() const { return config_.lease_duration - config_.renew_deadline; }
 
   // One round of client-go's tryAcquireOrRenew: true when this candidate holds the Lease now.
   // Its calls are bounded by the renew deadline of the current term while leading, else by
@@ -198,19 +195,20 @@ class LeaderElector final : public Fence {
   Gauge* master_status_;
   std::mt19937_64 rng_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopped_ = false;
-  std::optional<api::Lease> observed_;        // the last Lease seen or written
-  Clock::TimePoint observed_time_{};          // local time its record last changed
-  std::string observed_holder_;
+  mutable Mutex mu_;
+  CondVar cv_;
+  bool stopped_ GUARDED_BY(mu_) = false;
+  std::optional<api::Lease> observed_ GUARDED_BY(mu_);  // the last Lease seen or written
+  Clock::TimePoint observed_time_ GUARDED_BY(mu_){};    // local time its record last changed
+  std::string observed_holder_ GUARDED_BY(mu_);
   std::atomic<bool> leading_{false};
-  Clock::TimePoint last_renew_start_{};       // local time the last successful write began
-  std::vector<std::string> new_leaders_;      // holder changes not yet delivered
+  // Local time the last successful write began.
+  Clock::TimePoint last_renew_start_ GUARDED_BY(mu_){};
+  std::vector<std::string> new_leaders_ GUARDED_BY(mu_);  // holder changes not yet delivered
   // The round Run() waits for; a round abandoned at its deadline may still be running.
-  std::thread round_thread_;
-  bool round_running_ = false;
-  bool round_result_ = false;
+  std::thread round_thread_ GUARDED_BY(mu_);
+  bool round_running_ GUARDED_BY(mu_) = false;
+  bool round_result_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace lballoc::runtime

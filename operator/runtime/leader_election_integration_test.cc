@@ -35,8 +35,8 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-using ::lballoc::testing::Eventually;
 using ::lballoc::runtime::fakes::LeaderTracker;
+using ::lballoc::testing::Eventually;
 
 // One replica's network: set_cut(true) makes every request fail as if the link were down.
 class CuttableTransport final : public Transport {
@@ -333,8 +333,8 @@ TakeoverResult RunTakeover(apiserver::ApiServer& server, bool fenced) {
     EXPECT_TRUE(elector.ok()) << elector.status();
     replica->elector = std::move(elector).value();
     // The write timeout is half the 1 s fencing margin, as the Manager's default.
-    replica->fenced = std::make_unique<FencedClient>(*replica->client, *replica->elector,
-                                                     milliseconds(500));
+    replica->fenced =
+        std::make_unique<FencedClient>(*replica->client, *replica->elector, milliseconds(500));
     return replica;
   };
   // Writers never check whether they lead and are never stopped: only the fence (when they
@@ -342,8 +342,8 @@ TakeoverResult RunTakeover(apiserver::ApiServer& server, bool fenced) {
   auto start_writer = [&](Replica& r, Client& writer) {
     r.writer = std::thread([&r, &writer, &done] {
       for (int n = 0; !done; ++n) {
-        std::string body = R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" +
-                           r.id + "-" + std::to_string(n) + R"("}})";
+        std::string body = R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + r.id +
+                           "-" + std::to_string(n) + R"("}})";
         Status status = writer.Create(kConfigMaps, "default", body).status();
         if (IsFencedError(status)) ++r.refused;
         std::this_thread::sleep_for(milliseconds(5));
@@ -383,7 +383,8 @@ TEST_F(ApiServerLeaderElectionTest, FencedWritesOfTheOldLeaderNeverFollowTheNewL
       << "writes of the old leader committed after the new leader's first write";
   EXPECT_GE(std::count(w.begin(), first_new, "old"), 20);
   EXPECT_GT(result.old_leader_refused, 0);  // it went on trying after its term
-  EXPECT_GT(result.new_leader_refused, 0);  // it tried before it led  // the old leader's writer went on trying
+  EXPECT_GT(result.new_leader_refused,
+            0);  // it tried before it led  // the old leader's writer went on trying
 }
 
 // The control: the same take-over with the old leader writing through its plain client; the
@@ -419,13 +420,13 @@ TEST_F(ApiServerLeaderElectionTest, ManagerRunsInformerControllerAndElection) {
   std::vector<Request> seen;
   ControllerOptions controller_options;
   controller_options.metrics = &metrics;
-  auto controller = std::make_shared<Controller>(
-      "leases", MakeReconciler([&](const Request& request) {
-        std::lock_guard<std::mutex> lock(mu);
-        seen.push_back(request);
-        return ReconcileResult::Done();
-      }),
-      controller_options);
+  auto controller =
+      std::make_shared<Controller>("leases", MakeReconciler([&](const Request& request) {
+                                     std::lock_guard<std::mutex> lock(mu);
+                                     seen.push_back(request);
+                                     return ReconcileResult::Done();
+                                   }),
+                                   controller_options);
   controller->Watch<api::Lease>(*informer, MapToSelf<api::Lease>());
   manager.AddInformer(informer);
   manager.AddController(controller);
@@ -435,8 +436,7 @@ TEST_F(ApiServerLeaderElectionTest, ManagerRunsInformerControllerAndElection) {
   // The elector's own Lease reaches the controller through the informer.
   ASSERT_TRUE(Eventually([&] {
     std::lock_guard<std::mutex> lock(mu);
-    return std::find(seen.begin(), seen.end(), Request{"default", "lballoc-manager"}) !=
-           seen.end();
+    return std::find(seen.begin(), seen.end(), Request{"default", "lballoc-manager"}) != seen.end();
   }));
   EXPECT_TRUE(manager.IsLeader());
   EXPECT_EQ(manager.client().Get(api::Lease::kResource, "default", "lballoc-manager").ok(), true);

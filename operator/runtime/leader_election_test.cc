@@ -25,14 +25,13 @@ using ::lballoc::runtime::fakes::FakeLeaseLock;
 using ::lballoc::runtime::fakes::FakeLeaseServer;
 using ::lballoc::runtime::fakes::LeaderTracker;
 
+using ::lballoc::testing::IsOk;
+using ::lballoc::testing::StatusIs;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using ::lballoc::testing::StatusIs;
-using ::lballoc::testing::IsOk;
 using ::testing::HasSubstr;
 
-LeaderElectionConfig Config(const std::string& identity, Clock* clock,
-                            MetricsRegistry* metrics) {
+LeaderElectionConfig Config(const std::string& identity, Clock* clock, MetricsRegistry* metrics) {
   LeaderElectionConfig config;
   config.identity = identity;
   config.clock = clock;
@@ -238,7 +237,7 @@ TEST(LeaderElectionTest, LeaseCallsAreBoundedByTheRoundDeadline) {
   // Past the deadline no call is made at all.
   lock.set_on_call([&] { clock.Advance(seconds(11)); });
   server.Edit([](api::LeaseSpec& spec) { spec.holder_identity = "other"; });
-  EXPECT_FALSE(a->TryAcquireOrRenew());  // the fast-path PUT took 11 s and lost
+  EXPECT_FALSE(a->TryAcquireOrRenew());   // the fast-path PUT took 11 s and lost
   EXPECT_EQ(lock.timeouts().size(), 3u);  // no GET after it: no time was left
 }
 

@@ -1,13 +1,12 @@
 #include "operator/runtime/manager.h"
 
 #include <fcntl.h>
+#include <glog/logging.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-
-#include <glog/logging.h>
 
 namespace lballoc::runtime {
 
@@ -42,8 +41,7 @@ Manager::Manager(ManagerOptions options, std::unique_ptr<Client> client)
       metrics_(options_.metrics != nullptr ? *options_.metrics : MetricsRegistry::Default()),
       client_(std::move(client)) {
   if (client_ != nullptr) {
-    leader_client_ =
-        std::make_unique<FencedClient>(*client_, fence_, LeaderWriteTimeout(options_));
+    leader_client_ = std::make_unique<FencedClient>(*client_, fence_, LeaderWriteTimeout(options_));
   }
   healthz_.AddCheck("ping", [] { return Status(); });
   readyz_.AddCheck("informer-sync", [this] {
@@ -56,7 +54,7 @@ Manager::~Manager() {
   if (shutdown_thread_.joinable()) shutdown_thread_.join();
   if (elector_thread_.joinable()) elector_thread_.join();
   {
-    std::lock_guard<std::mutex> stop_lock(stop_mu_);
+    MutexLock stop_lock(&stop_mu_);
     if (term_thread_.joinable()) term_thread_.join();
   }
   for (int id : metric_funcs_) metrics_.RemoveFunc(id);
@@ -94,23 +92,26 @@ int Manager::health_probe_port() const { return health_port_.load(); }
 int Manager::metrics_port() const { return metrics_port_.load(); }
 
 void Manager::Stop() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   stop_requested_ = true;
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 bool Manager::ShutdownComplete() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return shutdown_complete_;
 }
 
 bool Manager::WaitForShutdown(Clock::Duration timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return clock_.WaitUntil(lock, cv_, clock_.Now() + timeout, [&] { return shutdown_complete_; });
+  MutexLock lock(&mu_);
+  return clock_.WaitUntil(mu_, cv_, clock_.Now() + timeout, [&] {
+    mu_.AssertHeld();
+    return shutdown_complete_;
+  });
 }
 
 bool Manager::stop_requested() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return stop_requested_;
 }
 
@@ -128,14 +129,13 @@ Status Manager::StartServers() {
     LOG(INFO) << "serving /healthz and /readyz on port " << health_server_->port();
   }
   if (!Disabled(options_.metrics_bind_address)) {
-    metrics_server_ = std::make_unique<HttpServer>(
-        options_.metrics_bind_address, [this](const ServedRequest& request) {
-          if (request.path == "/metrics") {
-            return ServedResponse{200, "text/plain; version=0.0.4; charset=utf-8",
-                                  metrics_.Render()};
-          }
-          return ServedResponse{404, "text/plain; charset=utf-8", "not found\n"};
-        });
+    metrics_server_ = std::make_unique<
+        HttpServer>(options_.metrics_bind_address, [this](const ServedRequest& request) {
+      if (request.path == "/metrics") {
+        return ServedResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics_.Render()};
+      }
+      return ServedResponse{404, "text/plain; charset=utf-8", "not found\n"};
+    });
     Status started = metrics_server_->Start();
     if (!started.ok()) return started.WithContext("metrics server");
     metrics_port_ = metrics_server_->port();
@@ -155,8 +155,8 @@ bool Manager::WaitForCaches() {
         LOG(ERROR) << "informer " << informer->name() << " did not sync in time";
         return false;
       }
-      informer->WaitForSync(std::min<Clock::Duration>(deadline - now,
-                                                      std::chrono::milliseconds(100)));
+      informer->WaitForSync(
+          std::min<Clock::Duration>(deadline - now, std::chrono::milliseconds(100)));
     }
   }
   return true;
@@ -227,22 +227,22 @@ Status Manager::Run() {
     }
   }
   if (status.ok()) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return stop_requested_; });
+    MutexLock lock(&mu_);
+    while (!stop_requested_) cv_.Wait(&mu_);
   }
   LOG(INFO) << "shutting down" << (status.ok() ? "" : ": " + status.ToString());
 
   // The shutdown itself runs on its own thread so that it can be bounded by the timeout.
   shutdown_thread_ = std::thread([this] {
     Shutdown();
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     shutdown_complete_ = true;
-    cv_.notify_all();
+    cv_.NotifyAll();
   });
   bool finished;
   if (options_.graceful_shutdown_timeout < Clock::Duration::zero()) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return shutdown_complete_; });
+    MutexLock lock(&mu_);
+    while (!shutdown_complete_) cv_.Wait(&mu_);
     finished = true;
   } else {
     finished = WaitForShutdown(options_.graceful_shutdown_timeout);
@@ -280,9 +280,9 @@ void Manager::Shutdown() {
 void Manager::OnStartedLeading() {
   if (shutting_down_) return;  // a term won during shutdown starts no work
   leading_ = true;
-  std::lock_guard<std::mutex> stop_lock(stop_mu_);
+  MutexLock stop_lock(&stop_mu_);
   {
-    std::lock_guard<std::mutex> lock(term_mu_);
+    MutexLock lock(&term_mu_);
     term_cancelled_ = false;
   }
   if (term_thread_.joinable()) term_thread_.join();
@@ -294,22 +294,24 @@ void Manager::StartLeaderWork() {
     Clock::Duration delay = options_.hook_retry_delay;
     while (true) {
       {
-        std::lock_guard<std::mutex> lock(term_mu_);
+        MutexLock lock(&term_mu_);
         if (term_cancelled_) return;
       }
       Status status = before_controllers_();
       if (status.ok()) break;
       LOG(WARNING) << "before-controllers hook failed, retrying in "
                    << std::chrono::duration<double>(delay).count() << "s: " << status;
-      std::unique_lock<std::mutex> lock(term_mu_);
-      if (clock_.WaitUntil(lock, term_cv_, clock_.Now() + delay,
-                           [&] { return term_cancelled_; })) {
+      MutexLock lock(&term_mu_);
+      if (clock_.WaitUntil(term_mu_, term_cv_, clock_.Now() + delay, [&] {
+            term_mu_.AssertHeld();
+            return term_cancelled_;
+          })) {
         return;
       }
       delay = std::min<Clock::Duration>(delay * 2, std::chrono::seconds(30));
     }
   }
-  std::lock_guard<std::mutex> lock(term_mu_);
+  MutexLock lock(&term_mu_);
   for (const auto& runnable : leader_runnables_) {
     if (term_cancelled_) return;
     Status status = runnable->Start();
@@ -327,23 +329,26 @@ void Manager::OnStoppedLeading() {
   // so that it can be bounded.
   leading_ = false;
   struct Done {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
+    Mutex mu;
+    CondVar cv;
+    bool done GUARDED_BY(mu) = false;
   };
   auto done = std::make_shared<Done>();
   std::thread stopper([this, done] {
     StopLeaderTerm();
-    std::lock_guard<std::mutex> lock(done->mu);
+    MutexLock lock(&done->mu);
     done->done = true;
-    done->cv.notify_all();
+    done->cv.NotifyAll();
   });
   const Clock::Duration margin =
       elector_ != nullptr ? elector_->FencingMargin() : FencingMargin(options_);
   bool stopped;
   {
-    std::unique_lock<std::mutex> lock(done->mu);
-    stopped = clock_.WaitUntil(lock, done->cv, clock_.Now() + margin, [&] { return done->done; });
+    MutexLock lock(&done->mu);
+    stopped = clock_.WaitUntil(done->mu, done->cv, clock_.Now() + margin, [&] {
+      done->mu.AssertHeld();
+      return done->done;
+    });
   }
   if (!stopped) {
     LOG(ERROR) << "leader-only work did not stop within the fencing margin ("
@@ -361,12 +366,12 @@ void Manager::OnStoppedLeading() {
 }
 
 void Manager::StopLeaderTerm() {
-  std::lock_guard<std::mutex> stop_lock(stop_mu_);
+  MutexLock stop_lock(&stop_mu_);
   // At once: no hook retry, no further starts, and every started runnable stopped.
   {
-    std::lock_guard<std::mutex> lock(term_mu_);
+    MutexLock lock(&term_mu_);
     term_cancelled_ = true;
-    term_cv_.notify_all();
+    term_cv_.NotifyAll();
   }
   if (term_thread_.joinable()) term_thread_.join();
   StopLeaderWork();
@@ -375,7 +380,7 @@ void Manager::StopLeaderTerm() {
 void Manager::StopLeaderWork() {
   std::vector<std::shared_ptr<Runnable>> started;
   {
-    std::lock_guard<std::mutex> lock(term_mu_);
+    MutexLock lock(&term_mu_);
     started.swap(started_leader_runnables_);
   }
   for (auto it = started.rbegin(); it != started.rend(); ++it) (*it)->Stop();

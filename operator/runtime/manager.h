@@ -29,16 +29,15 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "operator/base/clock.h"
+#include "operator/base/mutex.h"
 #include "operator/base/status.h"
 #include "operator/runtime/client.h"
 #include "operator/runtime/controller.h"
@@ -213,24 +212,24 @@ class Manager {
   // Runs Shutdown(); joined by Run(), or by the destructor when Run() gave up waiting.
   std::thread shutdown_thread_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_requested_ = false;
-  bool shutdown_complete_ = false;  // guarded by mu_, notified on cv_
+  mutable Mutex mu_;
+  CondVar cv_;
+  bool stop_requested_ GUARDED_BY(mu_) = false;
+  bool shutdown_complete_ GUARDED_BY(mu_) = false;  // notified on cv_
   std::atomic<bool> synced_{false};
   std::atomic<bool> leading_{false};
 
   // Set when shutdown begins: no new term's work starts from then on.
   std::atomic<bool> shutting_down_{false};
   // Serialises StopLeaderTerm() and guards term_thread_.
-  std::mutex stop_mu_;
+  Mutex stop_mu_ ACQUIRED_BEFORE(term_mu_);
   // One leadership term's work: the hook and the start of the leader runnables run on
   // term_thread_; term_cancelled_ stops hook retries when the term ends.
-  std::mutex term_mu_;
-  std::condition_variable term_cv_;
-  bool term_cancelled_ = false;
-  std::vector<std::shared_ptr<Runnable>> started_leader_runnables_;
-  std::thread term_thread_;
+  Mutex term_mu_;
+  CondVar term_cv_;
+  bool term_cancelled_ GUARDED_BY(term_mu_) = false;
+  std::vector<std::shared_ptr<Runnable>> started_leader_runnables_ GUARDED_BY(term_mu_);
+  std::thread term_thread_ GUARDED_BY(stop_mu_);
 };
 
 // Installs SIGTERM and SIGINT handlers: the first signal calls `on_first_signal` (on a

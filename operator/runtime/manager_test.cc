@@ -23,12 +23,12 @@
 namespace lballoc::runtime {
 namespace {
 
-using std::chrono::milliseconds;
-using std::chrono::seconds;
 using ::lballoc::runtime::fakes::FakeLeaseLock;
 using ::lballoc::runtime::fakes::FakeLeaseServer;
 using ::lballoc::testing::IsOkAndHolds;
 using ::lballoc::testing::StatusIs;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
 using ::testing::_;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -142,12 +142,11 @@ TEST(ManagerTest, StartOrderReadinessMetricsAndShutdown) {
   std::atomic<int> reconciles{0};
   ControllerOptions controller_options;
   controller_options.metrics = &metrics;
-  auto controller = std::make_shared<Controller>(
-      "things", MakeReconciler([&](const Request&) {
-        ++reconciles;
-        return ReconcileResult::Done();
-      }),
-      controller_options);
+  auto controller = std::make_shared<Controller>("things", MakeReconciler([&](const Request&) {
+                                                   ++reconciles;
+                                                   return ReconcileResult::Done();
+                                                 }),
+                                                 controller_options);
   manager.AddController(controller);
   manager.SetBeforeControllersHook([&] {
     log.Add("hook");
@@ -191,17 +190,18 @@ TEST(ManagerTest, StartOrderReadinessMetricsAndShutdown) {
   EXPECT_THAT(FindSample(samples, "controller_runtime_reconcile_total",
                          {{"controller", "things"}, {"result", "success"}}),
               IsOkAndHolds(1.0));
-  EXPECT_THAT(FindSample(samples, "controller_runtime_reconcile_errors_total",
-                         {{"controller", "things"}}),
-              IsOkAndHolds(0.0));
+  EXPECT_THAT(
+      FindSample(samples, "controller_runtime_reconcile_errors_total", {{"controller", "things"}}),
+      IsOkAndHolds(0.0));
   EXPECT_THAT(FindSample(samples, "controller_runtime_reconcile_time_seconds_count",
                          {{"controller", "things"}}),
               IsOkAndHolds(1.0));
-  EXPECT_THAT(FindSample(samples, "workqueue_adds_total",
-                         {{"controller", "things"}, {"name", "things"}}),
-              IsOkAndHolds(1.0));
-  EXPECT_THAT(FindSample(samples, "workqueue_depth", {{"controller", "things"}, {"name", "things"}}),
-              IsOkAndHolds(0.0));
+  EXPECT_THAT(
+      FindSample(samples, "workqueue_adds_total", {{"controller", "things"}, {"name", "things"}}),
+      IsOkAndHolds(1.0));
+  EXPECT_THAT(
+      FindSample(samples, "workqueue_depth", {{"controller", "things"}, {"name", "things"}}),
+      IsOkAndHolds(0.0));
   EXPECT_THAT(FindSample(samples, "leader_election_master_status", {{"name", "default/lock"}}),
               IsOkAndHolds(1.0));
 
@@ -215,7 +215,7 @@ TEST(ManagerTest, StartOrderReadinessMetricsAndShutdown) {
   EXPECT_LT(IndexOf(events, "stop everywhere"), IndexOf(events, "stop informer services"));
   EXPECT_FALSE(controller->running());
   EXPECT_EQ(lease_server.spec().holder_identity, "");  // released on shutdown
-  EXPECT_EQ(Get(health, "/healthz"), -1);                // servers are down
+  EXPECT_EQ(Get(health, "/healthz"), -1);              // servers are down
 }
 
 TEST(ManagerTest, LosingTheLeaseStopsLeaderWorkAndCampaignsAgain) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <sstream>
 #include <utility>
 
@@ -24,9 +25,9 @@ void Histogram::Observe(double value) {
 }
 
 std::vector<double> ReconcileTimeBuckets() {
-  return {0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5,
-          0.6,   0.7,  0.8,   0.9,  1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0,
-          4.5,   5,    6,     7,    8,   9,    10,  15,   20,  25,  30,  40,  50,  60};
+  return {0.005, 0.01, 0.025, 0.05, 0.1,  0.15, 0.2,  0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6,
+          0.7,   0.8,  0.9,   1.0,  1.25, 1.5,  1.75, 2.0,  2.5, 3.0,  3.5, 4.0,  4.5, 5,
+          6,     7,    8,     9,    10,   15,   20,   25,   30,  40,   50,  60};
 }
 
 MetricsRegistry& MetricsRegistry::Default() {
@@ -34,8 +35,8 @@ MetricsRegistry& MetricsRegistry::Default() {
   return *kRegistry;
 }
 
-MetricsRegistry::Family& MetricsRegistry::FamilyLocked(std::string_view name,
-                                                       std::string_view help, Type type) {
+MetricsRegistry::Family& MetricsRegistry::FamilyLocked(std::string_view name, std::string_view help,
+                                                       Type type) {
   auto it = families_.find(name);
   if (it == families_.end()) {
     it = families_.emplace(std::string(name), Family{}).first;
@@ -47,7 +48,7 @@ MetricsRegistry::Family& MetricsRegistry::FamilyLocked(std::string_view name,
 
 Counter* MetricsRegistry::GetCounter(std::string_view name, std::string_view help,
                                      const Labels& labels) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto& slot = FamilyLocked(name, help, Type::kCounter).counters[labels];
   if (!slot) slot = std::make_unique<Counter>();
   return slot.get();
@@ -55,16 +56,15 @@ Counter* MetricsRegistry::GetCounter(std::string_view name, std::string_view hel
 
 Gauge* MetricsRegistry::GetGauge(std::string_view name, std::string_view help,
                                  const Labels& labels) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto& slot = FamilyLocked(name, help, Type::kGauge).gauges[labels];
   if (!slot) slot = std::make_unique<Gauge>();
   return slot.get();
 }
 
 Histogram* MetricsRegistry::GetHistogram(std::string_view name, std::string_view help,
-                                         const Labels& labels,
-                                         const std::vector<double>& bounds) {
-  std::lock_guard<std::mutex> lock(mu_);
+                                         const Labels& labels, const std::vector<double>& bounds) {
+  MutexLock lock(&mu_);
   auto& slot = FamilyLocked(name, help, Type::kHistogram).histograms[labels];
   if (!slot) slot = std::make_unique<Histogram>(bounds);
   return slot.get();
@@ -72,7 +72,7 @@ Histogram* MetricsRegistry::GetHistogram(std::string_view name, std::string_view
 
 int MetricsRegistry::AddFunc(Type type, std::string_view name, std::string_view help,
                              const Labels& labels, std::function<double()> read) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   int id = next_func_id_++;
   FamilyLocked(name, help, type).funcs.emplace(id, std::make_pair(labels, std::move(read)));
   func_names_.emplace(id, std::string(name));
@@ -80,7 +80,7 @@ int MetricsRegistry::AddFunc(Type type, std::string_view name, std::string_view 
 }
 
 void MetricsRegistry::RemoveFunc(int id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = func_names_.find(id);
   if (it == func_names_.end()) return;
   auto family = families_.find(it->second);
@@ -151,7 +151,7 @@ std::string_view TypeName(MetricsRegistry::Type type) {
 std::string MetricsRegistry::Render() const {
   // Read the callbacks outside the lock? They are quick reads of atomics or small locks held
   // by their owners, never of this registry, so calling them under mu_ cannot deadlock.
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::ostringstream out;
   for (const auto& [name, family] : families_) {
     out << "# HELP " << name << " " << family.help << "\n";
@@ -169,12 +169,11 @@ std::string MetricsRegistry::Render() const {
       uint64_t cumulative = 0;
       for (size_t i = 0; i < h->bounds().size(); ++i) {
         cumulative += h->BucketCount(i);
-        out << name << "_bucket" << FormatLabels(labels, "le", FormatValue(h->bounds()[i]))
-            << " " << cumulative << "\n";
+        out << name << "_bucket" << FormatLabels(labels, "le", FormatValue(h->bounds()[i])) << " "
+            << cumulative << "\n";
       }
       cumulative += h->BucketCount(h->bounds().size());
-      out << name << "_bucket" << FormatLabels(labels, "le", "+Inf") << " " << cumulative
-          << "\n";
+      out << name << "_bucket" << FormatLabels(labels, "le", "+Inf") << " " << cumulative << "\n";
       out << name << "_sum" << FormatLabels(labels) << " " << FormatValue(h->Sum()) << "\n";
       out << name << "_count" << FormatLabels(labels) << " " << h->Count() << "\n";
     }
@@ -257,11 +256,11 @@ StatusOr<std::vector<Sample>> ParsePrometheusText(std::string_view text) {
     std::string value_text(line.substr(i + 1));
     if (size_t sp = value_text.find(' '); sp != std::string::npos) value_text.resize(sp);
     if (value_text == "+Inf") {
-      sample.value = INFINITY;
+      sample.value = std::numeric_limits<double>::infinity();
     } else if (value_text == "-Inf") {
-      sample.value = -INFINITY;
+      sample.value = -std::numeric_limits<double>::infinity();
     } else if (value_text == "NaN") {
-      sample.value = NAN;
+      sample.value = std::numeric_limits<double>::quiet_NaN();
     } else {
       char* end = nullptr;
       sample.value = std::strtod(value_text.c_str(), &end);

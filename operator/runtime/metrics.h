@@ -15,11 +15,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "operator/base/mutex.h"
 #include "operator/base/statusor.h"
 
 namespace lballoc::runtime {
@@ -104,12 +104,12 @@ class MetricsRegistry {
     std::map<Labels, std::unique_ptr<Histogram>> histograms;
     std::map<int, std::pair<Labels, std::function<double()>>> funcs;
   };
-  Family& FamilyLocked(std::string_view name, std::string_view help, Type type);
+  Family& FamilyLocked(std::string_view name, std::string_view help, Type type) REQUIRES(mu_);
 
-  mutable std::mutex mu_;
-  std::map<std::string, Family, std::less<>> families_;
-  std::map<int, std::string> func_names_;
-  int next_func_id_ = 1;
+  mutable Mutex mu_;
+  std::map<std::string, Family, std::less<>> families_ GUARDED_BY(mu_);
+  std::map<int, std::string> func_names_ GUARDED_BY(mu_);
+  int next_func_id_ GUARDED_BY(mu_) = 1;
 };
 
 // Counters an informer updates (lballoc_informer_lists_total, _watches_total,

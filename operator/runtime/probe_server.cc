@@ -6,7 +6,7 @@
 namespace lballoc::runtime {
 
 void HealthChecks::AddCheck(const std::string& name, Check check) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   checks_[name] = std::move(check);
 }
 
@@ -17,7 +17,7 @@ bool HealthChecks::Serves(const std::string& path) const {
 ServedResponse HealthChecks::Handle(const ServedRequest& request) const {
   std::map<std::string, Check> checks;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     checks = checks_;
   }
   if (checks.empty()) checks.emplace("ping", [] { return Status(); });

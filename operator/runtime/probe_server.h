@@ -11,9 +11,9 @@
 
 #include <functional>
 #include <map>
-#include <mutex>
 #include <string>
 
+#include "operator/base/mutex.h"
 #include "operator/base/status.h"
 #include "operator/runtime/http_server.h"
 
@@ -35,8 +35,8 @@ class HealthChecks {
 
  private:
   const std::string endpoint_;
-  mutable std::mutex mu_;
-  std::map<std::string, Check> checks_;
+  mutable Mutex mu_;
+  std::map<std::string, Check> checks_ GUARDED_BY(mu_);
 };
 
 }  // namespace lballoc::runtime

@@ -60,8 +60,8 @@ double StartTime() {
 
 }  // namespace
 
-StatusOr<ProcessStat> ParseProcStat(std::string_view text, long clock_ticks_per_second,
-                                    long page_size) {
+StatusOr<ProcessStat> ParseProcStat(std::string_view text, int64_t clock_ticks_per_second,
+                                    int64_t page_size) {
   // "pid (comm) state ppid ...": comm may contain anything, so fields are counted from the
   // last ')'. After it, field 3 (state) comes first; utime is field 14, stime 15,
   // starttime 22, vsize 23, rss 24 (proc(5)).

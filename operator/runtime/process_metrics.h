@@ -11,6 +11,7 @@
 // Thread-safety: construct and destroy on one thread; scrapes may run concurrently.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -28,8 +29,8 @@ struct ProcessStat {
   double start_seconds_since_boot = 0;
 };
 // Parses the text of /proc/<pid>/stat (the command name may hold spaces and parentheses).
-StatusOr<ProcessStat> ParseProcStat(std::string_view text, long clock_ticks_per_second,
-                                    long page_size);
+StatusOr<ProcessStat> ParseProcStat(std::string_view text, int64_t clock_ticks_per_second,
+                                    int64_t page_size);
 // The "btime" line of /proc/stat: boot time in Unix seconds.
 StatusOr<double> ParseBootTime(std::string_view proc_stat_text);
 

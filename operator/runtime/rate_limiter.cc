@@ -6,7 +6,7 @@ TokenBucket::TokenBucket(Clock& clock, double qps, int burst)
     : clock_(clock), qps_(qps), burst_(burst), tokens_(burst), last_(clock.Now()) {}
 
 Clock::Duration TokenBucket::Reserve() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Clock::TimePoint now = clock_.Now();
   if (now > last_) {
     double elapsed = std::chrono::duration<double>(now - last_).count();

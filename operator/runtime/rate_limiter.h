@@ -15,12 +15,12 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
-#include <mutex>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "operator/base/clock.h"
+#include "operator/base/mutex.h"
 
 namespace lballoc::runtime {
 
@@ -48,9 +48,9 @@ class TokenBucket {
   Clock& clock_;
   const double qps_;
   const double burst_;
-  std::mutex mu_;
-  double tokens_;
-  Clock::TimePoint last_;
+  Mutex mu_;
+  double tokens_ GUARDED_BY(mu_);
+  Clock::TimePoint last_ GUARDED_BY(mu_);
 };
 
 template <typename T, typename Hash = std::hash<T>>
@@ -62,7 +62,7 @@ class ItemExponentialFailureRateLimiter final : public RateLimiter<T> {
   Clock::Duration When(const T& item) override {
     int exp;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       exp = failures_[item]++;
     }
     // Compute in floating point so large exponents saturate at the cap instead of overflowing.
@@ -72,12 +72,12 @@ class ItemExponentialFailureRateLimiter final : public RateLimiter<T> {
   }
 
   void Forget(const T& item) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     failures_.erase(item);
   }
 
   int NumRequeues(const T& item) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = failures_.find(item);
     return it == failures_.end() ? 0 : it->second;
   }
@@ -85,8 +85,8 @@ class ItemExponentialFailureRateLimiter final : public RateLimiter<T> {
  private:
   const Clock::Duration base_;
   const Clock::Duration max_;
-  std::mutex mu_;
-  std::unordered_map<T, int, Hash> failures_;
+  Mutex mu_;
+  std::unordered_map<T, int, Hash> failures_ GUARDED_BY(mu_);
 };
 
 template <typename T>

@@ -42,8 +42,8 @@ struct RequestHash {
   size_t operator()(const Request& request) const {
     size_t h = std::hash<std::string>()(request.namespace_);
     // Mix so that {"a","bc"} and {"ab","c"} differ.
-    return h ^ (std::hash<std::string>()(request.name) + 0x9e3779b97f4a7c15ULL + (h << 6) +
-                (h >> 2));
+    return h ^
+           (std::hash<std::string>()(request.name) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2));
   }
 };
 

@@ -14,9 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -24,6 +22,7 @@
 #include <vector>
 
 #include "api/meta.h"
+#include "operator/base/mutex.h"
 #include "operator/base/status.h"
 
 namespace lballoc::runtime {
@@ -61,7 +60,7 @@ class Store {
 
   // nullptr when absent.
   ObjectPtr<T> Get(std::string_view key) const {
-    std::shared_lock lock(mu_);
+    ReaderMutexLock lock(&mu_);
     auto it = items_.find(std::string(key));
     return it == items_.end() ? nullptr : it->second;
   }
@@ -70,27 +69,27 @@ class Store {
   }
   // Ordered by key.
   std::vector<ObjectPtr<T>> List() const {
-    std::shared_lock lock(mu_);
+    ReaderMutexLock lock(&mu_);
     std::vector<ObjectPtr<T>> out;
     out.reserve(items_.size());
     for (const auto& [key, obj] : items_) out.push_back(obj);
     return out;
   }
   std::vector<std::string> ListKeys() const {
-    std::shared_lock lock(mu_);
+    ReaderMutexLock lock(&mu_);
     std::vector<std::string> out;
     out.reserve(items_.size());
     for (const auto& [key, obj] : items_) out.push_back(key);
     return out;
   }
   size_t size() const {
-    std::shared_lock lock(mu_);
+    ReaderMutexLock lock(&mu_);
     return items_.size();
   }
   // Objects whose index `index` yields `value`, ordered by key. NotFound-free:
   // an unknown index or value answers nothing.
   std::vector<ObjectPtr<T>> ByIndex(std::string_view index, std::string_view value) const {
-    std::shared_lock lock(mu_);
+    ReaderMutexLock lock(&mu_);
     std::vector<ObjectPtr<T>> out;
     auto idx = indexes_.find(std::string(index));
     if (idx == indexes_.end()) return out;
@@ -101,7 +100,7 @@ class Store {
   }
   // The values present in `index`, sorted.
   std::vector<std::string> IndexValues(std::string_view index) const {
-    std::shared_lock lock(mu_);
+    ReaderMutexLock lock(&mu_);
     std::vector<std::string> out;
     auto idx = indexes_.find(std::string(index));
     if (idx == indexes_.end()) return out;
@@ -111,7 +110,7 @@ class Store {
 
   // Adds an index; existing objects are indexed at once. AlreadyExists for a taken name.
   Status AddIndex(const std::string& name, IndexFunc<T> func) {
-    std::unique_lock lock(mu_);
+    WriterMutexLock lock(&mu_);
     if (indexes_.count(name) > 0) return AlreadyExistsError("index \"" + name + "\" exists");
     Index& index = indexes_[name];
     index.func = std::move(func);
@@ -122,7 +121,7 @@ class Store {
   // Writer side. Inserts or replaces; returns the previous object (nullptr if new).
   ObjectPtr<T> Upsert(ObjectPtr<T> obj) {
     std::string key = ObjectKeyOf(obj->metadata);
-    std::unique_lock lock(mu_);
+    WriterMutexLock lock(&mu_);
     ObjectPtr<T> old;
     auto it = items_.find(key);
     if (it != items_.end()) {
@@ -137,7 +136,7 @@ class Store {
   }
   // Removes `key`; returns what was there (nullptr if nothing).
   ObjectPtr<T> Erase(std::string_view key) {
-    std::unique_lock lock(mu_);
+    WriterMutexLock lock(&mu_);
     auto it = items_.find(std::string(key));
     if (it == items_.end()) return nullptr;
     ObjectPtr<T> old = it->second;
@@ -164,9 +163,9 @@ class Store {
     }
   }
 
-  mutable std::shared_mutex mu_;
-  std::map<std::string, ObjectPtr<T>> items_;
-  std::map<std::string, Index> indexes_;
+  mutable SharedMutex mu_;
+  std::map<std::string, ObjectPtr<T>> items_ GUARDED_BY(mu_);
+  std::map<std::string, Index> indexes_ GUARDED_BY(mu_);
 };
 
 }  // namespace lballoc::runtime

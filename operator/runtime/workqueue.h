@@ -23,13 +23,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
@@ -37,6 +35,7 @@
 #include <vector>
 
 #include "operator/base/clock.h"
+#include "operator/base/mutex.h"
 #include "operator/runtime/metrics.h"
 #include "operator/runtime/rate_limiter.h"
 
@@ -67,14 +66,14 @@ class WorkQueue {
   WorkQueue& operator=(const WorkQueue&) = delete;
 
   void Add(const T& item) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     AddLocked(item);
   }
 
   // Queues `item` after `delay` (at once when delay <= 0). If `item` is already waiting, the
   // earlier of the two times is kept.
   void AddAfter(const T& item, Clock::Duration delay) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (shutting_down_) return;
     if (delay <= Clock::Duration::zero()) {
       AddLocked(item);
@@ -92,12 +91,12 @@ class WorkQueue {
     waiting_index_.emplace(item, slot);
     // A sleeping Get() may be waiting for a later deadline: wake it to recompute.
     ++waiting_generation_;
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
 
   void AddRateLimited(const T& item) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (shutting_down_) return;
     }
     retries_total_.fetch_add(1, std::memory_order_relaxed);
@@ -110,7 +109,7 @@ class WorkQueue {
   // Blocks until a key is ready and returns it, marked as processing; the caller must call
   // Done(key) when finished. Returns nullopt once the queue is shut down and empty.
   std::optional<T> Get() {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     while (true) {
       PromoteReadyLocked();
       if (!queue_.empty()) break;
@@ -120,7 +119,8 @@ class WorkQueue {
       Clock::TimePoint deadline = clock_.Now() + kMaxWait;
       if (!waiting_.empty()) deadline = std::min(deadline, waiting_.begin()->first.ready);
       uint64_t generation = waiting_generation_;
-      clock_.WaitUntil(lock, cv_, deadline, [&] {
+      clock_.WaitUntil(mu_, cv_, deadline, [&] {
+        mu_.AssertHeld();
         return !queue_.empty() || shutting_down_ || waiting_generation_ != generation ||
                (!waiting_.empty() && clock_.Now() >= waiting_.begin()->first.ready);
       });
@@ -130,7 +130,7 @@ class WorkQueue {
 
   // Like Get() but never blocks: nullopt when nothing is ready.
   std::optional<T> TryGet() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     PromoteReadyLocked();
     if (queue_.empty()) return std::nullopt;
     return PopLocked();
@@ -138,7 +138,7 @@ class WorkQueue {
 
   // Marks `item` finished. If it was added again while processing, it is queued now.
   void Done(const T& item) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     processing_.erase(item);
     if (auto started = processing_since_.find(item); started != processing_since_.end()) {
       if (metrics_.work_duration != nullptr) {
@@ -150,28 +150,28 @@ class WorkQueue {
       queue_.push_back(item);
       depth_.store(queue_.size(), std::memory_order_relaxed);
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
 
   // Keys ready to be handed out (not those processing or waiting for their delay).
   size_t Len() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     PromoteReadyLocked();
     return queue_.size();
   }
   // Keys waiting for a delay to pass.
   size_t NumWaiting() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     PromoteReadyLocked();
     return waiting_.size();
   }
   size_t NumProcessing() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return processing_.size();
   }
 
   void ShutDown() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ShutDownLocked();
   }
 
@@ -179,28 +179,30 @@ class WorkQueue {
   // `timeout` has passed on the clock. Returns true when drained. Workers must keep calling
   // Get()/Done() for this to finish (they get the keys that were still queued).
   bool ShutDownWithDrain(Clock::Duration timeout = std::chrono::hours(24 * 365)) {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ShutDownLocked();
-    return clock_.WaitUntil(lock, cv_, clock_.Now() + timeout,
-                            [&] { return processing_.empty(); });
+    return clock_.WaitUntil(mu_, cv_, clock_.Now() + timeout, [&] {
+      mu_.AssertHeld();
+      return processing_.empty();
+    });
   }
 
   bool ShuttingDown() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return shutting_down_;
   }
 
   // Seconds the keys being processed have been processing, summed (client-go's
   // workqueue_unfinished_work_seconds: a growing value with a flat depth means stuck workers).
   double UnfinishedWorkSeconds() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     double total = 0;
     for (const auto& [item, since] : processing_since_) total += SecondsSince(since);
     return total;
   }
   // Seconds the longest-running key has been processing (0 when none).
   double LongestRunningProcessorSeconds() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     double longest = 0;
     for (const auto& [item, since] : processing_since_) {
       longest = std::max(longest, SecondsSince(since));
@@ -226,7 +228,7 @@ class WorkQueue {
     }
   };
 
-  T PopLocked() {
+  T PopLocked() REQUIRES(mu_) {
     T item = std::move(queue_.front());
     queue_.pop_front();
     depth_.store(queue_.size(), std::memory_order_relaxed);
@@ -248,7 +250,7 @@ class WorkQueue {
     return std::chrono::duration<double>(clock_.Now() - t).count();
   }
 
-  void AddLocked(const T& item) {
+  void AddLocked(const T& item) REQUIRES(mu_) {
     if (shutting_down_) return;
     if (dirty_.count(item) > 0) return;
     dirty_.insert(item);
@@ -258,10 +260,10 @@ class WorkQueue {
     if (processing_.count(item) > 0) return;  // queued again by Done()
     queue_.push_back(item);
     depth_.store(queue_.size(), std::memory_order_relaxed);
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
 
-  void PromoteReadyLocked() {
+  void PromoteReadyLocked() REQUIRES(mu_) {
     if (waiting_.empty() || shutting_down_) return;
     Clock::TimePoint now = clock_.Now();
     while (!waiting_.empty() && waiting_.begin()->first.ready <= now) {
@@ -271,30 +273,30 @@ class WorkQueue {
     }
   }
 
-  void ShutDownLocked() {
+  void ShutDownLocked() REQUIRES(mu_) {
     shutting_down_ = true;
     waiting_.clear();
     waiting_index_.clear();
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
 
   Clock& clock_;
   const std::unique_ptr<RateLimiter<T>> limiter_;
   const WorkQueueMetrics metrics_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<T> queue_;
-  std::unordered_set<T, Hash> dirty_;
-  std::unordered_set<T, Hash> processing_;
-  std::map<Slot, T> waiting_;
-  std::unordered_map<T, Slot, Hash> waiting_index_;
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<T> queue_ GUARDED_BY(mu_);
+  std::unordered_set<T, Hash> dirty_ GUARDED_BY(mu_);
+  std::unordered_set<T, Hash> processing_ GUARDED_BY(mu_);
+  std::map<Slot, T> waiting_ GUARDED_BY(mu_);
+  std::unordered_map<T, Slot, Hash> waiting_index_ GUARDED_BY(mu_);
   // When each dirty key was first added, and when each key being processed was handed out.
-  std::unordered_map<T, Clock::TimePoint, Hash> added_at_;
-  std::unordered_map<T, Clock::TimePoint, Hash> processing_since_;
-  uint64_t next_seq_ = 0;
-  uint64_t waiting_generation_ = 0;
-  bool shutting_down_ = false;
+  std::unordered_map<T, Clock::TimePoint, Hash> added_at_ GUARDED_BY(mu_);
+  std::unordered_map<T, Clock::TimePoint, Hash> processing_since_ GUARDED_BY(mu_);
+  uint64_t next_seq_ GUARDED_BY(mu_) = 0;
+  uint64_t waiting_generation_ GUARDED_BY(mu_) = 0;
+  bool shutting_down_ GUARDED_BY(mu_) = false;
 
   std::atomic<uint64_t> adds_total_{0};
   std::atomic<uint64_t> retries_total_{0};

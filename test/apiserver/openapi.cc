@@ -1,11 +1,11 @@
 #include "test/apiserver/openapi.h"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <utility>
-
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 namespace lballoc::apiserver {
 namespace {
@@ -26,9 +26,7 @@ Value S(std::string_view s, Alloc& a) {
   return Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), a);
 }
 
-void Add(Value& obj, std::string_view name, Value v, Alloc& a) {
-  obj.AddMember(S(name, a), v, a);
-}
+void Add(Value& obj, std::string_view name, Value v, Alloc& a) { obj.AddMember(S(name, a), v, a); }
 
 Value Obj() { return Value(rapidjson::kObjectType); }
 
@@ -83,7 +81,8 @@ Value OkResponses(std::string_view schema, std::string_view code, Alloc& a) {
 
 std::string Capitalize(std::string_view s) {
   std::string out(s);
-  if (!out.empty() && out[0] >= 'a' && out[0] <= 'z') out[0] = static_cast<char>(out[0] - 'a' + 'A');
+  if (!out.empty() && out[0] >= 'a' && out[0] <= 'z')
+    out[0] = static_cast<char>(out[0] - 'a' + 'A');
   return out;
 }
 
@@ -221,8 +220,8 @@ Value MetadataProperty(Alloc& a) {
   return v;
 }
 
-Value PermissiveKindSchema(std::string_view group, std::string_view version,
-                           std::string_view kind, Alloc& a) {
+Value PermissiveKindSchema(std::string_view group, std::string_view version, std::string_view kind,
+                           Alloc& a) {
   Value s = TypeSchema("object", a);
   Value props = Obj();
   Add(props, "apiVersion", TypeSchema("string", a), a);
@@ -239,7 +238,8 @@ Value PermissiveKindSchema(std::string_view group, std::string_view version,
 // The CRD's schema, deep-copied, with apiVersion/kind/metadata and the GVK extension.
 Value CrdKindSchema(const Value* schema, std::string_view group, std::string_view version,
                     std::string_view kind, Alloc& a) {
-  if (schema == nullptr || !schema->IsObject()) return PermissiveKindSchema(group, version, kind, a);
+  if (schema == nullptr || !schema->IsObject())
+    return PermissiveKindSchema(group, version, kind, a);
   Value s(*schema, a);
   if (!s.HasMember("type")) Add(s, "type", S("object", a), a);
   if (!s.HasMember("properties") || !s["properties"].IsObject()) {
@@ -420,8 +420,9 @@ StatusOr<std::string> OpenApiGroupVersionDoc(std::string_view group, std::string
     }
     OpenApiKind kind = k;
     if (kind.schema_name.empty()) {
-      kind.schema_name = "io.k8s.api." + (group.empty() ? std::string("core") : std::string(group)) +
-                         "." + std::string(version) + "." + kind.kind;
+      kind.schema_name = "io.k8s.api." +
+                         (group.empty() ? std::string("core") : std::string(group)) + "." +
+                         std::string(version) + "." + kind.kind;
     }
     AddKindPaths(paths, {group, version, kind}, a);
     if (!schemas.HasMember(kind.schema_name.c_str())) {
@@ -436,7 +437,8 @@ StatusOr<std::string> OpenApiGroupVersionDoc(std::string_view group, std::string
     const Value* ver = nullptr;
     for (const auto& v : versions->GetArray()) {
       const Value* served = Member(&v, "served");
-      if (Str(&v, "name") == version && (served == nullptr || !served->IsBool() || served->GetBool())) {
+      if (Str(&v, "name") == version &&
+          (served == nullptr || !served->IsBool() || served->GetBool())) {
         ver = &v;
       }
     }

@@ -6,31 +6,31 @@
 //   - Field validation. `kubectl apply/create` (default --validate=strict) looks, in the document
 //     of the object's group-version (for a custom resource whose group-version is missing, in the
 //     core/v1 document, for Namespace), for a path whose PATCH operation carries the extension
-//     x-kubernetes-group-version-kind = {group, version, kind} (one map) and checks that operation's
-//     parameters for a query parameter named "fieldValidation". Found: kubectl skips client-side
-//     validation and sends ?fieldValidation=Strict (the server validates). Without it kubectl
-//     validates client-side against /openapi/v2 and fails when that is missing. A group-version
-//     whose document lacks the PATCH path is an error ("Path not found for GVK"), so every kind
-//     served needs one.
+//     x-kubernetes-group-version-kind = {group, version, kind} (one map) and checks that
+//     operation's parameters for a query parameter named "fieldValidation". Found: kubectl skips
+//     client-side validation and sends ?fieldValidation=Strict (the server validates). Without it
+//     kubectl validates client-side against /openapi/v2 and fails when that is missing. A
+//     group-version whose document lacks the PATCH path is an error ("Path not found for GVK"), so
+//     every kind served needs one.
 //   - The apply patch. If that PATCH operation's requestBody lists
 //     application/strategic-merge-patch+json, kubectl computes the strategic merge patch from the
-//     component schema carrying x-kubernetes-group-version-kind = [{group, version, kind}] (a list).
-//     The built-in schemas here are permissive (no field-level patch metadata), so they do NOT list
-//     strategic merge: kubectl then falls back (silently, at -v5) to /openapi/v2 (the server may
-//     answer 404) and to its compiled-in Go types, which carry the real merge keys, and so sends
-//     the same patch as against a real cluster (e.g. $setElementOrder/ports). Custom resources never
-//     list it, as on a real server, so kubectl sends a JSON merge patch for them.
+//     component schema carrying x-kubernetes-group-version-kind = [{group, version, kind}] (a
+//     list). The built-in schemas here are permissive (no field-level patch metadata), so they do
+//     NOT list strategic merge: kubectl then falls back (silently, at -v5) to /openapi/v2 (the
+//     server may answer 404) and to its compiled-in Go types, which carry the real merge keys, and
+//     so sends the same patch as against a real cluster (e.g. $setElementOrder/ports). Custom
+//     resources never list it, as on a real server, so kubectl sends a JSON merge patch for them.
 // Documents are deterministic (same input, same bytes), so the index's ?hash= (a digest of the
 // document) changes exactly when the document does; kubectl's HTTP cache keys on the URL.
 //
 // Thread-safety: pure functions.
 #pragma once
 
+#include <rapidjson/document.h>
+
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <rapidjson/document.h>
 
 #include "operator/base/statusor.h"
 

@@ -1,13 +1,13 @@
 #include "test/apiserver/openapi.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <string>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <rapidjson/document.h>
 
 #include "test/testing/status_matchers.h"
 
@@ -78,13 +78,13 @@ TEST(OpenApiTest, PathKeys) {
 }
 
 TEST(OpenApiTest, Index) {
-  std::string index = OpenApiIndex({{"", "v1", "ABC"},
-                                    {"lballoc.io", "v1alpha1", ""},
-                                    {"", "v1", "DUPLICATE"}});
+  std::string index =
+      OpenApiIndex({{"", "v1", "ABC"}, {"lballoc.io", "v1alpha1", ""}, {"", "v1", "DUPLICATE"}});
   rapidjson::Document d = ParseOk(index);
   ASSERT_TRUE(d.HasMember("paths"));
   ASSERT_EQ(d["paths"].MemberCount(), 2u);
-  EXPECT_STREQ(d["paths"]["api/v1"]["serverRelativeURL"].GetString(), "/openapi/v3/api/v1?hash=ABC");
+  EXPECT_STREQ(d["paths"]["api/v1"]["serverRelativeURL"].GetString(),
+               "/openapi/v3/api/v1?hash=ABC");
   std::string url = d["paths"]["apis/lballoc.io/v1alpha1"]["serverRelativeURL"].GetString();
   EXPECT_THAT(url, ::testing::StartsWith("/openapi/v3/apis/lballoc.io/v1alpha1?hash="));
   EXPECT_EQ(url.size(), std::string("/openapi/v3/apis/lballoc.io/v1alpha1?hash=").size() + 32);
@@ -142,8 +142,8 @@ TEST(OpenApiTest, OtherBuiltinGroups) {
            {"coordination.k8s.io", "Lease"},
            {"events.k8s.io", "Event"},
            {"apiextensions.k8s.io", "CustomResourceDefinition"}}) {
-    ASSERT_OK_AND_ASSIGN(std::string text, OpenApiGroupVersionDoc(group, "v1",
-                                                                  BuiltinOpenApiKinds(group, "v1"), {}));
+    ASSERT_OK_AND_ASSIGN(std::string text,
+                         OpenApiGroupVersionDoc(group, "v1", BuiltinOpenApiKinds(group, "v1"), {}));
     rapidjson::Document d = ParseOk(text);
     EXPECT_TRUE(PatchSupportsFieldValidation(d, group, "v1", kind)) << group;
     ExpectRefsResolve(d, d["components"]["schemas"]);
@@ -208,9 +208,10 @@ TEST(OpenApiTest, CrdsOfOtherGroupsAndUnservedVersionsAreSkipped) {
 TEST(OpenApiTest, BadInputs) {
   rapidjson::Document crd = WidgetCrd();
   crd["spec"]["names"].RemoveMember("plural");
-  EXPECT_THAT(OpenApiGroupVersionDoc("example.com", "v1alpha1", {}, {&crd}),
-              StatusIs(StatusCode::kInvalidArgument,
-                       HasSubstr("\"widgets.example.com\": spec.names.kind and spec.names.plural")));
+  EXPECT_THAT(
+      OpenApiGroupVersionDoc("example.com", "v1alpha1", {}, {&crd}),
+      StatusIs(StatusCode::kInvalidArgument,
+               HasSubstr("\"widgets.example.com\": spec.names.kind and spec.names.plural")));
   OpenApiKind nameless;
   EXPECT_THAT(OpenApiGroupVersionDoc("", "v1", {nameless}, {}),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("kind")));
@@ -221,7 +222,8 @@ TEST(OpenApiTest, BadInputs) {
                        OpenApiGroupVersionDoc("example.com", "v1alpha1", {}, {&crd}));
   rapidjson::Document d = ParseOk(text);
   EXPECT_TRUE(d["components"]["schemas"]["com.example.v1alpha1.Widget"]
-                  ["x-kubernetes-preserve-unknown-fields"].GetBool());
+               ["x-kubernetes-preserve-unknown-fields"]
+                   .GetBool());
 }
 
 }  // namespace

@@ -1,13 +1,13 @@
 #include "test/apiserver/patch.h"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "operator/base/status_macros.h"
 
@@ -26,7 +26,9 @@ std::string Compact(const Value& v) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-std::string_view AsView(const Value& v) { return std::string_view(v.GetString(), v.GetStringLength()); }
+std::string_view AsView(const Value& v) {
+  return std::string_view(v.GetString(), v.GetStringLength());
+}
 
 Value::MemberIterator FindMember(Value& obj, std::string_view name) {
   return obj.FindMember(Value(rapidjson::StringRef(name.data(), name.size())));
@@ -266,7 +268,8 @@ Status ApplyOneOp(Value& root, const Value& op, Alloc& a) {
     LB_ASSIGN_OR_RETURN(Pointer from, ParsePointer(op, "from"));
     if (kind == "move") {
       if (from.text == path.text) return Status::Ok();
-      if (path.text.size() > from.text.size() && path.text.compare(0, from.text.size(), from.text) == 0 &&
+      if (path.text.size() > from.text.size() &&
+          path.text.compare(0, from.text.size(), from.text) == 0 &&
           path.text[from.text.size()] == '/') {
         return InvalidArgumentError("cannot move \"" + from.text + "\" into its own child \"" +
                                     path.text + "\"");
@@ -517,8 +520,8 @@ class Smp {
       if (!item.IsObject() || FindMember(item, rule.key) == item.MemberEnd() ||
           FindMember(item, rule.key)->value.IsNull()) {
         return InvalidArgumentError(Where(path) + "list item " + Compact(item) +
-                                    " does not contain the merge key \"" +
-                                    std::string(rule.key) + "\"");
+                                    " does not contain the merge key \"" + std::string(rule.key) +
+                                    "\"");
       }
       auto d = FindMember(item, kPatchDirective);
       if (d != item.MemberEnd() && d->value.IsString() && AsView(d->value) == "delete") {
@@ -534,8 +537,8 @@ class Smp {
       int match = FindMatch(rule, item, target);
       bool del = false;
       if (match >= 0) {
-        LB_RETURN_IF_ERROR(MergeMap(target[static_cast<rapidjson::SizeType>(match)], item,
-                                    path + "[]", &del));
+        LB_RETURN_IF_ERROR(
+            MergeMap(target[static_cast<rapidjson::SizeType>(match)], item, path + "[]", &del));
       } else {
         Value fresh(rapidjson::kObjectType);
         LB_RETURN_IF_ERROR(MergeMap(fresh, item, path + "[]", &del));
@@ -578,8 +581,8 @@ class Smp {
       if (rule.kind == ListKind::kMergeByKey) {
         if (!o.IsObject() || FindMember(o, rule.key) == o.MemberEnd()) {
           return InvalidArgumentError(path + ": $setElementOrder item " + Compact(o) +
-                                      " does not contain the merge key \"" +
-                                      std::string(rule.key) + "\"");
+                                      " does not contain the merge key \"" + std::string(rule.key) +
+                                      "\"");
         }
       }
       for (rapidjson::SizeType i = 0; i < arr.Size(); ++i) {

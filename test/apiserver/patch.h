@@ -12,9 +12,9 @@
 // is applied to it.
 #pragma once
 
-#include <string_view>
-
 #include <rapidjson/document.h>
+
+#include <string_view>
 
 #include "operator/base/status.h"
 

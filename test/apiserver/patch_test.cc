@@ -1,14 +1,14 @@
 #include "test/apiserver/patch.h"
 
-#include <random>
-#include <string>
-#include <vector>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+
+#include <random>
+#include <string>
+#include <vector>
 
 #include "test/testing/status_matchers.h"
 
@@ -88,8 +88,8 @@ INSTANTIATE_TEST_SUITE_P(Rfc7386, MergePatchTest, ::testing::ValuesIn(kMergeCase
 const Case kJsonPatchCases[] = {
     {"a1_add_member", R"({"foo":"bar"})", R"([{"op":"add","path":"/baz","value":"qux"}])",
      R"({"baz":"qux","foo":"bar"})", nullptr},
-    {"a2_add_element", R"({"foo":["bar","baz"]})", R"([{"op":"add","path":"/foo/1","value":"qux"}])",
-     R"({"foo":["bar","qux","baz"]})", nullptr},
+    {"a2_add_element", R"({"foo":["bar","baz"]})",
+     R"([{"op":"add","path":"/foo/1","value":"qux"}])", R"({"foo":["bar","qux","baz"]})", nullptr},
     {"a3_remove_member", R"({"baz":"qux","foo":"bar"})", R"([{"op":"remove","path":"/baz"}])",
      R"({"foo":"bar"})", nullptr},
     {"a4_remove_element", R"({"foo":["bar","qux","baz"]})", R"([{"op":"remove","path":"/foo/1"}])",
@@ -105,8 +105,8 @@ const Case kJsonPatchCases[] = {
     {"a8_test_ok", R"({"baz":"qux","foo":["a",2,"c"]})",
      R"([{"op":"test","path":"/baz","value":"qux"},{"op":"test","path":"/foo/1","value":2}])",
      R"({"baz":"qux","foo":["a",2,"c"]})", nullptr},
-    {"a9_test_fails", R"({"baz":"qux"})", R"([{"op":"test","path":"/baz","value":"bar"}])",
-     nullptr, "json patch operation 0 (test): value at \"/baz\" is not equal"},
+    {"a9_test_fails", R"({"baz":"qux"})", R"([{"op":"test","path":"/baz","value":"bar"}])", nullptr,
+     "json patch operation 0 (test): value at \"/baz\" is not equal"},
     {"a10_add_nested", R"({"foo":"bar"})",
      R"([{"op":"add","path":"/child","value":{"grandchild":{}}}])",
      R"({"foo":"bar","child":{"grandchild":{}}})", nullptr},
@@ -122,8 +122,8 @@ const Case kJsonPatchCases[] = {
     {"a15_string_vs_number", R"({"/":9,"~1":10})", R"([{"op":"test","path":"/~01","value":"10"}])",
      nullptr, "not equal"},
     {"a16_append_array", R"({"foo":["bar"]})",
-     R"([{"op":"add","path":"/foo/-","value":["abc","def"]}])",
-     R"({"foo":["bar",["abc","def"]]})", nullptr},
+     R"([{"op":"add","path":"/foo/-","value":["abc","def"]}])", R"({"foo":["bar",["abc","def"]]})",
+     nullptr},
     {"copy", R"({"a":{"b":1}})", R"([{"op":"copy","from":"/a","path":"/c"}])",
      R"({"a":{"b":1},"c":{"b":1}})", nullptr},
     {"replace_root", R"({"a":1})", R"([{"op":"replace","path":"","value":[1]}])", "[1]", nullptr},
@@ -136,7 +136,8 @@ const Case kJsonPatchCases[] = {
     {"not_an_array", R"({})", R"({"op":"add"})", nullptr, "must be a JSON array"},
     {"op_not_object", R"({})", R"([1])", nullptr, "must be a JSON object"},
     {"missing_op", R"({})", R"([{"path":"/a"}])", nullptr, "\"op\""},
-    {"unknown_op", R"({})", R"([{"op":"frob","path":"/a"}])", nullptr, "unknown operation \"frob\""},
+    {"unknown_op", R"({})", R"([{"op":"frob","path":"/a"}])", nullptr,
+     "unknown operation \"frob\""},
     {"missing_path", R"({})", R"([{"op":"remove"}])", nullptr, "missing \"path\""},
     {"path_not_string", R"({})", R"([{"op":"remove","path":3}])", nullptr, "must be a string"},
     {"missing_value", R"({})", R"([{"op":"add","path":"/a"}])", nullptr, "missing \"value\""},
@@ -222,8 +223,7 @@ const SmpCase kSmpCases[] = {
      R"({"spec":{"ports":[{"port":80,"nodePort":30080,"name":"a"},{"port":81}]}})",
      R"({"spec":{"ports":[{"port":80,"name":"b","nodePort":null}]}})",
      R"({"spec":{"ports":[{"port":80,"name":"b"},{"port":81}]}})", nullptr},
-    {"set_element_order", "Service",
-     R"({"spec":{"ports":[{"port":80},{"port":81},{"port":82}]}})",
+    {"set_element_order", "Service", R"({"spec":{"ports":[{"port":80},{"port":81},{"port":82}]}})",
      R"({"spec":{"$setElementOrder/ports":[{"port":82},{"port":80}]}})",
      R"({"spec":{"ports":[{"port":82},{"port":80},{"port":81}]}})", nullptr},
     {"protocol_aware_match", "Service",
@@ -327,8 +327,7 @@ const SmpCase kSmpCases[] = {
     {"object_in_primitive_set", "Service", R"({"metadata":{"finalizers":["a"]}})",
      R"({"metadata":{"finalizers":[{"a":1}]}})", nullptr, "list of primitives"},
     {"not_an_object", "Service", R"({})", R"([1])", nullptr, "must be a JSON object"},
-    {"delete_whole_object", "Service", R"({})", R"({"$patch":"delete"})", nullptr,
-     "whole object"},
+    {"delete_whole_object", "Service", R"({})", R"({"$patch":"delete"})", nullptr, "whole object"},
 };
 
 class StrategicMergePatchTest : public ::testing::TestWithParam<SmpCase> {};
@@ -369,10 +368,27 @@ class RandomJson {
   int Pick(int n) { return static_cast<int>(rng_() % static_cast<uint32_t>(n)); }
 
   std::string Key() {
-    static const char* kKeys[] = {"spec", "ports", "port", "protocol", "metadata", "finalizers",
-                                  "$patch", "$setElementOrder/ports", "$retainKeys",
-                                  "$deleteFromPrimitiveList/finalizers", "status", "conditions",
-                                  "type", "ownerReferences", "uid", "a", "", "~1", "/", "-", "0"};
+    static const char* kKeys[] = {"spec",
+                                  "ports",
+                                  "port",
+                                  "protocol",
+                                  "metadata",
+                                  "finalizers",
+                                  "$patch",
+                                  "$setElementOrder/ports",
+                                  "$retainKeys",
+                                  "$deleteFromPrimitiveList/finalizers",
+                                  "status",
+                                  "conditions",
+                                  "type",
+                                  "ownerReferences",
+                                  "uid",
+                                  "a",
+                                  "",
+                                  "~1",
+                                  "/",
+                                  "-",
+                                  "0"};
     return kKeys[Pick(sizeof(kKeys) / sizeof(kKeys[0]))];
   }
 
@@ -380,10 +396,18 @@ class RandomJson {
     static const char* kStrings[] = {"delete", "replace", "merge", "TCP", "UDP", "x", "port"};
     int kind = depth <= 0 ? Pick(4) : Pick(7);
     switch (kind) {
-      case 0: v.SetNull(); break;
-      case 1: v.SetBool(Pick(2) == 0); break;
-      case 2: v.SetInt(Pick(3) == 0 ? 80 : Pick(4)); break;
-      case 3: v.SetString(kStrings[Pick(7)], a); break;
+      case 0:
+        v.SetNull();
+        break;
+      case 1:
+        v.SetBool(Pick(2) == 0);
+        break;
+      case 2:
+        v.SetInt(Pick(3) == 0 ? 80 : Pick(4));
+        break;
+      case 3:
+        v.SetString(kStrings[Pick(7)], a);
+        break;
       case 4:
       case 5: {
         v.SetObject();
@@ -408,8 +432,8 @@ class RandomJson {
   }
 
   std::string Pointer() {
-    static const char* kTokens[] = {"spec", "ports", "0", "1", "-", "01", "~0", "~1", "~2", "~",
-                                    "a", "", "metadata", "finalizers"};
+    static const char* kTokens[] = {"spec", "ports", "0", "1", "-", "01",       "~0",
+                                    "~1",   "~2",    "~", "a", "",  "metadata", "finalizers"};
     std::string p;
     for (int i = Pick(4); i > 0; --i) p += std::string("/") + kTokens[Pick(14)];
     if (Pick(10) == 0) p = "x" + p;

@@ -96,8 +96,19 @@ std::optional<int64_t> ParseInt(std::string_view s) {
 // Lexer and parser.
 
 enum class Tok {
-  kEnd, kIdentifier, kNot, kEquals, kDoubleEquals, kNotEquals, kIn, kNotIn, kOpen, kClose,
-  kComma, kGreater, kLess
+  kEnd,
+  kIdentifier,
+  kNot,
+  kEquals,
+  kDoubleEquals,
+  kNotEquals,
+  kIn,
+  kNotIn,
+  kOpen,
+  kClose,
+  kComma,
+  kGreater,
+  kLess
 };
 
 struct Token {
@@ -108,7 +119,9 @@ struct Token {
 bool IsSpecial(char c) {
   return c == '!' || c == '=' || c == '(' || c == ')' || c == ',' || c == '>' || c == '<';
 }
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 std::vector<Token> Lex(std::string_view s) {
   std::vector<Token> out;
@@ -127,7 +140,7 @@ std::vector<Token> Lex(std::string_view s) {
         out.push_back({Tok::kDoubleEquals, "=="});
         i += 2;
       } else {
-        Tok t = c == '!' ? Tok::kNot
+        Tok t = c == '!'   ? Tok::kNot
                 : c == '=' ? Tok::kEquals
                 : c == '(' ? Tok::kOpen
                 : c == ')' ? Tok::kClose
@@ -211,12 +224,24 @@ class Parser {
     const Token& op = Next();
     switch (op.type) {
       case Tok::kEquals:
-      case Tok::kDoubleEquals: r.op = LabelRequirement::Op::kEquals; break;
-      case Tok::kNotEquals: r.op = LabelRequirement::Op::kNotEquals; break;
-      case Tok::kGreater: r.op = LabelRequirement::Op::kGreaterThan; break;
-      case Tok::kLess: r.op = LabelRequirement::Op::kLessThan; break;
-      case Tok::kIn: r.op = LabelRequirement::Op::kIn; break;
-      case Tok::kNotIn: r.op = LabelRequirement::Op::kNotIn; break;
+      case Tok::kDoubleEquals:
+        r.op = LabelRequirement::Op::kEquals;
+        break;
+      case Tok::kNotEquals:
+        r.op = LabelRequirement::Op::kNotEquals;
+        break;
+      case Tok::kGreater:
+        r.op = LabelRequirement::Op::kGreaterThan;
+        break;
+      case Tok::kLess:
+        r.op = LabelRequirement::Op::kLessThan;
+        break;
+      case Tok::kIn:
+        r.op = LabelRequirement::Op::kIn;
+        break;
+      case Tok::kNotIn:
+        r.op = LabelRequirement::Op::kNotIn;
+        break;
       default:
         return Error("found '" + op.text + "', expected: '=', '!=', '==', 'in', notin'");
     }
@@ -236,8 +261,7 @@ class Parser {
       } else {
         return Error("found '" + v.text + "', expected: identifier");
       }
-      if ((r.op == LabelRequirement::Op::kGreaterThan ||
-           r.op == LabelRequirement::Op::kLessThan) &&
+      if ((r.op == LabelRequirement::Op::kGreaterThan || r.op == LabelRequirement::Op::kLessThan) &&
           !ParseInt(r.values[0]).has_value()) {
         return Error("for 'Gt', 'Lt' operators, the value must be an integer");
       }
@@ -286,12 +310,20 @@ bool MatchRequirements(const std::vector<LabelRequirement>& reqs, Lookup lookup)
     };
     bool ok = false;
     switch (r.op) {
-      case LabelRequirement::Op::kExists: ok = v.has_value(); break;
-      case LabelRequirement::Op::kDoesNotExist: ok = !v.has_value(); break;
+      case LabelRequirement::Op::kExists:
+        ok = v.has_value();
+        break;
+      case LabelRequirement::Op::kDoesNotExist:
+        ok = !v.has_value();
+        break;
       case LabelRequirement::Op::kEquals:
-      case LabelRequirement::Op::kIn: ok = in_values(); break;
+      case LabelRequirement::Op::kIn:
+        ok = in_values();
+        break;
       case LabelRequirement::Op::kNotEquals:
-      case LabelRequirement::Op::kNotIn: ok = !in_values(); break;
+      case LabelRequirement::Op::kNotIn:
+        ok = !in_values();
+        break;
       case LabelRequirement::Op::kGreaterThan:
       case LabelRequirement::Op::kLessThan: {
         if (!v.has_value()) break;
@@ -490,11 +522,10 @@ std::vector<std::string> SupportedFieldLabels(std::string_view kind, std::string
   } else if (kind == "Secret") {
     out.push_back("type");
   } else if (kind == "Event") {
-    out.insert(out.end(), {"involvedObject.kind", "involvedObject.namespace",
-                           "involvedObject.name", "involvedObject.uid",
-                           "involvedObject.apiVersion", "involvedObject.resourceVersion",
-                           "involvedObject.fieldPath", "reason", "reportingComponent", "source",
-                           "type"});
+    out.insert(out.end(),
+               {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
+                "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
+                "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"});
   }
   return out;
 }

@@ -15,13 +15,13 @@
 // Both selector types are immutable after parsing and safe to share between threads.
 #pragma once
 
+#include <rapidjson/document.h>
+
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <rapidjson/document.h>
 
 #include "operator/base/status.h"
 #include "operator/base/statusor.h"
@@ -29,7 +29,16 @@
 namespace lballoc::apiserver {
 
 struct LabelRequirement {
-  enum class Op { kExists, kDoesNotExist, kEquals, kNotEquals, kIn, kNotIn, kGreaterThan, kLessThan };
+  enum class Op {
+    kExists,
+    kDoesNotExist,
+    kEquals,
+    kNotEquals,
+    kIn,
+    kNotIn,
+    kGreaterThan,
+    kLessThan
+  };
   std::string key;
   Op op = Op::kExists;
   std::vector<std::string> values;  // one for =, ==, !=, >, <; one or more for in/notin
@@ -59,9 +68,9 @@ class LabelSelector {
 };
 
 struct FieldRequirement {
-  std::string field;  // the field label, e.g. "metadata.name"
-  bool equals = true; // false for !=
-  std::string value;  // unescaped
+  std::string field;   // the field label, e.g. "metadata.name"
+  bool equals = true;  // false for !=
+  std::string value;   // unescaped
 };
 
 class FieldSelector {

@@ -1,12 +1,12 @@
 #include "test/apiserver/selectors.h"
 
-#include <map>
-#include <random>
-#include <string>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+
+#include <map>
+#include <random>
+#include <string>
 
 #include "test/testing/status_matchers.h"
 
@@ -193,8 +193,9 @@ TEST(FieldSelectorTest, UnsupportedFieldsPerKind) {
               StatusIs(StatusCode::kInvalidArgument, "field label not supported: spec.foo"));
   EXPECT_OK(ParseFieldSelector("status.phase=Active", "Namespace").status());
   EXPECT_OK(ParseFieldSelector("involvedObject.name=x,reason=Y", "Event").status());
-  EXPECT_OK(ParseFieldSelector("regarding.name=x,reportingController=c", "Event", {},
-                               "events.k8s.io").status());
+  EXPECT_OK(
+      ParseFieldSelector("regarding.name=x,reportingController=c", "Event", {}, "events.k8s.io")
+          .status());
   EXPECT_THAT(ParseFieldSelector("involvedObject.name=x", "Event", {}, "events.k8s.io"),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("involvedObject.name")));
   EXPECT_THAT(ParseFieldSelector("spec.type=x", "Service", {}, "example.com"),
@@ -237,9 +238,10 @@ TEST(FieldSelectorTest, EventSourceAndNonStringValues) {
 // Robustness: random strings over the selector alphabet parse or fail cleanly, and what parses
 // matches without crashing.
 TEST(SelectorRobustnessTest, RandomSelectors) {
-  static const char* kPieces[] = {"a", "b", "=", "==", "!=", "!", "(", ")", ",", " ", "in",
-                                  "notin", ">", "<", "1", "x.io/", "-", "_", ".", "\\", "\\,",
-                                  "metadata.name", "spec.type", "\t"};
+  static const char* kPieces[] = {
+      "a",         "b", "=", "==", "!=",    "!", "(", ")", ",",  " ",   "in",
+      "notin",     ">", "<", "1",  "x.io/", "-", "_", ".", "\\", "\\,", "metadata.name",
+      "spec.type", "\t"};
   std::mt19937 rng(7);
   int parsed = 0;
   Labels labels = {{"a", "1"}, {"b", "x"}, {"x.io/a", "2"}};

@@ -4,6 +4,8 @@ lballoc_library(lballoc_apiserver_semantics
   SRCS patch.cc selectors.cc service_defaults.cc openapi.cc field_error.cc names.cc
        service_status.cc times.cc events.cc builtin_rules.cc schema_validation.cc
        protobuf.cc
+  HDRS patch.h selectors.h service_defaults.h openapi.h field_error.h names.h service_status.h
+       times.h events.h builtin_rules.h schema_validation.h protobuf.h
   DEPS lballoc_base)
 
 lballoc_test(apiserver_semantics_test

@@ -90,7 +90,8 @@ StatusOr<ServiceIpAllocator> ServiceIpAllocator::Create(const Options& options) 
   }
   for (const std::string& text : options.service_cidrs) {
     size_t slash = text.find('/');
-    std::optional<Ip> ip = slash == std::string::npos ? std::nullopt : ParseIp(text.substr(0, slash));
+    std::optional<Ip> ip =
+        slash == std::string::npos ? std::nullopt : ParseIp(text.substr(0, slash));
     int prefix = -1;
     if (ip && slash + 1 < text.size() && text.size() - slash <= 4) {
       prefix = 0;
@@ -276,7 +277,8 @@ std::string SliceRepr(const std::vector<std::string>& v) {
 class Errors {
  public:
   void Invalid(const std::string& field, const std::string& value, const std::string& detail) {
-    Add(field, "FieldValueInvalid", "Invalid value: " + value + (detail.empty() ? "" : ": " + detail));
+    Add(field, "FieldValueInvalid",
+        "Invalid value: " + value + (detail.empty() ? "" : ": " + detail));
   }
   void Required(const std::string& field, const std::string& detail = "") {
     Add(field, "FieldValueRequired", "Required value" + (detail.empty() ? "" : ": " + detail));
@@ -295,8 +297,9 @@ class Errors {
     Add(field, "FieldValueDuplicate", "Duplicate value: " + value);
   }
   void TooMany(const std::string& field, size_t actual, size_t max) {
-    Add(field, "FieldValueTooMany", "Too many: " + std::to_string(actual) + ": must have at most " +
-                                        std::to_string(max) + " items");
+    Add(field, "FieldValueTooMany",
+        "Too many: " + std::to_string(actual) + ": must have at most " + std::to_string(max) +
+            " items");
   }
   bool empty() const { return list_.empty(); }
   const std::vector<FieldError>& list() const { return list_; }
@@ -378,12 +381,18 @@ enum class Kind { kString, kInt, kBool, kObject, kStringArray, kArray, kIntOrStr
 
 bool TypeOk(const Value& v, Kind k) {
   switch (k) {
-    case Kind::kString: return v.IsString();
-    case Kind::kInt: return v.IsInt64();
-    case Kind::kBool: return v.IsBool();
-    case Kind::kObject: return v.IsObject();
-    case Kind::kArray: return v.IsArray();
-    case Kind::kIntOrString: return v.IsInt64() || v.IsString();
+    case Kind::kString:
+      return v.IsString();
+    case Kind::kInt:
+      return v.IsInt64();
+    case Kind::kBool:
+      return v.IsBool();
+    case Kind::kObject:
+      return v.IsObject();
+    case Kind::kArray:
+      return v.IsArray();
+    case Kind::kIntOrString:
+      return v.IsInt64() || v.IsString();
     case Kind::kStringArray:
       if (!v.IsArray()) return false;
       for (const auto& s : v.GetArray()) {
@@ -396,13 +405,20 @@ bool TypeOk(const Value& v, Kind k) {
 
 const char* KindName(Kind k) {
   switch (k) {
-    case Kind::kString: return "must be a string";
-    case Kind::kInt: return "must be an integer";
-    case Kind::kBool: return "must be a boolean";
-    case Kind::kObject: return "must be an object";
-    case Kind::kArray: return "must be a list";
-    case Kind::kStringArray: return "must be a list of strings";
-    case Kind::kIntOrString: return "must be an integer or a string";
+    case Kind::kString:
+      return "must be a string";
+    case Kind::kInt:
+      return "must be an integer";
+    case Kind::kBool:
+      return "must be a boolean";
+    case Kind::kObject:
+      return "must be an object";
+    case Kind::kArray:
+      return "must be a list";
+    case Kind::kStringArray:
+      return "must be a list of strings";
+    case Kind::kIntOrString:
+      return "must be an integer or a string";
   }
   return "";
 }
@@ -544,16 +560,25 @@ Status Process(const Value* old_svc, rapidjson::Document& svc, ServiceIpAllocato
   }
   Value& spec = Find(svc, "spec")->value;
   CheckTypes(spec, "spec.",
-             {{"type", Kind::kString}, {"sessionAffinity", Kind::kString},
-              {"sessionAffinityConfig", Kind::kObject}, {"clusterIP", Kind::kString},
-              {"clusterIPs", Kind::kStringArray}, {"ipFamilies", Kind::kStringArray},
-              {"ipFamilyPolicy", Kind::kString}, {"externalTrafficPolicy", Kind::kString},
-              {"internalTrafficPolicy", Kind::kString}, {"loadBalancerClass", Kind::kString},
+             {{"type", Kind::kString},
+              {"sessionAffinity", Kind::kString},
+              {"sessionAffinityConfig", Kind::kObject},
+              {"clusterIP", Kind::kString},
+              {"clusterIPs", Kind::kStringArray},
+              {"ipFamilies", Kind::kStringArray},
+              {"ipFamilyPolicy", Kind::kString},
+              {"externalTrafficPolicy", Kind::kString},
+              {"internalTrafficPolicy", Kind::kString},
+              {"loadBalancerClass", Kind::kString},
               {"allocateLoadBalancerNodePorts", Kind::kBool},
-              {"healthCheckNodePort", Kind::kInt}, {"externalName", Kind::kString},
-              {"ports", Kind::kArray}, {"selector", Kind::kObject},
-              {"externalIPs", Kind::kStringArray}, {"loadBalancerSourceRanges", Kind::kStringArray},
-              {"loadBalancerIP", Kind::kString}, {"publishNotReadyAddresses", Kind::kBool}},
+              {"healthCheckNodePort", Kind::kInt},
+              {"externalName", Kind::kString},
+              {"ports", Kind::kArray},
+              {"selector", Kind::kObject},
+              {"externalIPs", Kind::kStringArray},
+              {"loadBalancerSourceRanges", Kind::kStringArray},
+              {"loadBalancerIP", Kind::kString},
+              {"publishNotReadyAddresses", Kind::kBool}},
              e);
   if (Has(&spec, "ports") && Get(&spec, "ports")->IsArray()) {
     Value& ports = Find(spec, "ports")->value;
@@ -563,8 +588,11 @@ Status Process(const Value* old_svc, rapidjson::Document& svc, ServiceIpAllocato
         continue;
       }
       CheckTypes(ports[i], PortField(i) + ".",
-                 {{"name", Kind::kString}, {"protocol", Kind::kString}, {"port", Kind::kInt},
-                  {"targetPort", Kind::kIntOrString}, {"nodePort", Kind::kInt},
+                 {{"name", Kind::kString},
+                  {"protocol", Kind::kString},
+                  {"port", Kind::kInt},
+                  {"targetPort", Kind::kIntOrString},
+                  {"nodePort", Kind::kInt},
                   {"appProtocol", Kind::kString}},
                  e);
     }
@@ -714,7 +742,8 @@ Status Process(const Value* old_svc, rapidjson::Document& svc, ServiceIpAllocato
     }
     int64_t port = Int(&p, "port").value_or(0);
     if (port < 1 || port > 65535) {
-      e.Invalid(PortField(i, "port"), std::to_string(port), "must be between 1 and 65535, inclusive");
+      e.Invalid(PortField(i, "port"), std::to_string(port),
+                "must be between 1 and 65535, inclusive");
     }
     std::string proto = Str(&p, "protocol");
     if (proto.empty()) {
@@ -745,7 +774,8 @@ Status Process(const Value* old_svc, rapidjson::Document& svc, ServiceIpAllocato
     }
     if (Int(&p, "nodePort").value_or(-1) == 0) Remove(p, "nodePort");
     if (!port_keys.emplace(std::make_pair(port, proto), i).second) {
-      e.Duplicate(PortField(i), "{\"port\":" + std::to_string(port) + ",\"protocol\":" + Q(proto) + "}");
+      e.Duplicate(PortField(i),
+                  "{\"port\":" + std::to_string(port) + ",\"protocol\":" + Q(proto) + "}");
     }
     if (Has(&p, "nodePort") && !NeedsNodePorts(type)) {
       e.Forbidden(PortField(i, "nodePort"), "may not be used when `type` is '" + type + "'");
@@ -761,8 +791,10 @@ Status Process(const Value* old_svc, rapidjson::Document& svc, ServiceIpAllocato
   std::string policy = Str(&spec, "ipFamilyPolicy");
   std::vector<std::string> final_ips;  // canonical, or {"None"}
   std::vector<IpFamily> final_fams;
-  std::vector<std::string> old_ips = update && !old_ext ? ClusterIpsOf(old_spec) : std::vector<std::string>{};
-  std::vector<std::string> old_fams = update && !old_ext ? Strings(old_spec, "ipFamilies") : std::vector<std::string>{};
+  std::vector<std::string> old_ips =
+      update && !old_ext ? ClusterIpsOf(old_spec) : std::vector<std::string>{};
+  std::vector<std::string> old_fams =
+      update && !old_ext ? Strings(old_spec, "ipFamilies") : std::vector<std::string>{};
   bool headless = false;
 
   if (is_ext) {
@@ -851,7 +883,8 @@ Status Process(const Value* old_svc, rapidjson::Document& svc, ServiceIpAllocato
                                                 "SingleStack"};
     if (policy.empty()) {
       bool selectorless = !Has(&spec, "selector") || Get(&spec, "selector")->MemberCount() == 0;
-      if (cips.size() == 2 || fams.size() == 2 || (headless && selectorless && alloc.dual_stack())) {
+      if (cips.size() == 2 || fams.size() == 2 ||
+          (headless && selectorless && alloc.dual_stack())) {
         policy = "RequireDualStack";
       } else {
         policy = "SingleStack";
@@ -871,7 +904,8 @@ Status Process(const Value* old_svc, rapidjson::Document& svc, ServiceIpAllocato
     // Final families: those of the given IPs, then the given families, else the primary; dual
     // stack policies add the other family when the cluster has it.
     final_fams = ip_fams;
-    for (size_t i = final_fams.size(); i < given_fams.size(); ++i) final_fams.push_back(given_fams[i]);
+    for (size_t i = final_fams.size(); i < given_fams.size(); ++i)
+      final_fams.push_back(given_fams[i]);
     if (headless) final_fams = given_fams;
     if (final_fams.empty()) final_fams.push_back(alloc.primary_family());
     if (policy != "SingleStack" && alloc.dual_stack() && final_fams.size() == 1) {
@@ -951,8 +985,9 @@ Status Process(const Value* old_svc, rapidjson::Document& svc, ServiceIpAllocato
   const int64_t hc = Int(&spec, "healthCheckNodePort").value_or(0);
   if (Has(&spec, "healthCheckNodePort") && hc == 0) Remove(spec, "healthCheckNodePort");
   if (hc != 0 && !needs_hc) {
-    e.Invalid("spec.healthCheckNodePort", std::to_string(hc),
-              "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'");
+    e.Invalid(
+        "spec.healthCheckNodePort", std::to_string(hc),
+        "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'");
   }
   if (!is_ext && !headless && no_ports) e.Required("spec.ports");
   if (!e.empty()) return fail();
@@ -981,7 +1016,8 @@ Status Process(const Value* old_svc, rapidjson::Document& svc, ServiceIpAllocato
           final_ips.push_back(cips[i]);
         } else {
           auto got = alloc.AllocateNextIp(final_fams[i]);
-          if (!got.ok()) return InternalError("failed to allocate a serviceIP: " + got.status().message());
+          if (!got.ok())
+            return InternalError("failed to allocate a serviceIP: " + got.status().message());
           journal.Ip(*got);
           final_ips.push_back(*got);
         }
@@ -1004,7 +1040,7 @@ Status Process(const Value* old_svc, rapidjson::Document& svc, ServiceIpAllocato
   if (NeedsNodePorts(type)) {
     const bool allocate_missing = type == "NodePort" || alnp.value_or(true);
     std::map<std::pair<int64_t, std::string>, size_t> seen;  // (nodePort, protocol)
-    std::map<int64_t, int64_t> by_port;                       // port -> nodePort, for sharing
+    std::map<int64_t, int64_t> by_port;                      // port -> nodePort, for sharing
     // Explicit nodePorts first, so that dynamic ones never take them.
     for (rapidjson::SizeType i = 0; i < ports2.Size(); ++i) {
       auto np = Int(&ports2[i], "nodePort");
@@ -1017,10 +1053,11 @@ Status Process(const Value* old_svc, rapidjson::Document& svc, ServiceIpAllocato
       by_port.emplace(Int(&ports2[i], "port").value_or(0), *np);
       int p = static_cast<int>(*np);
       if (old_node_ports.count(p) == 0 && final_node_ports.count(p) == 0) {
-        Status s = *np > 65535 ? InvalidArgumentError("provided port is not in the valid range. "
-                                                      "The range of valid ports is " +
-                                                      std::to_string(alloc.node_port_min()) + "-" +
-                                                      std::to_string(alloc.node_port_max()))
+        Status s = *np > 65535 ? InvalidArgumentError(
+                                     "provided port is not in the valid range. "
+                                     "The range of valid ports is " +
+                                     std::to_string(alloc.node_port_min()) + "-" +
+                                     std::to_string(alloc.node_port_max()))
                                : alloc.AllocateNodePort(p);
         if (!s.ok()) {
           e.Invalid(PortField(i, "nodePort"), std::to_string(*np), s.message());
@@ -1041,7 +1078,8 @@ Status Process(const Value* old_svc, rapidjson::Document& svc, ServiceIpAllocato
           np = static_cast<int>(shared->second);
         } else {
           auto got = alloc.AllocateNextNodePort();
-          if (!got.ok()) return InternalError("failed to allocate a nodePort: " + got.status().message());
+          if (!got.ok())
+            return InternalError("failed to allocate a nodePort: " + got.status().message());
           np = *got;
           journal.Port(np);
           by_port.emplace(port, np);
@@ -1068,7 +1106,8 @@ Status Process(const Value* old_svc, rapidjson::Document& svc, ServiceIpAllocato
       final_node_ports.insert(p);
     } else {
       auto got = alloc.AllocateNextNodePort();
-      if (!got.ok()) return InternalError("failed to allocate a nodePort: " + got.status().message());
+      if (!got.ok())
+        return InternalError("failed to allocate a nodePort: " + got.status().message());
       journal.Port(*got);
       Set(spec, "healthCheckNodePort", Value(*got), a);
       final_node_ports.insert(*got);

@@ -7,13 +7,13 @@
 // its own store lock, so an allocation and the write of the object that holds it are one step.
 #pragma once
 
+#include <rapidjson/document.h>
+
 #include <cstdint>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <rapidjson/document.h>
 
 #include "operator/base/status.h"
 #include "operator/base/statusor.h"
@@ -80,7 +80,7 @@ class ServiceIpAllocator {
     unsigned __int128 base = 0;
     uint64_t first = 0;  // first and last usable offsets
     uint64_t last = 0;
-    uint64_t band = 0;   // offsets below `band` are the static band
+    uint64_t band = 0;  // offsets below `band` are the static band
     std::set<uint64_t> used;
   };
   struct EmptyTag {};
@@ -96,7 +96,8 @@ class ServiceIpAllocator {
 };
 
 // Error contract of the three functions below:
-//   - OK: `svc` was defaulted, its cluster IPs and nodePorts are allocated in the allocator (and, on
+//   - OK: `svc` was defaulted, its cluster IPs and nodePorts are allocated in the allocator (and,
+//   on
 //     update, those the old object no longer uses are released).
 //   - InvalidArgument: a 422 Invalid. The message is InvalidMessage("Service", name, causes) and,
 //     when `causes` is not null, *causes receives the field errors (for details.causes).
@@ -110,12 +111,12 @@ Status DefaultAndValidateServiceCreate(rapidjson::Document& svc, ServiceIpAlloca
 // An update (PUT, or the result of a PATCH) from `old_svc` (as stored) to `new_svc`. Allocated
 // values the new object leaves out (clusterIP/clusterIPs, ipFamilies, ipFamilyPolicy, nodePorts of
 // the same port, healthCheckNodePort) are carried over, as the real server does for a PUT that
-// omits them. Enforced: clusterIPs[0] and ipFamilies[0] may not change (except to/from ExternalName);
-// loadBalancerClass may not change while the type stays LoadBalancer. When the type leaves
-// LoadBalancer, status.loadBalancer is cleared and the type-dependent fields the user did not
-// change (loadBalancerClass, allocateLoadBalancerNodePorts, and when leaving NodePort/LoadBalancer
-// the nodePorts, healthCheckNodePort and externalTrafficPolicy) are dropped. SingleStack <-> dual
-// stack changes add or drop the secondary family.
+// omits them. Enforced: clusterIPs[0] and ipFamilies[0] may not change (except to/from
+// ExternalName); loadBalancerClass may not change while the type stays LoadBalancer. When the type
+// leaves LoadBalancer, status.loadBalancer is cleared and the type-dependent fields the user did
+// not change (loadBalancerClass, allocateLoadBalancerNodePorts, and when leaving
+// NodePort/LoadBalancer the nodePorts, healthCheckNodePort and externalTrafficPolicy) are dropped.
+// SingleStack <-> dual stack changes add or drop the secondary family.
 Status ValidateServiceUpdate(const rapidjson::Value& old_svc, rapidjson::Document& new_svc,
                              ServiceIpAllocator& alloc, std::vector<FieldError>* causes = nullptr);
 

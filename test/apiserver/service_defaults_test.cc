@@ -1,16 +1,16 @@
 #include "test/apiserver/service_defaults.h"
 
-#include <map>
-#include <random>
-#include <set>
-#include <string>
-#include <vector>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "test/apiserver/patch.h"
 #include "test/testing/status_matchers.h"
@@ -107,7 +107,8 @@ const CreateCase kCreateCases[] = {
      R"({"metadata":{"name":"a"},"spec":{"ports":[{"port":80}]},
          "status":{"loadBalancer":{"ingress":[{"ip":"1.2.3.4"}]}}})",
      R"({"status":{"loadBalancer":{"ingress":"<absent>"}}})"},
-    {"load_balancer", R"({"metadata":{"name":"a"},"spec":{"type":"LoadBalancer","ports":[{"port":80}]}})",
+    {"load_balancer",
+     R"({"metadata":{"name":"a"},"spec":{"type":"LoadBalancer","ports":[{"port":80}]}})",
      R"({"spec":{"type":"LoadBalancer","ports":[{"port":80,"nodePort":30086}],
                  "externalTrafficPolicy":"Cluster","allocateLoadBalancerNodePorts":true,
                  "healthCheckNodePort":"<absent>"}})"},
@@ -218,7 +219,8 @@ const InvalidCase kInvalidCases[] = {
      "spec.ports[0].port: Invalid value: 0"},
     {"port_too_big", R"({"metadata":{"name":"a"},"spec":{"ports":[{"port":65536}]}})",
      "spec.ports[0].port: Invalid value: 65536: must be between 1 and 65535, inclusive"},
-    {"target_port_range", R"({"metadata":{"name":"a"},"spec":{"ports":[{"port":1,"targetPort":70000}]}})",
+    {"target_port_range",
+     R"({"metadata":{"name":"a"},"spec":{"ports":[{"port":1,"targetPort":70000}]}})",
      "spec.ports[0].targetPort: Invalid value: 70000"},
     {"bad_protocol", R"({"metadata":{"name":"a"},"spec":{"ports":[{"port":1,"protocol":"ICMP"}]}})",
      R"(spec.ports[0].protocol: Unsupported value: "ICMP")"},
@@ -227,7 +229,8 @@ const InvalidCase kInvalidCases[] = {
      R"(spec.ports[1]: Duplicate value: {"port":80,"protocol":"TCP"})"},
     {"names_required", R"({"metadata":{"name":"a"},"spec":{"ports":[{"port":80},{"port":81}]}})",
      "[spec.ports[0].name: Required value, spec.ports[1].name: Required value]"},
-    {"duplicate_name", R"({"metadata":{"name":"a"},"spec":{"ports":[{"name":"a","port":80},{"name":"a","port":81}]}})",
+    {"duplicate_name",
+     R"({"metadata":{"name":"a"},"spec":{"ports":[{"name":"a","port":80},{"name":"a","port":81}]}})",
      R"(spec.ports[1].name: Duplicate value: "a")"},
     {"bad_port_name", R"({"metadata":{"name":"a"},"spec":{"ports":[{"name":"A_B","port":80}]}})",
      R"(spec.ports[0].name: Invalid value: "A_B")"},
@@ -260,7 +263,8 @@ const InvalidCase kInvalidCases[] = {
     {"too_many_cluster_ips",
      R"({"metadata":{"name":"a"},"spec":{"clusterIPs":["10.96.0.1","fd00:10:96::1","10.96.0.2"],"ports":[{"port":80}]}})",
      "spec.clusterIPs: Too many: 3: must have at most 2 items"},
-    {"bad_cluster_ip", R"({"metadata":{"name":"a"},"spec":{"clusterIP":"10.96.0.300","ports":[{"port":80}]}})",
+    {"bad_cluster_ip",
+     R"({"metadata":{"name":"a"},"spec":{"clusterIP":"10.96.0.300","ports":[{"port":80}]}})",
      R"(spec.clusterIPs[0]: Invalid value: "10.96.0.300": must be a valid IP address)"},
     {"same_family_twice",
      R"({"metadata":{"name":"a"},"spec":{"clusterIPs":["10.96.0.1","10.96.0.2"],"ports":[{"port":80}]}})",
@@ -274,9 +278,11 @@ const InvalidCase kInvalidCases[] = {
     {"duplicate_family",
      R"({"metadata":{"name":"a"},"spec":{"ipFamilies":["IPv4","IPv4"],"ports":[{"port":80}]}})",
      R"(spec.ipFamilies[1]: Duplicate value: "IPv4")"},
-    {"bad_family", R"({"metadata":{"name":"a"},"spec":{"ipFamilies":["IPv5"],"ports":[{"port":80}]}})",
+    {"bad_family",
+     R"({"metadata":{"name":"a"},"spec":{"ipFamilies":["IPv5"],"ports":[{"port":80}]}})",
      R"(spec.ipFamilies[0]: Unsupported value: "IPv5")"},
-    {"bad_policy", R"({"metadata":{"name":"a"},"spec":{"ipFamilyPolicy":"Both","ports":[{"port":80}]}})",
+    {"bad_policy",
+     R"({"metadata":{"name":"a"},"spec":{"ipFamilyPolicy":"Both","ports":[{"port":80}]}})",
      R"(spec.ipFamilyPolicy: Unsupported value: "Both")"},
     {"ip_out_of_range",
      R"({"metadata":{"name":"a"},"spec":{"clusterIP":"192.168.0.1","ports":[{"port":80}]}})",
@@ -310,7 +316,8 @@ const InvalidCase kInvalidCases[] = {
      R"(spec.internalTrafficPolicy: Unsupported value: "Nearby")"},
     {"health_check_without_local",
      R"({"metadata":{"name":"a"},"spec":{"type":"LoadBalancer","healthCheckNodePort":30100,"ports":[{"port":80}]}})",
-     "spec.healthCheckNodePort: Invalid value: 30100: may only be set when `type` is 'LoadBalancer' "
+     "spec.healthCheckNodePort: Invalid value: 30100: may only be set when `type` is "
+     "'LoadBalancer' "
      "and `externalTrafficPolicy` is 'Local'"},
     {"bad_affinity",
      R"({"metadata":{"name":"a"},"spec":{"sessionAffinity":"Sticky","ports":[{"port":80}]}})",
@@ -380,7 +387,8 @@ TEST(ServiceValidationTest, NameMustBeADns1035Label) {
                                    "\": a DNS-1035 label")))
         << name;
   }
-  rapidjson::Document svc = Parse(R"({"metadata":{"generateName":"web-"},"spec":{"ports":[{"port":80}]}})");
+  rapidjson::Document svc =
+      Parse(R"({"metadata":{"generateName":"web-"},"spec":{"ports":[{"port":80}]}})");
   EXPECT_OK(DefaultAndValidateServiceCreate(svc, alloc));
 }
 
@@ -407,12 +415,16 @@ ServiceIpAllocator Tiny(std::vector<std::string> cidrs, int np_min, int np_max) 
 
 TEST(ServiceAllocationTest, ClusterIpAlreadyAllocated) {
   ServiceIpAllocator alloc;
-  rapidjson::Document a = Parse(R"({"metadata":{"name":"a"},"spec":{"clusterIP":"10.96.0.10","ports":[{"port":53}]}})");
+  rapidjson::Document a =
+      Parse(R"({"metadata":{"name":"a"},"spec":{"clusterIP":"10.96.0.10","ports":[{"port":53}]}})");
   ASSERT_OK(DefaultAndValidateServiceCreate(a, alloc));
-  rapidjson::Document b = Parse(R"({"metadata":{"name":"b"},"spec":{"clusterIP":"10.96.0.10","ports":[{"port":53}]}})");
-  EXPECT_THAT(DefaultAndValidateServiceCreate(b, alloc),
-              StatusIs(StatusCode::kInvalidArgument,
-                       R"(Service "b" is invalid: spec.clusterIPs: Invalid value: []string{"10.96.0.10"}: failed to allocate IP 10.96.0.10: provided IP is already allocated)"));
+  rapidjson::Document b =
+      Parse(R"({"metadata":{"name":"b"},"spec":{"clusterIP":"10.96.0.10","ports":[{"port":53}]}})");
+  EXPECT_THAT(
+      DefaultAndValidateServiceCreate(b, alloc),
+      StatusIs(
+          StatusCode::kInvalidArgument,
+          R"(Service "b" is invalid: spec.clusterIPs: Invalid value: []string{"10.96.0.10"}: failed to allocate IP 10.96.0.10: provided IP is already allocated)"));
   ReleaseServiceResources(a, alloc);
   b = Parse(R"({"metadata":{"name":"b"},"spec":{"clusterIP":"10.96.0.10","ports":[{"port":53}]}})");
   EXPECT_OK(DefaultAndValidateServiceCreate(b, alloc));
@@ -420,13 +432,18 @@ TEST(ServiceAllocationTest, ClusterIpAlreadyAllocated) {
 
 TEST(ServiceAllocationTest, NodePortCollisionRollsBackTheClusterIp) {
   ServiceIpAllocator alloc;
-  rapidjson::Document a = Parse(R"({"metadata":{"name":"a"},"spec":{"type":"NodePort","ports":[{"port":80,"nodePort":30080}]}})");
+  rapidjson::Document a = Parse(
+      R"({"metadata":{"name":"a"},"spec":{"type":"NodePort","ports":[{"port":80,"nodePort":30080}]}})");
   ASSERT_OK(DefaultAndValidateServiceCreate(a, alloc));
   EXPECT_EQ(alloc.allocated_ip_count(), 1u);
-  rapidjson::Document b = Parse(R"({"metadata":{"name":"b"},"spec":{"type":"LoadBalancer","ports":[{"port":80,"nodePort":30080}]}})");
-  EXPECT_THAT(DefaultAndValidateServiceCreate(b, alloc),
-              StatusIs(StatusCode::kInvalidArgument,
-                       HasSubstr("spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated")));
+  rapidjson::Document b = Parse(
+      R"({"metadata":{"name":"b"},"spec":{"type":"LoadBalancer","ports":[{"port":80,"nodePort":30080}]}})");
+  EXPECT_THAT(
+      DefaultAndValidateServiceCreate(b, alloc),
+      StatusIs(
+          StatusCode::kInvalidArgument,
+          HasSubstr(
+              "spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated")));
   EXPECT_EQ(alloc.allocated_ip_count(), 1u);
   EXPECT_EQ(alloc.allocated_node_port_count(), 1u);
 }
@@ -453,7 +470,8 @@ TEST(ServiceAllocationTest, ExhaustionInATinyRange) {
   rapidjson::Document np = Parse(R"({"metadata":{"name":"np"},"spec":{"type":"NodePort","ports":[
       {"name":"a","port":80},{"name":"b","port":81}]}})");
   ASSERT_OK(DefaultAndValidateServiceCreate(np, ports));
-  rapidjson::Document full = Parse(R"({"metadata":{"name":"full"},"spec":{"type":"NodePort","ports":[{"port":80}]}})");
+  rapidjson::Document full =
+      Parse(R"({"metadata":{"name":"full"},"spec":{"type":"NodePort","ports":[{"port":80}]}})");
   EXPECT_THAT(DefaultAndValidateServiceCreate(full, ports),
               StatusIs(StatusCode::kInternal, "failed to allocate a nodePort: range is full"));
   EXPECT_EQ(ports.allocated_ip_count(), 1u);  // the failed create released its cluster IP
@@ -462,19 +480,27 @@ TEST(ServiceAllocationTest, ExhaustionInATinyRange) {
 
 TEST(ServiceAllocationTest, RequireDualStackNeedsTwoRanges) {
   ServiceIpAllocator alloc = Tiny({"10.0.0.0/24"}, 30000, 32767);
-  rapidjson::Document s = Parse(R"({"metadata":{"name":"a"},"spec":{"ipFamilyPolicy":"RequireDualStack","ports":[{"port":80}]}})");
-  EXPECT_THAT(DefaultAndValidateServiceCreate(s, alloc),
-              StatusIs(StatusCode::kInvalidArgument,
-                       HasSubstr(R"(spec.ipFamilyPolicy: Invalid value: "RequireDualStack": this cluster is not configured for dual-stack services)")));
+  rapidjson::Document s = Parse(
+      R"({"metadata":{"name":"a"},"spec":{"ipFamilyPolicy":"RequireDualStack","ports":[{"port":80}]}})");
+  EXPECT_THAT(
+      DefaultAndValidateServiceCreate(s, alloc),
+      StatusIs(
+          StatusCode::kInvalidArgument,
+          HasSubstr(
+              R"(spec.ipFamilyPolicy: Invalid value: "RequireDualStack": this cluster is not configured for dual-stack services)")));
   // PreferDualStack degrades to one family.
-  s = Parse(R"({"metadata":{"name":"a"},"spec":{"ipFamilyPolicy":"PreferDualStack","ports":[{"port":80}]}})");
+  s = Parse(
+      R"({"metadata":{"name":"a"},"spec":{"ipFamilyPolicy":"PreferDualStack","ports":[{"port":80}]}})");
   ASSERT_OK(DefaultAndValidateServiceCreate(s, alloc));
   ExpectSubset(s, R"({"spec":{"ipFamilies":["IPv4"],"clusterIPs":["10.0.0.16"]}})");
   // IPv6 is not configured.
   s = Parse(R"({"metadata":{"name":"b"},"spec":{"ipFamilies":["IPv6"],"ports":[{"port":80}]}})");
-  EXPECT_THAT(DefaultAndValidateServiceCreate(s, alloc),
-              StatusIs(StatusCode::kInvalidArgument,
-                       HasSubstr(R"(spec.ipFamilies[0]: Invalid value: "IPv6": not configured on this cluster)")));
+  EXPECT_THAT(
+      DefaultAndValidateServiceCreate(s, alloc),
+      StatusIs(
+          StatusCode::kInvalidArgument,
+          HasSubstr(
+              R"(spec.ipFamilies[0]: Invalid value: "IPv6": not configured on this cluster)")));
   // A headless selectorless Service on a single-stack cluster stays single-stack.
   s = Parse(R"({"metadata":{"name":"h"},"spec":{"clusterIP":"None"}})");
   ASSERT_OK(DefaultAndValidateServiceCreate(s, alloc));
@@ -492,11 +518,14 @@ TEST(ServiceIpAllocatorTest, StaticBandIsUsedLast) {
   EXPECT_EQ(got.front(), "10.0.0.16");
   EXPECT_EQ(got[14], "10.0.0.30");
   EXPECT_EQ(got[15], "10.0.0.1");
-  EXPECT_THAT(alloc.AllocateIp("10.0.0.31"), StatusIs(StatusCode::kInvalidArgument,
-                                                      HasSubstr("not in the valid range")));
-  EXPECT_THAT(alloc.AllocateIp("10.0.0.2"), ::lballoc::testing::IsOkAndHolds(std::string("10.0.0.2")));
-  EXPECT_THAT(alloc.AllocateIp("10.0.0.2"), StatusIs(StatusCode::kAlreadyExists, HasSubstr("already allocated")));
-  EXPECT_THAT(alloc.AllocateNextIp(IpFamily::kIPv6), StatusIs(StatusCode::kFailedPrecondition, HasSubstr("IPv6")));
+  EXPECT_THAT(alloc.AllocateIp("10.0.0.31"),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("not in the valid range")));
+  EXPECT_THAT(alloc.AllocateIp("10.0.0.2"),
+              ::lballoc::testing::IsOkAndHolds(std::string("10.0.0.2")));
+  EXPECT_THAT(alloc.AllocateIp("10.0.0.2"),
+              StatusIs(StatusCode::kAlreadyExists, HasSubstr("already allocated")));
+  EXPECT_THAT(alloc.AllocateNextIp(IpFamily::kIPv6),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("IPv6")));
   alloc.ReleaseIp("10.0.0.2");
   EXPECT_FALSE(alloc.IsIpAllocated("10.0.0.2"));
   alloc.ReleaseIp("not an ip");  // tolerated
@@ -505,18 +534,26 @@ TEST(ServiceIpAllocatorTest, StaticBandIsUsedLast) {
 }
 
 TEST(ServiceIpAllocatorTest, RejectsBadOptions) {
-  for (auto cidrs : std::vector<std::vector<std::string>>{
-           {}, {"10.0.0.0/8", "fd00::/112", "10.1.0.0/16"}, {"10.0.0.0"}, {"10.0.0.0/33"},
-           {"10.0.0.0/31"}, {"fd00::/64"}, {"10.0.0.0/24", "10.1.0.0/24"}, {"x/24"}}) {
+  for (auto cidrs :
+       std::vector<std::vector<std::string>>{{},
+                                             {"10.0.0.0/8", "fd00::/112", "10.1.0.0/16"},
+                                             {"10.0.0.0"},
+                                             {"10.0.0.0/33"},
+                                             {"10.0.0.0/31"},
+                                             {"fd00::/64"},
+                                             {"10.0.0.0/24", "10.1.0.0/24"},
+                                             {"x/24"}}) {
     ServiceIpAllocator::Options o;
     o.service_cidrs = cidrs;
-    EXPECT_THAT(ServiceIpAllocator::Create(o).status(), StatusIs(StatusCode::kInvalidArgument, ::testing::_))
+    EXPECT_THAT(ServiceIpAllocator::Create(o).status(),
+                StatusIs(StatusCode::kInvalidArgument, ::testing::_))
         << ::testing::PrintToString(cidrs);
   }
   ServiceIpAllocator::Options o;
   o.node_port_min = 40000;
   o.node_port_max = 30000;
-  EXPECT_THAT(ServiceIpAllocator::Create(o).status(), StatusIs(StatusCode::kInvalidArgument, HasSubstr("node port range")));
+  EXPECT_THAT(ServiceIpAllocator::Create(o).status(),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("node port range")));
   o = {};
   o.service_cidrs = {"fd00:10:96::/112", "10.96.0.0/12"};
   ASSERT_OK_AND_ASSIGN(ServiceIpAllocator v6, ServiceIpAllocator::Create(o));
@@ -545,10 +582,14 @@ class ServiceUpdateTest : public ::testing::Test {
 };
 
 TEST_F(ServiceUpdateTest, PutWithoutAllocatedFieldsKeepsThem) {
-  rapidjson::Document old = Create(R"({"metadata":{"name":"x"},"spec":{"type":"LoadBalancer","ipFamilyPolicy":"PreferDualStack","ports":[{"port":80}]}})");
-  rapidjson::Document put = Parse(R"({"metadata":{"name":"x"},"spec":{"type":"LoadBalancer","ports":[{"port":80,"targetPort":8080}]}})");
+  rapidjson::Document old = Create(
+      R"({"metadata":{"name":"x"},"spec":{"type":"LoadBalancer","ipFamilyPolicy":"PreferDualStack","ports":[{"port":80}]}})");
+  rapidjson::Document put = Parse(
+      R"({"metadata":{"name":"x"},"spec":{"type":"LoadBalancer","ports":[{"port":80,"targetPort":8080}]}})");
   ASSERT_OK(Update(old, put));
-  ExpectSubset(put, R"({"spec":{"clusterIPs":["10.96.1.0","fd00:10:96::100"],"ipFamilyPolicy":"PreferDualStack",
+  ExpectSubset(
+      put,
+      R"({"spec":{"clusterIPs":["10.96.1.0","fd00:10:96::100"],"ipFamilyPolicy":"PreferDualStack",
                                "ports":[{"port":80,"nodePort":30086,"targetPort":8080}]}})");
   EXPECT_EQ(alloc_.allocated_ip_count(), 2u);
   EXPECT_EQ(alloc_.allocated_node_port_count(), 1u);
@@ -556,47 +597,61 @@ TEST_F(ServiceUpdateTest, PutWithoutAllocatedFieldsKeepsThem) {
 
 TEST_F(ServiceUpdateTest, ClusterIpIsImmutable) {
   rapidjson::Document old = Create(R"({"metadata":{"name":"x"},"spec":{"ports":[{"port":80}]}})");
-  rapidjson::Document put = Parse(R"({"metadata":{"name":"x"},"spec":{"clusterIP":"10.96.0.99","ports":[{"port":80}]}})");
-  EXPECT_THAT(Update(old, put),
-              StatusIs(StatusCode::kInvalidArgument,
-                       R"(Service "x" is invalid: spec.clusterIPs[0]: Invalid value: "10.96.0.99": may not change once set)"));
+  rapidjson::Document put =
+      Parse(R"({"metadata":{"name":"x"},"spec":{"clusterIP":"10.96.0.99","ports":[{"port":80}]}})");
+  EXPECT_THAT(
+      Update(old, put),
+      StatusIs(
+          StatusCode::kInvalidArgument,
+          R"(Service "x" is invalid: spec.clusterIPs[0]: Invalid value: "10.96.0.99": may not change once set)"));
   EXPECT_FALSE(alloc_.IsIpAllocated("10.96.0.99"));
   put = Parse(R"({"metadata":{"name":"x"},"spec":{"clusterIP":"None","ports":[{"port":80}]}})");
-  EXPECT_THAT(Update(old, put), StatusIs(StatusCode::kInvalidArgument, HasSubstr("may not change once set")));
+  EXPECT_THAT(Update(old, put),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("may not change once set")));
   put = Parse(R"({"metadata":{"name":"x"},"spec":{"ipFamilies":["IPv6"],"ports":[{"port":80}]}})");
   EXPECT_THAT(Update(old, put), StatusIs(StatusCode::kInvalidArgument, HasSubstr("ipFamilies")));
 }
 
 TEST_F(ServiceUpdateTest, LoadBalancerClassIsImmutable) {
-  rapidjson::Document old = Create(R"({"metadata":{"name":"x"},"spec":{"type":"LoadBalancer","loadBalancerClass":"a","ports":[{"port":80}]}})");
-  rapidjson::Document put = Parse(R"({"metadata":{"name":"x"},"spec":{"type":"LoadBalancer","loadBalancerClass":"b","ports":[{"port":80}]}})");
-  EXPECT_THAT(Update(old, put),
-              StatusIs(StatusCode::kInvalidArgument,
-                       R"(Service "x" is invalid: spec.loadBalancerClass: Invalid value: "b": may not change once set)"));
+  rapidjson::Document old = Create(
+      R"({"metadata":{"name":"x"},"spec":{"type":"LoadBalancer","loadBalancerClass":"a","ports":[{"port":80}]}})");
+  rapidjson::Document put = Parse(
+      R"({"metadata":{"name":"x"},"spec":{"type":"LoadBalancer","loadBalancerClass":"b","ports":[{"port":80}]}})");
+  EXPECT_THAT(
+      Update(old, put),
+      StatusIs(
+          StatusCode::kInvalidArgument,
+          R"(Service "x" is invalid: spec.loadBalancerClass: Invalid value: "b": may not change once set)"));
   ASSERT_EQ(causes_.size(), 1u);
   EXPECT_EQ(causes_[0].field, "spec.loadBalancerClass");
   EXPECT_EQ(causes_[0].reason, "FieldValueInvalid");
   EXPECT_EQ(causes_[0].message, R"(Invalid value: "b": may not change once set)");
   put = Parse(R"({"metadata":{"name":"x"},"spec":{"type":"LoadBalancer","ports":[{"port":80}]}})");
-  EXPECT_THAT(Update(old, put), StatusIs(StatusCode::kInvalidArgument, HasSubstr("may not change once set")));
+  EXPECT_THAT(Update(old, put),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("may not change once set")));
 
   // Setting it while changing the type to LoadBalancer is fine.
   rapidjson::Document cip = Create(R"({"metadata":{"name":"y"},"spec":{"ports":[{"port":80}]}})");
-  put = Parse(R"({"metadata":{"name":"y"},"spec":{"type":"LoadBalancer","loadBalancerClass":"c","ports":[{"port":80}]}})");
+  put = Parse(
+      R"({"metadata":{"name":"y"},"spec":{"type":"LoadBalancer","loadBalancerClass":"c","ports":[{"port":80}]}})");
   EXPECT_OK(Update(cip, put));
 }
 
 TEST_F(ServiceUpdateTest, LeavingLoadBalancerClearsStatusAndTypeFields) {
-  rapidjson::Document old = Create(R"({"metadata":{"name":"x"},"spec":{"type":"LoadBalancer","loadBalancerClass":"a",
+  rapidjson::Document old =
+      Create(R"({"metadata":{"name":"x"},"spec":{"type":"LoadBalancer","loadBalancerClass":"a",
       "externalTrafficPolicy":"Local","ports":[{"port":80}]}})");
   ASSERT_EQ(alloc_.allocated_node_port_count(), 2u);  // nodePort + healthCheckNodePort
-  old["status"].CopyFrom(Parse(R"({"loadBalancer":{"ingress":[{"ip":"192.0.2.1"}]}})"), old.GetAllocator());
+  old["status"].CopyFrom(Parse(R"({"loadBalancer":{"ingress":[{"ip":"192.0.2.1"}]}})"),
+                         old.GetAllocator());
   // What a merge patch {"spec":{"type":"ClusterIP"}} produces: everything else as stored.
   rapidjson::Document put;
   put.CopyFrom(old, put.GetAllocator());
   put["spec"]["type"].SetString("ClusterIP");
   ASSERT_OK(Update(old, put));
-  ExpectSubset(put, R"({"spec":{"type":"ClusterIP","loadBalancerClass":"<absent>","allocateLoadBalancerNodePorts":"<absent>",
+  ExpectSubset(
+      put,
+      R"({"spec":{"type":"ClusterIP","loadBalancerClass":"<absent>","allocateLoadBalancerNodePorts":"<absent>",
                                "externalTrafficPolicy":"<absent>","healthCheckNodePort":"<absent>",
                                "ports":[{"port":80,"nodePort":"<absent>"}],"clusterIP":"10.96.1.0"},
                         "status":{"loadBalancer":{}}})");
@@ -605,19 +660,27 @@ TEST_F(ServiceUpdateTest, LeavingLoadBalancerClearsStatusAndTypeFields) {
 }
 
 TEST_F(ServiceUpdateTest, LeavingLoadBalancerWithANewClassIsForbidden) {
-  rapidjson::Document old = Create(R"({"metadata":{"name":"x"},"spec":{"type":"LoadBalancer","loadBalancerClass":"a","ports":[{"port":80}]}})");
-  rapidjson::Document put = Parse(R"({"metadata":{"name":"x"},"spec":{"type":"ClusterIP","loadBalancerClass":"b","ports":[{"port":80}]}})");
-  EXPECT_THAT(Update(old, put), StatusIs(StatusCode::kInvalidArgument, HasSubstr("spec.loadBalancerClass: Forbidden")));
+  rapidjson::Document old = Create(
+      R"({"metadata":{"name":"x"},"spec":{"type":"LoadBalancer","loadBalancerClass":"a","ports":[{"port":80}]}})");
+  rapidjson::Document put = Parse(
+      R"({"metadata":{"name":"x"},"spec":{"type":"ClusterIP","loadBalancerClass":"b","ports":[{"port":80}]}})");
+  EXPECT_THAT(Update(old, put), StatusIs(StatusCode::kInvalidArgument,
+                                         HasSubstr("spec.loadBalancerClass: Forbidden")));
   EXPECT_EQ(alloc_.allocated_node_port_count(), 1u);  // nothing released on failure
 }
 
 TEST_F(ServiceUpdateTest, NodePortsFollowPorts) {
-  rapidjson::Document old = Create(R"({"metadata":{"name":"x"},"spec":{"ports":[{"name":"a","port":80},{"name":"b","port":81}]}})");
-  rapidjson::Document put = Parse(R"({"metadata":{"name":"x"},"spec":{"type":"NodePort","ports":[{"name":"a","port":80},{"name":"b","port":81}]}})");
+  rapidjson::Document old = Create(
+      R"({"metadata":{"name":"x"},"spec":{"ports":[{"name":"a","port":80},{"name":"b","port":81}]}})");
+  rapidjson::Document put = Parse(
+      R"({"metadata":{"name":"x"},"spec":{"type":"NodePort","ports":[{"name":"a","port":80},{"name":"b","port":81}]}})");
   ASSERT_OK(Update(old, put));
-  ExpectSubset(put, R"({"spec":{"ports":[{"nodePort":30086},{"nodePort":30087}],"externalTrafficPolicy":"Cluster"}})");
+  ExpectSubset(
+      put,
+      R"({"spec":{"ports":[{"nodePort":30086},{"nodePort":30087}],"externalTrafficPolicy":"Cluster"}})");
   // Drop port 81 (its nodePort is released), add 82 (a new one), keep 80's.
-  rapidjson::Document put2 = Parse(R"({"metadata":{"name":"x"},"spec":{"type":"NodePort","ports":[{"name":"a","port":80},{"name":"c","port":82}]}})");
+  rapidjson::Document put2 = Parse(
+      R"({"metadata":{"name":"x"},"spec":{"type":"NodePort","ports":[{"name":"a","port":80},{"name":"c","port":82}]}})");
   ASSERT_OK(Update(put, put2));
   ExpectSubset(put2, R"({"spec":{"ports":[{"nodePort":30086},{"nodePort":30088}]}})");
   EXPECT_FALSE(alloc_.IsNodePortAllocated(30087));
@@ -630,13 +693,17 @@ TEST_F(ServiceUpdateTest, DualStackUpgradeAndDowngrade) {
   up.CopyFrom(old, up.GetAllocator());
   up["spec"]["ipFamilyPolicy"].SetString("PreferDualStack");
   ASSERT_OK(Update(old, up));
-  ExpectSubset(up, R"({"spec":{"clusterIPs":["10.96.1.0","fd00:10:96::100"],"ipFamilies":["IPv4","IPv6"]}})");
+  ExpectSubset(
+      up,
+      R"({"spec":{"clusterIPs":["10.96.1.0","fd00:10:96::100"],"ipFamilies":["IPv4","IPv6"]}})");
   EXPECT_EQ(alloc_.allocated_ip_count(), 2u);
   rapidjson::Document down;
   down.CopyFrom(up, down.GetAllocator());
   down["spec"]["ipFamilyPolicy"].SetString("SingleStack");
   ASSERT_OK(Update(up, down));
-  ExpectSubset(down, R"({"spec":{"clusterIPs":["10.96.1.0"],"ipFamilies":["IPv4"],"ipFamilyPolicy":"SingleStack"}})");
+  ExpectSubset(
+      down,
+      R"({"spec":{"clusterIPs":["10.96.1.0"],"ipFamilies":["IPv4"],"ipFamilyPolicy":"SingleStack"}})");
   EXPECT_EQ(alloc_.allocated_ip_count(), 1u);
   EXPECT_FALSE(alloc_.IsIpAllocated("fd00:10:96::100"));
 }
@@ -648,16 +715,19 @@ TEST_F(ServiceUpdateTest, ToAndFromExternalName) {
   ext["spec"]["type"].SetString("ExternalName");
   ext["spec"].AddMember("externalName", "db.example.com", ext.GetAllocator());
   ASSERT_OK(Update(old, ext));
-  ExpectSubset(ext, R"({"spec":{"clusterIP":"<absent>","clusterIPs":"<absent>","ipFamilies":"<absent>"}})");
+  ExpectSubset(
+      ext, R"({"spec":{"clusterIP":"<absent>","clusterIPs":"<absent>","ipFamilies":"<absent>"}})");
   EXPECT_EQ(alloc_.allocated_ip_count(), 0u);
-  rapidjson::Document back = Parse(R"({"metadata":{"name":"x"},"spec":{"type":"ClusterIP","clusterIP":"10.96.0.7","ports":[{"port":80}]}})");
+  rapidjson::Document back = Parse(
+      R"({"metadata":{"name":"x"},"spec":{"type":"ClusterIP","clusterIP":"10.96.0.7","ports":[{"port":80}]}})");
   ASSERT_OK(Update(ext, back));
   ExpectSubset(back, R"({"spec":{"clusterIPs":["10.96.0.7"]}})");
   EXPECT_TRUE(alloc_.IsIpAllocated("10.96.0.7"));
 }
 
 TEST_F(ServiceUpdateTest, HealthCheckNodePortFollowsPolicy) {
-  rapidjson::Document old = Create(R"({"metadata":{"name":"x"},"spec":{"type":"LoadBalancer","ports":[{"port":80}]}})");
+  rapidjson::Document old =
+      Create(R"({"metadata":{"name":"x"},"spec":{"type":"LoadBalancer","ports":[{"port":80}]}})");
   rapidjson::Document local;
   local.CopyFrom(old, local.GetAllocator());
   local["spec"]["externalTrafficPolicy"].SetString("Local");
@@ -674,9 +744,11 @@ TEST_F(ServiceUpdateTest, HealthCheckNodePortFollowsPolicy) {
 TEST_F(ServiceUpdateTest, FailedUpdateAllocatesNothing) {
   rapidjson::Document old = Create(R"({"metadata":{"name":"x"},"spec":{"ports":[{"port":80}]}})");
   // NodePort type with one port fine and one duplicate name: invalid before any allocation.
-  rapidjson::Document put = Parse(R"({"metadata":{"name":"x"},"spec":{"type":"NodePort","ipFamilyPolicy":"PreferDualStack",
+  rapidjson::Document put = Parse(
+      R"({"metadata":{"name":"x"},"spec":{"type":"NodePort","ipFamilyPolicy":"PreferDualStack",
       "ports":[{"name":"a","port":80},{"name":"b","port":81,"nodePort":99999}]}})");
-  EXPECT_THAT(Update(old, put), StatusIs(StatusCode::kInvalidArgument, HasSubstr("spec.ports[1].nodePort")));
+  EXPECT_THAT(Update(old, put),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("spec.ports[1].nodePort")));
   EXPECT_EQ(alloc_.allocated_ip_count(), 1u);
   EXPECT_EQ(alloc_.allocated_node_port_count(), 0u);
 }
@@ -691,7 +763,8 @@ TEST_F(ServiceUpdateTest, KubectlReapplyThroughPatchAndUpdate) {
       "spec":{"type":"LoadBalancer","loadBalancerClass":"foo","selector":{"app":"x","tier":"web"},
               "ports":[{"name":"a","port":80},{"name":"b","port":81,"protocol":"UDP"}]}})");
   ASSERT_EQ(alloc_.allocated_node_port_count(), 2u);
-  rapidjson::Document patch = Parse(R"({"metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"new\":1}\n"},"labels":null},
+  rapidjson::Document patch = Parse(
+      R"({"metadata":{"annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"new\":1}\n"},"labels":null},
       "spec":{"$setElementOrder/ports":[{"port":81},{"port":82}],"loadBalancerClass":null,
               "ports":[{"port":81,"targetPort":9000},{"name":"c","port":82},{"$patch":"delete","port":80}],
               "selector":{"tier":null},"type":"ClusterIP"}})");
@@ -725,16 +798,47 @@ TEST(ServiceRobustnessTest, RandomCreatesUpdatesAndDeletesKeepTheBooksBalanced) 
       R"({"metadata":{"name":"s"},"spec":{"type":"ExternalName","externalName":"x.example"}})",
       R"({"metadata":{"name":"s"},"spec":{"type":"LoadBalancer","externalTrafficPolicy":"Local","ports":[{"port":443}]}})",
   };
-  const char* kFields[] = {"type", "clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy",
-                           "externalTrafficPolicy", "loadBalancerClass", "healthCheckNodePort",
-                           "allocateLoadBalancerNodePorts", "ports", "sessionAffinity",
-                           "externalName", "internalTrafficPolicy"};
-  const char* kValues[] = {
-      R"("ClusterIP")", R"("LoadBalancer")", R"("NodePort")", R"("ExternalName")", R"("None")",
-      R"("10.0.0.5")", R"("fd00::5")", R"(["10.0.0.7","fd00::7"])", R"(["fd00::8"])",
-      R"(["IPv6","IPv4"])", R"(["IPv4"])", R"("RequireDualStack")", R"("SingleStack")",
-      R"("Local")", R"("a/b")", "30010", "0", "true", "false", "null", R"([{"port":80,"nodePort":30001}])",
-      R"([{"port":1},{"port":1}])", R"([])", R"({})", "[1]", R"("ClientIP")", R"("y.example")", "-1"};
+  const char* kFields[] = {"type",
+                           "clusterIP",
+                           "clusterIPs",
+                           "ipFamilies",
+                           "ipFamilyPolicy",
+                           "externalTrafficPolicy",
+                           "loadBalancerClass",
+                           "healthCheckNodePort",
+                           "allocateLoadBalancerNodePorts",
+                           "ports",
+                           "sessionAffinity",
+                           "externalName",
+                           "internalTrafficPolicy"};
+  const char* kValues[] = {R"("ClusterIP")",
+                           R"("LoadBalancer")",
+                           R"("NodePort")",
+                           R"("ExternalName")",
+                           R"("None")",
+                           R"("10.0.0.5")",
+                           R"("fd00::5")",
+                           R"(["10.0.0.7","fd00::7"])",
+                           R"(["fd00::8"])",
+                           R"(["IPv6","IPv4"])",
+                           R"(["IPv4"])",
+                           R"("RequireDualStack")",
+                           R"("SingleStack")",
+                           R"("Local")",
+                           R"("a/b")",
+                           "30010",
+                           "0",
+                           "true",
+                           "false",
+                           "null",
+                           R"([{"port":80,"nodePort":30001}])",
+                           R"([{"port":1},{"port":1}])",
+                           R"([])",
+                           R"({})",
+                           "[1]",
+                           R"("ClientIP")",
+                           R"("y.example")",
+                           "-1"};
   std::map<int, rapidjson::Document> stored;  // id -> stored object
   auto mutate = [&](rapidjson::Document& d) {
     auto& a = d.GetAllocator();
@@ -762,7 +866,8 @@ TEST(ServiceRobustnessTest, RandomCreatesUpdatesAndDeletesKeepTheBooksBalanced) 
         ++created;
         stored.emplace(id, std::move(d));
       } else {
-        EXPECT_TRUE(s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kInternal) << s;
+        EXPECT_TRUE(s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kInternal)
+            << s;
         EXPECT_EQ(alloc.allocated_ip_count(), ips) << s;
         EXPECT_EQ(alloc.allocated_node_port_count(), ports) << s;
       }
@@ -782,7 +887,8 @@ TEST(ServiceRobustnessTest, RandomCreatesUpdatesAndDeletesKeepTheBooksBalanced) 
         ++updated;
         it->second = std::move(d);
       } else {
-        EXPECT_TRUE(s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kInternal) << s;
+        EXPECT_TRUE(s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kInternal)
+            << s;
         EXPECT_EQ(alloc.allocated_ip_count(), ips) << s;
         EXPECT_EQ(alloc.allocated_node_port_count(), ports) << s;
       }

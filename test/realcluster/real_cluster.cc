@@ -17,6 +17,11 @@
 #include <thread>
 #include <vector>
 
+#ifndef LBALLOC_REALCLUSTER_BIN
+#error \
+    "LBALLOC_REALCLUSTER_BIN (the default binary directory) is set by test/realcluster/CMakeLists.txt"
+#endif
+
 namespace lballoc::testing {
 namespace {
 
@@ -54,11 +59,7 @@ std::string RealCluster::DefaultBinDir() {
   if (const char* env = getenv("LBALLOC_REALCLUSTER_BIN"); env != nullptr && *env != '\0') {
     return env;
   }
-#ifdef LBALLOC_REALCLUSTER_BIN
   return LBALLOC_REALCLUSTER_BIN;
-#else
-  return "build/realcluster/bin";
-#endif
 }
 
 bool RealCluster::Available(const std::string& bin_dir) {

@@ -14,8 +14,7 @@ namespace lballoc::testing {
 // Returns true as soon as `condition()` is true, checking every 2 ms of real time; false if it
 // is still false after `timeout`.
 template <typename Condition>
-bool Eventually(Condition condition,
-                std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+bool Eventually(Condition condition, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (condition()) return true;

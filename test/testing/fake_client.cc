@@ -41,10 +41,9 @@ rapidjson::Value& Metadata(rapidjson::Document& doc) {
 void SetString(rapidjson::Value& object, const char* member, std::string_view value,
                rapidjson::Document::AllocatorType& alloc) {
   object.RemoveMember(member);
-  object.AddMember(rapidjson::Value(member, alloc),
-                   rapidjson::Value(value.data(), static_cast<rapidjson::SizeType>(value.size()),
-                                    alloc),
-                   alloc);
+  object.AddMember(
+      rapidjson::Value(member, alloc),
+      rapidjson::Value(value.data(), static_cast<rapidjson::SizeType>(value.size()), alloc), alloc);
 }
 
 StatusOr<rapidjson::Document> Parse(std::string_view text, std::string_view what) {
@@ -198,8 +197,7 @@ StatusOr<rapidjson::Document> FakeClient::Get(const api::ResourceInfo& resource,
 }
 
 StatusOr<rapidjson::Document> FakeClient::List(const api::ResourceInfo& resource,
-                                               std::string_view ns,
-                                               const ListOptions& options) {
+                                               std::string_view ns, const ListOptions& options) {
   std::lock_guard<std::mutex> lock(mu_);
   LB_RETURN_IF_ERROR(BeginLocked("list", resource, ns, "", ""));
   if (!options.field_selector.empty()) {
@@ -248,8 +246,7 @@ StatusOr<rapidjson::Document> FakeClient::Create(const api::ResourceInfo& resour
   }
   const std::string key = Key(resource, StringAt(meta, "namespace"), name);
   if (ObjectsOf(resource).count(key) > 0) {
-    return AlreadyExistsError(std::string(resource.resource) + " \"" + name +
-                              "\" already exists");
+    return AlreadyExistsError(std::string(resource.resource) + " \"" + name + "\" already exists");
   }
   SetString(meta, "uid", "fake-uid-" + std::to_string(++uids_), doc.GetAllocator());
   SetString(meta, "creationTimestamp", api::FormatTime(clock_.WallNow()), doc.GetAllocator());
@@ -378,8 +375,9 @@ Status FakeClient::Delete(const api::ResourceInfo& resource, std::string_view ns
   return Status();
 }
 
-StatusOr<std::unique_ptr<runtime::RawWatch>> FakeClient::Watch(
-    const api::ResourceInfo& resource, std::string_view ns, const runtime::WatchOptions&) {
+StatusOr<std::unique_ptr<runtime::RawWatch>> FakeClient::Watch(const api::ResourceInfo& resource,
+                                                               std::string_view ns,
+                                                               const runtime::WatchOptions&) {
   std::lock_guard<std::mutex> lock(mu_);
   LB_RETURN_IF_ERROR(BeginLocked("watch", resource, ns, "", ""));
   return UnimplementedError("FakeClient: watches are not supported");

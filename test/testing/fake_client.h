@@ -19,6 +19,8 @@
 // Thread-safety: safe for concurrent use.
 #pragma once
 
+#include <rapidjson/document.h>
+
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -27,8 +29,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <rapidjson/document.h>
 
 #include "operator/base/clock.h"
 #include "operator/base/status.h"
@@ -87,8 +87,8 @@ class FakeClient final : public runtime::Client {
   using Objects = std::map<std::string, std::string>;  // "ns/name" -> JSON
 
   // Records the action and returns an injected failure, if any; mu_ held.
-  Status BeginLocked(std::string_view verb, const api::ResourceInfo& resource,
-                     std::string_view ns, std::string_view name, std::string_view subresource);
+  Status BeginLocked(std::string_view verb, const api::ResourceInfo& resource, std::string_view ns,
+                     std::string_view name, std::string_view subresource);
   Objects& ObjectsOf(const api::ResourceInfo& resource);
   // Stores `doc` under `key` with a new resourceVersion; returns it.
   StatusOr<rapidjson::Document> StoreLocked(const api::ResourceInfo& resource,

@@ -80,10 +80,9 @@ TEST(FakeClientTest, StatusSubresourceAndMergePatch) {
   EXPECT_EQ(patched.metadata.labels.count("app"), 0u);
   EXPECT_EQ(patched.metadata.labels.at("new"), "x");
   ASSERT_EQ(patched.status.ingress.size(), 1u);  // kept
-  ASSERT_OK_AND_ASSIGN(
-      api::Service cleared,
-      services.PatchStatus("a", "web", runtime::PatchType::kMerge,
-                           R"({"status":{"loadBalancer":{"ingress":null}}})"));
+  ASSERT_OK_AND_ASSIGN(api::Service cleared,
+                       services.PatchStatus("a", "web", runtime::PatchType::kMerge,
+                                            R"({"status":{"loadBalancer":{"ingress":null}}})"));
   EXPECT_TRUE(cleared.status.ingress.empty());
   EXPECT_THAT(services.Patch("a", "web", runtime::PatchType::kJsonPatch, "[]"),
               StatusIs(StatusCode::kUnimplemented, ::testing::_));

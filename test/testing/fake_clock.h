@@ -21,6 +21,8 @@ class FakeClock final : public Clock {
   // 2026-01-01T00:00:00Z, so tests are repeatable.
   FakeClock();
 
+  using Clock::WaitUntil;  // the lballoc::Mutex overload
+
   TimePoint Now() const override;
   WallTime WallNow() const override;
   bool WaitUntil(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,

@@ -82,8 +82,7 @@ class FakeStream final : public ResponseStream {
 class FakeTransport final : public Transport {
  public:
   using Handler = std::function<StatusOr<HttpResponse>(const HttpRequest&)>;
-  using StreamHandler =
-      std::function<StatusOr<std::shared_ptr<FakeStream>>(const HttpRequest&)>;
+  using StreamHandler = std::function<StatusOr<std::shared_ptr<FakeStream>>(const HttpRequest&)>;
 
   void SetHandler(Handler handler) {
     std::lock_guard<std::mutex> lock(mu_);

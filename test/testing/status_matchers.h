@@ -31,12 +31,10 @@ MATCHER_P2(StatusIs, code, message_matcher,
            std::string("has code ") + std::string(StatusCodeName(code))) {
   Status status = ::lballoc::testing::GetStatus(arg);
   *result_listener << "status is " << status;
-  return status.code() == code &&
-         ::testing::Matches(message_matcher)(status.message());
+  return status.code() == code && ::testing::Matches(message_matcher)(status.message());
 }
 
-MATCHER_P(StatusCodeIs, code,
-          std::string("has code ") + std::string(StatusCodeName(code))) {
+MATCHER_P(StatusCodeIs, code, std::string("has code ") + std::string(StatusCodeName(code))) {
   Status status = ::lballoc::testing::GetStatus(arg);
   *result_listener << "status is " << status;
   return status.code() == code;

@@ -1,14 +1,14 @@
 // Writes the OpenAPI v3 index and the documents of core/v1, coordination.k8s.io/v1 and the
 // group-version of one CRD into a directory, for fake_server.py. Usage:
 //   openapi_dump CRD.json OUT_DIR
+#include <rapidjson/document.h>
+
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <rapidjson/document.h>
 
 #include "test/apiserver/openapi.h"
 

@@ -154,9 +154,10 @@ class ClientEventRecorder final : public EventRecorder {
   CondVar cv_;
   std::deque<Pending> queue_ GUARDED_BY(mu_);
   bool stopping_ GUARDED_BY(mu_) = false;
-  bool abandoned_ GUARDED_BY(mu_) = false;                           // Shutdown() gave up draining
-  bool finished_ GUARDED_BY(mu_) = false;                            // the writer thread has exited
-  std::unordered_map<std::string, Bucket> buckets_ GUARDED_BY(mu_);  // the spam filter, at most cache_size
+  bool abandoned_ GUARDED_BY(mu_) = false;  // Shutdown() gave up draining
+  bool finished_ GUARDED_BY(mu_) = false;   // the writer thread has exited
+  std::unordered_map<std::string, Bucket> buckets_
+      GUARDED_BY(mu_);                                 // the spam filter, at most cache_size
   std::list<std::string> bucket_lru_ GUARDED_BY(mu_);  // buckets_' keys, most recent first
   int in_flight_ GUARDED_BY(mu_) = 0;
   uint64_t sequence_ = 0;  // writer thread only: keeps names unique within one nanosecond

@@ -25,7 +25,7 @@ bool SameOrNewer(std::string_view a, std::string_view b) {
   return x && y && *x >= *y;
 }
 
-Status CacheCaughtUp(std::string_view what, std::vector<VersionedKey> listed,
+Status CacheCaughtUp(std::string_view what, const std::vector<VersionedKey>& listed,
                      std::string_view list_version, std::vector<VersionedKey> cached) {
   std::map<std::string, std::string> in_cache;
   for (VersionedKey& c : cached) in_cache[std::move(c.key)] = std::move(c.resource_version);

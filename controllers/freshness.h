@@ -36,7 +36,7 @@ bool SameOrNewer(std::string_view a, std::string_view b);
 // OK when every `listed` object (a consistent LIST answered at `list_version`) is in `cached`
 // at the same or a newer version, and every cached object absent from the list is newer than
 // the list (created since); else Unavailable naming `what` and the first object behind.
-Status CacheCaughtUp(std::string_view what, std::vector<VersionedKey> listed,
+Status CacheCaughtUp(std::string_view what, const std::vector<VersionedKey>& listed,
                      std::string_view list_version, std::vector<VersionedKey> cached);
 
 }  // namespace lballoc::controllers

@@ -66,7 +66,7 @@ Status CaughtUp(runtime::Client& client, const Informer<T>& informer, std::strin
     std::string key = runtime::ObjectKeyOf(obj->metadata);
     if (undecodable.count(key) == 0) cached.push_back({key, obj->metadata.resource_version});
   }
-  return CacheCaughtUp(what, std::move(listed), list_version, std::move(cached));
+  return CacheCaughtUp(what, listed, list_version, std::move(cached));
 }
 
 // Everything one SetupWithManager call made; kept alive by the manager's hook.

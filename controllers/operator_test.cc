@@ -1,3 +1,5 @@
+// Over 800 lines on purpose: one test per rule of the Service and pool contract (API.md), all
+// sharing one fixture; split by rule they would repeat the fixture's set-up.
 // The operator (SetupWithManager) against the in-process API server: one test per rule of
 // API.md's Service and pool sections, checked through what a user sees (statuses, events,
 // metrics) and through the server's audit of every write (status writes counted, no address

@@ -1,3 +1,6 @@
+// Over 800 lines on purpose: the engine is one class whose rules (pool choice, sharing, families,
+// Restore, SetPools) work on the same private state; address.cc, pool.cc and interval_set.h
+// already hold everything that stands alone.
 #include "operator/ipam/allocator.h"
 
 #include <algorithm>

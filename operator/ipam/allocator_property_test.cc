@@ -1,3 +1,5 @@
+// Over 800 lines on purpose: the model below must restate every rule of the engine on its own
+// (that is what makes it an independent check), and the rules do not split into smaller files.
 // Property test: random operation sequences against a brute-force model of
 // the engine. The model materialises every address of small pools and holds
 // its own copy of every rule of operator/ipam/README.md ("Decisions") and

@@ -1,3 +1,5 @@
+// Over 800 lines on purpose: one test per rule of operator/ipam/README.md "Decisions" (44), for
+// the one class they describe; the property test (allocator_property_test.cc) is kept apart.
 #include "operator/ipam/allocator.h"
 
 #include <gmock/gmock.h>

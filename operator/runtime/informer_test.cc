@@ -1,3 +1,5 @@
+// Over 800 lines on purpose: part 1 scripts the reflector step by step and part 2 checks the
+// same promises against the in-memory server; both read one header's contract.
 // Informer tests. Part 1 drives the reflector through a scripted FakeTransport
 // (deterministic: bookmarks, clean and broken watch ends, ERROR 410, HTTP 410,
 // missed deletions, paging). Part 2 runs informers against the in-memory API

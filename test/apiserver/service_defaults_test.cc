@@ -1,3 +1,5 @@
+// Over 800 lines on purpose: one table of cases per rule of service_defaults.cc, which is itself
+// one concern (see its top).
 #include "test/apiserver/service_defaults.h"
 
 #include <gmock/gmock.h>

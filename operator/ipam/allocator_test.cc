@@ -1,4 +1,4 @@
-// Over 800 lines on purpose: one test per rule of operator/ipam/README.md "Decisions" (44), for
+// Over 800 lines on purpose: 44 tests of the rules of operator/ipam/README.md "Decisions", for
 // the one class they describe; the property test (allocator_property_test.cc) is kept apart.
 #include "operator/ipam/allocator.h"
 

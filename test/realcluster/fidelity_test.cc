@@ -26,6 +26,7 @@
 #include "test/apiserver/test_client.h"
 #include "test/realcluster/real_cluster.h"
 #include "test/testing/eventually.h"
+#include "test/testing/run_command.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::testing {
@@ -63,18 +64,9 @@ std::string ReadFileOrEmpty(const std::string& path) {
 }
 
 std::string Shell(const std::string& cmd, int* code) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) {
-    *code = -1;
-    return out;
-  }
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  *code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
+  ::lballoc::testing::CommandResult r = ::lballoc::testing::RunCommand(cmd);
+  *code = r.exit_code;
+  return r.output;
 }
 
 // Both servers, started once for the binary.

@@ -34,6 +34,7 @@
 #include "test/apiserver/json_util.h"
 #include "test/apiserver/test_client.h"
 #include "test/realcluster/real_cluster.h"
+#include "test/testing/run_command.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::testing {
@@ -52,22 +53,9 @@ constexpr char kToken[] = "kubectl-test-token";
 const std::string kSource = LBALLOC_SOURCE_DIR;
 const std::string kTestdata = kSource + "/test/apiserver/testdata";
 
-struct CmdResult {
-  int code;
-  std::string out;  // stdout and stderr
-};
+using CmdResult = ::lballoc::testing::CommandResult;
 
-CmdResult Shell(const std::string& cmd) {
-  CmdResult r{-1, ""};
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+CmdResult Shell(const std::string& cmd) { return ::lballoc::testing::RunCommand(cmd); }
 
 std::string ReadAll(const std::string& path) {
   std::ifstream f(path);
@@ -174,7 +162,7 @@ class KubectlTest : public ::testing::TestWithParam<std::string> {
     dir_ = Servers::Get()->dir() + "/" + GetParam() + "-" + ns_;
     std::filesystem::create_directories(dir_);
     CmdResult r = Shell(KubectlNoNamespace() + "create namespace " + ns_);
-    ASSERT_EQ(r.code, 0) << r.out;
+    ASSERT_EQ(r.exit_code, 0) << r.output;
   }
 
   std::string KubectlNoNamespace() const {
@@ -188,7 +176,7 @@ class KubectlTest : public ::testing::TestWithParam<std::string> {
   // Waits until the CRD is Established: the real server serves a new CRD's resource only then.
   void WaitEstablished(const std::string& crd) const {
     CmdResult r = K("wait --for=condition=Established --timeout=60s crd/" + crd);
-    ASSERT_EQ(r.code, 0) << r.out;
+    ASSERT_EQ(r.exit_code, 0) << r.output;
   }
 
   std::unique_ptr<TestClient> Client() const {
@@ -212,24 +200,25 @@ class KubectlTest : public ::testing::TestWithParam<std::string> {
 
 TEST_P(KubectlTest, ApplyCrdThenCustomResourceGetLabelAnnotatePatchDelete) {
   CmdResult r = K("apply -f " + kTestdata + "/kustomize/widgets-crd.yaml");
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(r.out, "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created\n");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output,
+            "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created\n");
   WaitEstablished("widgets.example.com");
   r = K("apply -f " + kTestdata + "/widget.yaml");
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(r.out, "widget.example.com/blue created\n");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "widget.example.com/blue created\n");
 
   // Table with the CRD's printer columns.
   r = K("get widgets");
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_THAT(r.out, MatchesRegex("NAME +SIZE +COLOR +READY +AGE\nblue +3 +blue +[0-9]+s\n"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, MatchesRegex("NAME +SIZE +COLOR +READY +AGE\nblue +3 +blue +[0-9]+s\n"));
   // Short name, -o yaml.
   r = K("get wg blue -o yaml");
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("kind: Widget"));
-  EXPECT_THAT(r.out, HasSubstr("generation: 1"));
-  EXPECT_THAT(r.out, HasSubstr("color: blue"));
-  EXPECT_THAT(r.out, HasSubstr("namespace: " + ns_));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("kind: Widget"));
+  EXPECT_THAT(r.output, HasSubstr("generation: 1"));
+  EXPECT_THAT(r.output, HasSubstr("color: blue"));
+  EXPECT_THAT(r.output, HasSubstr("namespace: " + ns_));
 
   // Status written through the API shows in the Ready column.
   auto c = Client();
@@ -239,76 +228,78 @@ TEST_P(KubectlTest, ApplyCrdThenCustomResourceGetLabelAnnotatePatchDelete) {
   ASSERT_OK(st.status());
   ASSERT_EQ(st->code, 200) << st->body;
   r = K("get widgets");
-  EXPECT_THAT(r.out, MatchesRegex("NAME +SIZE +COLOR +READY +AGE\nblue +3 +blue +True +[0-9]+s\n"));
+  EXPECT_THAT(r.output,
+              MatchesRegex("NAME +SIZE +COLOR +READY +AGE\nblue +3 +blue +True +[0-9]+s\n"));
 
   r = K("label widget blue tier=gold");
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("widget.example.com/blue labeled"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("widget.example.com/blue labeled"));
   r = K("annotate widget blue note=hello");
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   r = K("get widgets -l tier=gold -o 'jsonpath={.items[*].metadata.annotations.note}'");
-  EXPECT_EQ(r.out, "hello");
+  EXPECT_EQ(r.output, "hello");
   // An edit-like patch (kubectl edit sends a merge patch for custom resources).
   r = K("patch widget blue --type=merge -p '{\"spec\":{\"size\":5}}'");
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   r = K("get widget blue -o 'jsonpath={.spec.size}/{.metadata.generation}'");
-  EXPECT_EQ(r.out, "5/2");
+  EXPECT_EQ(r.output, "5/2");
   // A strategic merge patch on a custom resource is refused.
   r = K("patch widget blue -p '{\"spec\":{\"size\":6}}'");
-  EXPECT_NE(r.code, 0);
-  EXPECT_THAT(r.out, HasSubstr("unknown format"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("unknown format"));
   // Re-applying the file is a no-op for metadata but reverts spec.size.
   r = K("apply -f " + kTestdata + "/widget.yaml");
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("configured"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("configured"));
   r = K("get widget blue -o 'jsonpath={.spec.size}/{.metadata.labels.tier}'");
-  EXPECT_EQ(r.out, "3/gold");
+  EXPECT_EQ(r.output, "3/gold");
 
   r = K("delete widget blue");
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("widget.example.com \"blue\" deleted"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("widget.example.com \"blue\" deleted"));
   r = K("get widgets");
-  EXPECT_EQ(r.out, "No resources found in " + ns_ + " namespace.\n");
+  EXPECT_EQ(r.output, "No resources found in " + ns_ + " namespace.\n");
   r = K("get widget blue");
-  EXPECT_NE(r.code, 0);
-  EXPECT_THAT(r.out, HasSubstr("widgets.example.com \"blue\" not found"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("widgets.example.com \"blue\" not found"));
 }
 
 TEST_P(KubectlTest, ApplyKustomizeCrds) {
   const std::string dir = kSource + "/crds";
   CmdResult r = K("apply -k " + dir);
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   // Created here, or already by LoadBalancerPoolSchemaIsEnforced (the CRDs are cluster-scoped).
-  EXPECT_THAT(r.out, MatchesRegex("(customresourcedefinition.apiextensions.k8s.io/[a-z.]+ "
-                                  "(created|unchanged)\n)+"));
+  EXPECT_THAT(r.output, MatchesRegex("(customresourcedefinition.apiextensions.k8s.io/[a-z.]+ "
+                                     "(created|unchanged)\n)+"));
   WaitEstablished("loadbalancerpools.lballoc.io");
   r = K("get crd");
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   // apiextensions-apiserver's columns (kube-apiserver 1.37).
-  EXPECT_THAT(r.out, MatchesRegex("NAME +SCOPE +VERSIONS +CREATED AT\n"
-                                  "(.+ +(Cluster|Namespaced) +[^ ]+ +[0-9T:Z-]+\n)+"));
-  EXPECT_THAT(r.out, MatchesRegex("(.|\n)*\nloadbalancerpools.lballoc.io +Cluster +"
-                                  "v1alpha1\\(storage\\) +[0-9T:Z-]+\n(.|\n)*"));
+  EXPECT_THAT(r.output, MatchesRegex("NAME +SCOPE +VERSIONS +CREATED AT\n"
+                                     "(.+ +(Cluster|Namespaced) +[^ ]+ +[0-9T:Z-]+\n)+"));
+  EXPECT_THAT(r.output, MatchesRegex("(.|\n)*\nloadbalancerpools.lballoc.io +Cluster +"
+                                     "v1alpha1\\(storage\\) +[0-9T:Z-]+\n(.|\n)*"));
   r = K("get crd loadbalancerpools.lballoc.io -o wide");
-  EXPECT_THAT(r.out, MatchesRegex("NAME +SCOPE +VERSIONS +CREATED AT +GROUP +KIND +SHORTNAMES "
-                                  "+ESTABLISHED\nloadbalancerpools.lballoc.io +Cluster +"
-                                  "v1alpha1\\(storage\\) +[0-9T:Z-]+ +lballoc.io +"
-                                  "LoadBalancerPool +lbpool +true\n"));
+  EXPECT_THAT(r.output, MatchesRegex("NAME +SCOPE +VERSIONS +CREATED AT +GROUP +KIND +SHORTNAMES "
+                                     "+ESTABLISHED\nloadbalancerpools.lballoc.io +Cluster +"
+                                     "v1alpha1\\(storage\\) +[0-9T:Z-]+ +lballoc.io +"
+                                     "LoadBalancerPool +lbpool +true\n"));
   r = K("apply -k " + dir);
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_THAT(r.out, MatchesRegex("(customresourcedefinition.apiextensions.k8s.io/[a-z.]+ "
-                                  "unchanged\n)+"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, MatchesRegex("(customresourcedefinition.apiextensions.k8s.io/[a-z.]+ "
+                                     "unchanged\n)+"));
   r = K("api-resources");
-  EXPECT_THAT(r.out, HasSubstr("leases"));
-  EXPECT_THAT(r.out, MatchesRegex("(.|\n)*\nloadbalancerpools +lbpool +lballoc.io/v1alpha1 +false "
-                                  "+LoadBalancerPool\n(.|\n)*"));
+  EXPECT_THAT(r.output, HasSubstr("leases"));
+  EXPECT_THAT(r.output,
+              MatchesRegex("(.|\n)*\nloadbalancerpools +lbpool +lballoc.io/v1alpha1 +false "
+                           "+LoadBalancerPool\n(.|\n)*"));
 }
 
 // The project's LoadBalancerPool CRD: its schema (the metav1.Condition rules in status included)
 // is enforced on writes, and kubectl shows the server's 422.
 TEST_P(KubectlTest, LoadBalancerPoolSchemaIsEnforced) {
   CmdResult r = K("apply -f " + kSource + "/crds/lballoc.io_loadbalancerpools.yaml");
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   WaitEstablished("loadbalancerpools.lballoc.io");
   // LoadBalancerPools are cluster-scoped: names carry the test's namespace to stay unique.
   const std::string ok = ns_ + "-ok";
@@ -319,16 +310,16 @@ TEST_P(KubectlTest, LoadBalancerPoolSchemaIsEnforced) {
     return K("apply -f " + path);
   };
   r = write(ns_ + "-empty", "{addresses: []}");
-  EXPECT_NE(r.code, 0);
-  EXPECT_THAT(r.out, HasSubstr("spec.addresses: Invalid value: 0: spec.addresses in body should "
-                               "have at least 1 items"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("spec.addresses: Invalid value: 0: spec.addresses in body should "
+                                  "have at least 1 items"));
   r = write(ns_ + "-dup", "{addresses: [192.0.2.0/24, 192.0.2.0/24]}");
-  EXPECT_NE(r.code, 0);
-  EXPECT_THAT(r.out, HasSubstr(R"(spec.addresses[1]: Duplicate value: "192.0.2.0/24")"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr(R"(spec.addresses[1]: Duplicate value: "192.0.2.0/24")"));
   r = write(ok, "{addresses: [192.0.2.0/24]}");
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   r = K("get lbpool " + ok + " -o 'jsonpath={.spec.autoAssign}/{.spec.priority}'");
-  EXPECT_EQ(r.out, "true/0") << "schema defaults applied";
+  EXPECT_EQ(r.output, "true/0") << "schema defaults applied";
 
   auto c = Client();
   auto status = [&](const std::string& conditions) {
@@ -378,7 +369,7 @@ TEST_P(KubectlTest, LoadBalancerPoolSchemaIsEnforced) {
     EXPECT_THAT(causes, ::testing::UnorderedElementsAreArray(b.causes)) << b.conditions;
   }
   r = K("get lbpool " + ok + " -o 'jsonpath={.status.conditions[0].reason}'");
-  EXPECT_EQ(r.out, "PoolReady") << "refused writes changed nothing";
+  EXPECT_EQ(r.output, "PoolReady") << "refused writes changed nothing";
 }
 
 // kubectl's typed clients send protobuf bodies without asking discovery (and client-go does not
@@ -386,55 +377,56 @@ TEST_P(KubectlTest, LoadBalancerPoolSchemaIsEnforced) {
 TEST_P(KubectlTest, CreateCommandsThatSendProtobufWork) {
   const std::string x = ns_ + "-x";
   CmdResult r = K("create namespace " + x);
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(r.out, "namespace/" + x + " created\n");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "namespace/" + x + " created\n");
   r = K("get namespace " + x + " -o 'jsonpath={.status.phase}/{.metadata.labels}'");
-  EXPECT_EQ(r.out, R"(Active/{"kubernetes.io/metadata.name":")" + x + R"("})");
+  EXPECT_EQ(r.output, R"(Active/{"kubernetes.io/metadata.name":")" + x + R"("})");
   r = K("create configmap settings -n " + x + " --from-literal=mode=fast --from-literal=size=3");
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   r = K("get configmap settings -n " + x + " -o 'jsonpath={.data.mode}/{.data.size}'");
-  EXPECT_EQ(r.out, "fast/3");
+  EXPECT_EQ(r.output, "fast/3");
   r = K("create service loadbalancer web -n " + x + " --tcp=80:8080 --tcp=443");
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   r = K("get service web -n " + x +
         " -o 'jsonpath={.spec.type}/{.spec.ports[*].port}/{.spec.ports[*].targetPort}/"
         "{.spec.selector.app}'");
-  EXPECT_EQ(r.out, "LoadBalancer/80 443/8080 443/web");
+  EXPECT_EQ(r.output, "LoadBalancer/80 443/8080 443/web");
   r = K("create namespace Bad");
-  EXPECT_NE(r.code, 0);
-  EXPECT_THAT(r.out, HasSubstr("The Namespace \"Bad\" is invalid"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.output, HasSubstr("The Namespace \"Bad\" is invalid"));
 }
 
 TEST_P(KubectlTest, ServiceReapplyWithChangedPortsUsesStrategicMerge) {
   CmdResult r = K("apply -f " + kTestdata + "/service-v1.yaml");
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(r.out, "service/web created\n");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "service/web created\n");
   r = K("apply -f " + kTestdata + "/service-v2.yaml");
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(r.out, "service/web configured\n");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "service/web configured\n");
   r = K("get svc web -o 'jsonpath={.spec.ports[*].name}/{.spec.ports[*].targetPort}'");
-  EXPECT_EQ(r.out, "https http/8443 8081");
+  EXPECT_EQ(r.output, "https http/8443 8081");
   r = K("get svc web");
-  EXPECT_THAT(r.out, MatchesRegex("NAME +TYPE +CLUSTER-IP +EXTERNAL-IP +PORT\\(S\\) +AGE\n"
-                                  "web +LoadBalancer .*<pending> +443.*/TCP,80.*/TCP +[0-9]+s\n"));
+  EXPECT_THAT(r.output,
+              MatchesRegex("NAME +TYPE +CLUSTER-IP +EXTERNAL-IP +PORT\\(S\\) +AGE\n"
+                           "web +LoadBalancer .*<pending> +443.*/TCP,80.*/TCP +[0-9]+s\n"));
   // Back to one port: the dropped port goes away.
   r = K("apply -f " + kTestdata + "/service-v1.yaml");
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   r = K("get svc web -o 'jsonpath={.spec.ports[*].name}'");
-  EXPECT_EQ(r.out, "http");
+  EXPECT_EQ(r.output, "http");
   // A JSON patch and a strategic merge patch from the command line.
   r =
       K("patch svc web --type=json -p "
         "'[{\"op\":\"add\",\"path\":\"/metadata/labels\",\"value\":{\"a\":\"b\"}}]'");
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   r = K("patch svc web -p '{\"spec\":{\"ports\":[{\"port\":80,\"targetPort\":9090}]}}'");
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   r = K("get svc web -o 'jsonpath={.metadata.labels.a}/{.spec.ports[0].targetPort}'");
-  EXPECT_EQ(r.out, "b/9090");
+  EXPECT_EQ(r.output, "b/9090");
   r = K("delete -f " + kTestdata + "/service-v1.yaml");
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   r = K("get svc");
-  EXPECT_EQ(r.out, "No resources found in " + ns_ + " namespace.\n");
+  EXPECT_EQ(r.output, "No resources found in " + ns_ + " namespace.\n");
 }
 
 TEST_P(KubectlTest, GetWatchPrintsEvents) {

@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "test/realcluster/real_cluster.h"
 #include "test/testing/eventually.h"
+#include "test/testing/run_command.h"
 #include "test/testing/status_matchers.h"
 
 namespace lballoc::testing {
@@ -32,22 +33,9 @@ using ::testing::Not;
 
 const std::string kSourceDir = LBALLOC_SOURCE_DIR;
 
-struct CmdResult {
-  int code;
-  std::string out;  // stdout and stderr
-};
+using CmdResult = ::lballoc::testing::CommandResult;
 
-CmdResult Shell(const std::string& cmd) {
-  CmdResult r{-1, ""};
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-  int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+CmdResult Shell(const std::string& cmd) { return ::lballoc::testing::RunCommand(cmd); }
 
 std::string WriteTemp(const std::string& name, const std::string& text) {
   std::string path = "/tmp/lballoc-realcluster-test-" + std::to_string(getpid()) + "-" + name;
@@ -111,7 +99,7 @@ class ClusterEnvironment : public ::testing::Environment {
     // SIGTERM stopped both servers and removed their data.
     EXPECT_NE(stat(data_dir_.c_str(), &st), 0) << data_dir_ << " still exists";
     CmdResult r = Shell("curl -sS --max-time 5 --cacert " + ca + " " + url + "/readyz");
-    EXPECT_NE(r.code, 0) << "the API server still answers after SIGTERM: " << r.out;
+    EXPECT_NE(r.exit_code, 0) << "the API server still answers after SIGTERM: " << r.output;
     g_cluster = nullptr;
     cluster_.reset();
     std::error_code ec;
@@ -136,45 +124,46 @@ class RealClusterTest : public ::testing::Test {
 
 TEST_F(RealClusterTest, ServesTheBuiltVersionOverTlsToTheAdminIdentity) {
   CmdResult r = K("version -o json");
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   // kubectl and the server are the same Kubernetes minor (built from one module).
-  EXPECT_THAT(r.out, MatchesRegex("(.|\n)*\"clientVersion\": \\{(.|\n)*\"minor\": \"37\"(.|\n)*"));
-  EXPECT_THAT(r.out, MatchesRegex("(.|\n)*\"serverVersion\": \\{(.|\n)*\"gitVersion\": "
-                                  "\"v1\\.37\\.[0-9]+\"(.|\n)*"));
+  EXPECT_THAT(r.output,
+              MatchesRegex("(.|\n)*\"clientVersion\": \\{(.|\n)*\"minor\": \"37\"(.|\n)*"));
+  EXPECT_THAT(r.output, MatchesRegex("(.|\n)*\"serverVersion\": \\{(.|\n)*\"gitVersion\": "
+                                     "\"v1\\.37\\.[0-9]+\"(.|\n)*"));
   EXPECT_THAT(g_cluster->url(), MatchesRegex("https://127\\.0\\.0\\.1:[0-9]+"));
 
   r = K("auth whoami -o jsonpath={.status.userInfo.username}/{.status.userInfo.groups}");
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("lballoc-admin/"));
-  EXPECT_THAT(r.out, HasSubstr("system:masters"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("lballoc-admin/"));
+  EXPECT_THAT(r.output, HasSubstr("system:masters"));
 
   // Without a client certificate a request is system:anonymous, which RBAC refuses (as on a
   // kubeadm cluster: anonymous authentication on, no binding for it beyond public info).
   r = Shell("curl -sS --max-time 10 --cacert " + g_cluster->ca_path() + " " + g_cluster->url() +
             "/api/v1/namespaces");
-  EXPECT_THAT(r.out, HasSubstr("\"code\": 403"));
-  EXPECT_THAT(r.out, HasSubstr("system:anonymous"));
+  EXPECT_THAT(r.output, HasSubstr("\"code\": 403"));
+  EXPECT_THAT(r.output, HasSubstr("system:anonymous"));
 }
 
 TEST_F(RealClusterTest, CrdsPoolDualStackServiceStatusAndServiceAccountToken) {
   // The project's CRDs, as a user installs them.
   CmdResult r = K("apply -k " + kSourceDir + "/crds");
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("customresourcedefinition.apiextensions.k8s.io/"
-                               "loadbalancerpools.lballoc.io"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("customresourcedefinition.apiextensions.k8s.io/"
+                                  "loadbalancerpools.lballoc.io"));
   r = K("wait --for=condition=Established --timeout=60s crd/loadbalancerpools.lballoc.io");
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
 
   // A LoadBalancerPool from the samples, by its short name.
   r = K("apply -f " + kSourceDir + "/config/samples/lballoc_v1alpha1_loadbalancerpool.yaml");
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("loadbalancerpool.lballoc.io/public created"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("loadbalancerpool.lballoc.io/public created"));
   r = K("get lbpool public -o jsonpath={.spec.addresses[2]}");
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(r.out, "2001:db8:1::/64");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "2001:db8:1::/64");
 
   // A dual-stack Service of type LoadBalancer without node ports.
-  ASSERT_EQ(K("create namespace rc-basic").code, 0);
+  ASSERT_EQ(K("create namespace rc-basic").exit_code, 0);
   std::string svc = WriteTemp("svc.yaml", R"(apiVersion: v1
 kind: Service
 metadata:
@@ -193,13 +182,13 @@ spec:
 )");
   r = K("apply -f " + svc);
   unlink(svc.c_str());
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   r =
       K("get service web -n rc-basic -o "
         "jsonpath={.spec.ipFamilies}/{.spec.clusterIPs[0]}/{.spec.clusterIPs[1]}/"
         "{.spec.ports[0].nodePort}");
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_THAT(r.out,
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output,
               MatchesRegex("\\[\"IPv4\",\"IPv6\"\\]/10\\.96\\.[0-9.]+/fd00:10:96::[0-9a-f:]+/"));
 
   // The operator's write: status.loadBalancer.ingress through the status subresource. The real
@@ -208,26 +197,26 @@ spec:
       K("patch service web -n rc-basic --subresource=status --type=merge -p "
         "'{\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"192.0.2.10\"},"
         "{\"ip\":\"2001:db8:1::10\"}]}}}'");
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("service/web patched"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("service/web patched"));
   r =
       K("get service web -n rc-basic -o "
         "jsonpath={.status.loadBalancer.ingress[*].ip}/{.status.loadBalancer.ingress[0].ipMode}");
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(r.out, "192.0.2.10 2001:db8:1::10/VIP");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "192.0.2.10 2001:db8:1::10/VIP");
   // ... and refuses an ingress ip that is not an IP address.
   r =
       K("patch service web -n rc-basic --subresource=status --type=merge -p "
         "'{\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"not-an-ip\"}]}}}'");
-  EXPECT_NE(r.code, 0) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("Invalid value"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("Invalid value"));
 
   // A service-account token (TokenRequest, signed with the launcher's key) that authenticates
   // as the service account and is held to RBAC: nothing before a binding, reads after one.
-  ASSERT_EQ(K("create serviceaccount lballoc -n rc-basic").code, 0);
+  ASSERT_EQ(K("create serviceaccount lballoc -n rc-basic").exit_code, 0);
   r = K("create token lballoc -n rc-basic --duration=10m");
-  ASSERT_EQ(r.code, 0) << r.out;
-  std::string token = r.out.substr(0, r.out.find_last_not_of("\n") + 1);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::string token = r.output.substr(0, r.output.find_last_not_of("\n") + 1);
   ASSERT_THAT(token, MatchesRegex("[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+"));
   std::string claims =
       Base64UrlDecode(token.substr(token.find('.') + 1, token.rfind('.') - token.find('.') - 1));
@@ -239,27 +228,27 @@ spec:
       g_cluster->kubectl() + " --kubeconfig=" + empty + " --server=" + g_cluster->url() +
       " --certificate-authority=" + g_cluster->ca_path() + " --token=" + token + " ";
   r = Shell(as_sa + "auth whoami -o jsonpath={.status.userInfo.username}");
-  EXPECT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(r.out, "system:serviceaccount:rc-basic:lballoc");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "system:serviceaccount:rc-basic:lballoc");
   r = Shell(as_sa + "get services -n rc-basic");
-  EXPECT_NE(r.code, 0) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("Forbidden"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("Forbidden"));
   // A Role of its own: the aggregated ClusterRoles (view, edit, admin) stay empty here, as
   // their rules are filled in by kube-controller-manager, which does not run.
-  ASSERT_EQ(
-      K("create role service-reader -n rc-basic --verb=get,list,watch --resource=services").code,
-      0);
+  ASSERT_EQ(K("create role service-reader -n rc-basic --verb=get,list,watch --resource=services")
+                .exit_code,
+            0);
   ASSERT_EQ(K("create rolebinding lballoc-reads-services -n rc-basic --role=service-reader "
               "--serviceaccount=rc-basic:lballoc")
-                .code,
+                .exit_code,
             0);
   // The authorizer reads bindings from an informer: poll until the binding is seen.
   EXPECT_TRUE(Eventually(
-      [&] { return Shell(as_sa + "get services -n rc-basic -o name").out == "service/web\n"; },
+      [&] { return Shell(as_sa + "get services -n rc-basic -o name").output == "service/web\n"; },
       std::chrono::seconds(30)));
   r = Shell(as_sa + "delete service web -n rc-basic");
-  EXPECT_NE(r.code, 0) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("Forbidden"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("Forbidden"));
   unlink(empty.c_str());
 }
 

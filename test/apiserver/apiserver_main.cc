@@ -106,7 +106,7 @@ std::string AuditLine(const lballoc::apiserver::AuditEvent& ev) {
       1000000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  char stamp[40];
+  char stamp[128];  // room for any int in each field: g++ -Wformat-truncation checks that
   std::snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, micros);
   str("stageTimestamp", stamp);

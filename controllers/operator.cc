@@ -208,35 +208,44 @@ Status SetupWithManager(runtime::Manager& manager, runtime::EventRecorder& recor
   op->pool_controller =
       std::make_shared<runtime::Controller>("loadbalancerpool", op->pool_reconciler, pool_options);
 
-  // Wiring between the two controllers. The lambdas hold the controllers (which do not own the
-  // informers), never the Operator, so nothing forms a reference cycle.
-  std::shared_ptr<runtime::Controller> service_controller = op->service_controller;
-  std::shared_ptr<runtime::Controller> pool_controller = op->pool_controller;
+  // Wiring between the two controllers. Each controller owns its reconciler, which owns these
+  // hooks, so the hooks hold the controllers weakly: a strong reference would make each
+  // controller own itself (found by LeakSanitizer, make test-asan). Never the Operator either.
+  std::weak_ptr<runtime::Controller> service_controller = op->service_controller;
+  std::weak_ptr<runtime::Controller> pool_controller = op->pool_controller;
   const Clock::Duration interval = options.pool_status_interval;
   ServiceHooks service_hooks;
   service_hooks.pools_changed = [pool_controller, interval](const std::vector<std::string>& p) {
     // Delayed: the queue keeps one waiting entry per pool, so a burst of allocations becomes
     // one pool reconcile (pool_controller.h, "Coalescing").
-    for (const std::string& name : p) pool_controller->EnqueueAfter({"", name}, interval);
+    std::shared_ptr<runtime::Controller> pools = pool_controller.lock();
+    if (pools == nullptr) return;
+    for (const std::string& name : p) pools->EnqueueAfter({"", name}, interval);
   };
   service_hooks.retry = [service_controller](const std::vector<std::string>& keys) {
-    for (const std::string& key : keys) service_controller->Enqueue(RequestOf(key));
+    std::shared_ptr<runtime::Controller> services = service_controller.lock();
+    if (services == nullptr) return;
+    for (const std::string& key : keys) services->Enqueue(RequestOf(key));
   };
   op->service_reconciler->SetHooks(std::move(service_hooks));
 
   PoolHooks pool_hooks;
   pool_hooks.requeue_pools = [pool_controller](const std::vector<std::string>& p) {
-    for (const std::string& name : p) pool_controller->Enqueue({"", name});
+    std::shared_ptr<runtime::Controller> pools = pool_controller.lock();
+    if (pools == nullptr) return;
+    for (const std::string& name : p) pools->Enqueue({"", name});
   };
   std::weak_ptr<Informer<api::Service>> weak_services = op->services;
   pool_hooks.requeue_services = [service_controller, weak_services,
                                  classes](const std::vector<std::string>& invalidated) {
     // Those that lost an address first; then every handled Service (pool_controller.h says why).
-    for (const std::string& key : invalidated) service_controller->Enqueue(RequestOf(key));
+    std::shared_ptr<runtime::Controller> controller = service_controller.lock();
+    if (controller == nullptr) return;
+    for (const std::string& key : invalidated) controller->Enqueue(RequestOf(key));
     std::shared_ptr<Informer<api::Service>> services = weak_services.lock();
     if (services == nullptr) return;
     for (const auto& svc : services->store().ByIndex(kHandled, "true")) {
-      service_controller->Enqueue({svc->metadata.namespace_, svc->metadata.name});
+      controller->Enqueue({svc->metadata.namespace_, svc->metadata.name});
     }
   };
   op->pool_reconciler->SetHooks(std::move(pool_hooks));
@@ -250,10 +259,11 @@ Status SetupWithManager(runtime::Manager& manager, runtime::EventRecorder& recor
   // start, which the Service replay already covers.
   runtime::EventHandler<api::Namespace> ns_handler;
   auto requeue_namespace = [service_controller, weak_services](const api::Namespace& ns) {
+    std::shared_ptr<runtime::Controller> controller = service_controller.lock();
     std::shared_ptr<Informer<api::Service>> services = weak_services.lock();
-    if (services == nullptr) return;
+    if (controller == nullptr || services == nullptr) return;
     for (const auto& svc : services->store().ByIndex(kHandledByNamespace, ns.metadata.name)) {
-      service_controller->Enqueue({svc->metadata.namespace_, svc->metadata.name});
+      controller->Enqueue({svc->metadata.namespace_, svc->metadata.name});
     }
   };
   ns_handler.on_add = [requeue_namespace](const ObjectPtr<api::Namespace>& ns) {

@@ -146,6 +146,69 @@ void SetSniAtHandshakeStart(const SSL* ssl, int where, int /*ret*/) {
   SSL_set_tlsext_host_name(const_cast<SSL*>(ssl), (*held)->sni.c_str());
 }
 
+// Where the answer to one request lands. cpprestsdk completes the request on its own thread, in
+// a continuation that may run after the caller stopped waiting (cancelled or out of time), so
+// the caller and the continuation share it.
+template <typename T>
+class PendingAnswer {
+ public:
+  enum class Outcome { kAnswered, kCancelled, kTimedOut };
+
+  // The continuation's half: stores the task's value, or the text of its exception. (pplx
+  // hands the task over by value.)
+  // NOLINTNEXTLINE(performance-unnecessary-value-param)
+  void Complete(pplx::task<T> task) {
+    std::optional<T> value;
+    std::string error;
+    try {
+      value.emplace(task.get());
+    } catch (const std::exception& e) {
+      error = e.what();
+      if (error.empty()) error = "request failed";
+    }
+    MutexLock lock(&mu_);
+    value_ = std::move(value);
+    error_ = std::move(error);
+    done_ = true;
+    cv_.NotifyAll();
+  }
+
+  // The caller's half: waits until Complete ran, `cancel` was requested or `deadline` (if any)
+  // passed. An answer that arrived in time wins over a cancellation seen at the same moment.
+  Outcome Await(const std::stop_token& cancel,
+                std::optional<std::chrono::steady_clock::time_point> deadline) {
+    // Registered before the lock is taken: it runs at once when stop was already requested.
+    std::stop_callback wake(cancel, [this] {
+      MutexLock lock(&mu_);
+      cv_.NotifyAll();
+    });
+    MutexLock lock(&mu_);
+    while (!done_ && !cancel.stop_requested()) {
+      if (!deadline.has_value()) {
+        cv_.Wait(&mu_);
+      } else if (!cv_.WaitUntil(&mu_, *deadline)) {
+        break;
+      }
+    }
+    if (done_) return Outcome::kAnswered;
+    return cancel.stop_requested() ? Outcome::kCancelled : Outcome::kTimedOut;
+  }
+
+  // After kAnswered: the value, or the error text of a request that failed (then no value).
+  StatusOr<T> Take() {
+    MutexLock lock(&mu_);
+    if (!error_.empty()) return UnavailableError(error_);
+    return std::move(*value_);
+  }
+
+ private:
+  Mutex mu_;
+  CondVar cv_;
+  bool done_ GUARDED_BY(mu_) = false;
+  std::optional<T> value_ GUARDED_BY(mu_);
+  std::string error_ GUARDED_BY(mu_);
+};
+
 // The cpprestsdk timeout of streamed (watch) requests: above the longest
 // server-side watch timeout the informer asks for (2 x 5 min) plus a margin.
 constexpr std::chrono::milliseconds kStreamTimeout = std::chrono::minutes(11);
@@ -429,18 +492,9 @@ StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
   const bool bounded = request.timeout.count() > 0 && request.timeout < client_timeout;
   const auto deadline = std::chrono::steady_clock::now() + request.timeout;
 
-  // Where the response (or the exception) lands; shared with the continuation, which may
-  // finish after this call gave up on it.
-  struct Result {
-    Mutex mu;
-    CondVar cv;
-    bool done GUARDED_BY(mu) = false;
-    HttpResponse response GUARDED_BY(mu);
-    std::string error GUARDED_BY(mu);
-  };
   const auto start = std::chrono::steady_clock::now();
   for (int attempt = 0;; ++attempt) {
-    auto result = std::make_shared<Result>();
+    auto pending = std::make_shared<PendingAnswer<HttpResponse>>();
     pplx::cancellation_token_source cts;
     try {
       web::http::http_request msg = impl_->Message(request, impl_->tokens.Token());
@@ -457,57 +511,31 @@ StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
           // pplx takes a continuation whose parameter is a task<T> by value as task-based (it
           // runs on failure too).
           // NOLINTNEXTLINE(performance-unnecessary-value-param)
-          .then([result, client](pplx::task<HttpResponse> task) {
-            HttpResponse response;
-            std::string error;
-            try {
-              response = task.get();
-            } catch (const std::exception& e) {
-              error = e.what();
-              if (error.empty()) error = "request failed";
-            }
-            MutexLock lock(&result->mu);
-            result->response = std::move(response);
-            result->error = std::move(error);
-            result->done = true;
-            result->cv.NotifyAll();
+          .then([pending, client](pplx::task<HttpResponse> task) {
+            pending->Complete(std::move(task));
           });
     } catch (const std::exception& e) {
       return UnavailableError(impl_->Describe(request) + ": " + e.what());
     }
-    {
-      // Registered before the lock is taken: it runs at once when stop was already requested.
-      std::stop_callback wake(request.cancel, [&result] {
-        MutexLock lock(&result->mu);
-        result->cv.NotifyAll();
-      });
-      MutexLock lock(&result->mu);
-      bool in_time = true;
-      while (!result->done && !request.cancel.stop_requested()) {
-        if (!bounded) {
-          result->cv.Wait(&result->mu);
-        } else if (!result->cv.WaitUntil(&result->mu, deadline)) {  // deadline passed
-          in_time = result->done || request.cancel.stop_requested();
-          break;
-        }
-      }
-      if (!result->done) {
-        lock.Unlock();
-        cts.cancel();  // closes the connection; the continuation still lands in `result`
-        if (!in_time) {
-          return UnavailableError(impl_->Describe(request) + ": no response within " +
-                                  std::to_string(request.timeout.count()) + "ms");
-        }
+    switch (pending->Await(request.cancel, bounded ? std::optional(deadline) : std::nullopt)) {
+      case PendingAnswer<HttpResponse>::Outcome::kAnswered:
+        break;
+      case PendingAnswer<HttpResponse>::Outcome::kCancelled:
+        cts.cancel();  // closes the connection; the continuation still lands in `pending`
         return CancelledError(impl_->Describe(request) + ": cancelled");
-      }
+      case PendingAnswer<HttpResponse>::Outcome::kTimedOut:
+        cts.cancel();
+        return UnavailableError(impl_->Describe(request) + ": no response within " +
+                                std::to_string(request.timeout.count()) + "ms");
     }
-    MutexLock lock(&result->mu);
-    if (!result->error.empty()) {
-      return UnavailableError(impl_->Describe(request) + ": " + impl_->ErrorText(result->error));
+    StatusOr<HttpResponse> response = pending->Take();
+    if (!response.ok()) {
+      return UnavailableError(impl_->Describe(request) + ": " +
+                              impl_->ErrorText(response.status().message()));
     }
-    impl_->LogExchange(request, result->response.status_code, start, attempt);
-    if (result->response.status_code == 401 && attempt == 0 && impl_->tokens.Refresh()) continue;
-    return std::move(result->response);
+    impl_->LogExchange(request, response->status_code, start, attempt);
+    if (response->status_code == 401 && attempt == 0 && impl_->tokens.Refresh()) continue;
+    return response;
   }
 }
 
@@ -516,64 +544,38 @@ StatusOr<std::unique_ptr<ResponseStream>> HttpTransport::Stream(const HttpReques
   // (so their connections are pooled) with a limit above any of them.
   std::shared_ptr<http_client> client =
       impl_->ClientFor(std::max<std::chrono::milliseconds>(request.timeout, kStreamTimeout));
-  struct Result {
-    Mutex mu;
-    CondVar cv;
-    bool done GUARDED_BY(mu) = false;
-    std::optional<web::http::http_response> response GUARDED_BY(mu);
-    std::string error GUARDED_BY(mu);
-  };
   const auto start = std::chrono::steady_clock::now();
   for (int attempt = 0;; ++attempt) {
-    auto result = std::make_shared<Result>();
+    auto pending = std::make_shared<PendingAnswer<web::http::http_response>>();
     pplx::cancellation_token_source cts;
     try {
       web::http::http_request msg = impl_->Message(request, impl_->tokens.Token());
       client
           ->request(msg, cts.get_token())
-          // A task-based continuation, as in Send.
+          // A task-based continuation, as in Do.
           // NOLINTNEXTLINE(performance-unnecessary-value-param)
-          .then([result, client](pplx::task<web::http::http_response> task) {
-            std::optional<web::http::http_response> response;
-            std::string error;
-            try {
-              response = task.get();
-            } catch (const std::exception& e) {
-              error = e.what();
-              if (error.empty()) error = "request failed";
-            }
-            MutexLock lock(&result->mu);
-            result->response = std::move(response);
-            result->error = std::move(error);
-            result->done = true;
-            result->cv.NotifyAll();
+          .then([pending, client](pplx::task<web::http::http_response> task) {
+            pending->Complete(std::move(task));
           });
     } catch (const std::exception& e) {
       return UnavailableError(impl_->Describe(request) + ": " + e.what());
     }
-    {
-      // Waiting for the headers ends early when stop is requested (an informer stopping).
-      std::stop_callback wake(request.cancel, [&result] {
-        MutexLock lock(&result->mu);
-        result->cv.NotifyAll();
-      });
-      MutexLock lock(&result->mu);
-      while (!result->done && !request.cancel.stop_requested()) result->cv.Wait(&result->mu);
-      if (!result->done) {
-        lock.Unlock();
-        cts.cancel();
-        return CancelledError(impl_->Describe(request) + ": cancelled");
-      }
+    // Waiting for the headers ends early when stop is requested (an informer stopping); the
+    // body is read by the stream, without a deadline.
+    if (pending->Await(request.cancel, std::nullopt) !=
+        PendingAnswer<web::http::http_response>::Outcome::kAnswered) {
+      cts.cancel();
+      return CancelledError(impl_->Describe(request) + ": cancelled");
     }
-    MutexLock lock(&result->mu);
-    if (!result->error.empty()) {
-      return UnavailableError(impl_->Describe(request) + ": " + impl_->ErrorText(result->error));
+    StatusOr<web::http::http_response> resp = pending->Take();
+    if (!resp.ok()) {
+      return UnavailableError(impl_->Describe(request) + ": " +
+                              impl_->ErrorText(resp.status().message()));
     }
-    web::http::http_response resp = *result->response;
-    impl_->LogExchange(request, resp.status_code(), start, attempt);
-    if (resp.status_code() == 401 && attempt == 0 && impl_->tokens.Refresh()) continue;
+    impl_->LogExchange(request, resp->status_code(), start, attempt);
+    if (resp->status_code() == 401 && attempt == 0 && impl_->tokens.Refresh()) continue;
     return std::unique_ptr<ResponseStream>(
-        new HttpResponseStream(std::move(resp), std::move(cts), client, impl_->Describe(request)));
+        new HttpResponseStream(std::move(*resp), std::move(cts), client, impl_->Describe(request)));
   }
 }
 

@@ -444,24 +444,37 @@ StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
     pplx::cancellation_token_source cts;
     try {
       web::http::http_request msg = impl_->Message(request, impl_->tokens.Token());
-      client->request(msg, cts.get_token())
+      client
+          ->request(msg, cts.get_token())
+          // The tasks carry a pointer to the response, never the body: each pplx task keeps a
+          // copy of its result until the task is destroyed, which can be long after this call
+          // returned (heaptrack on the operator's start-up with 20,000 Services: when the tasks
+          // carried the body, every LIST page's body was still alive five times over at the
+          // peak, 86 of its 109 MB; BENCHMARKS.md, "Operator memory"). The body is taken once
+          // it is all received, in one allocation of its size, as extract_utf8string does.
+          .then([](web::http::http_response resp) { return resp.content_ready(); })
           .then([](web::http::http_response resp) {
             auto out = std::make_shared<HttpResponse>();
             out->status_code = resp.status_code();
             out->headers = LowerHeaders(resp.headers());
-            return resp.extract_utf8string(true).then([out](std::string body) {
-              out->body = std::move(body);
-              return *out;
-            });
+            concurrency::streams::streambuf<uint8_t> buffer = resp.body().streambuf();
+            const size_t size = buffer.in_avail();
+            out->body.resize(size);
+            if (size > 0) {
+              // Never blocks: content_ready() means the whole body is in the buffer.
+              size_t got = buffer.getn(reinterpret_cast<uint8_t*>(out->body.data()), size).get();
+              out->body.resize(got);
+            }
+            return out;
           })
           // pplx takes a continuation whose parameter is a task<T> by value as task-based (it
           // runs on failure too).
           // NOLINTNEXTLINE(performance-unnecessary-value-param)
-          .then([result, client](pplx::task<HttpResponse> task) {
+          .then([result, client](pplx::task<std::shared_ptr<HttpResponse>> task) {
             HttpResponse response;
             std::string error;
             try {
-              response = task.get();
+              response = std::move(*task.get());
             } catch (const std::exception& e) {
               error = e.what();
               if (error.empty()) error = "request failed";

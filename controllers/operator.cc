@@ -33,34 +33,53 @@ using runtime::ObjectPtr;
 constexpr char kHandledByNamespace[] = "lballoc.io/handled-by-namespace";
 constexpr char kHandled[] = "lballoc.io/handled";
 
+// Page size of CaughtUp's LIST: the informers' (runtime::InformerOptions::page_size).
+constexpr int64_t kCaughtUpPageSize = 500;
+
 // Whether `informer`'s cache holds at least what a consistent LIST through `client` returns now
 // (freshness.h).
 template <typename T>
 Status CaughtUp(runtime::Client& client, const Informer<T>& informer, std::string_view what) {
-  StatusOr<rapidjson::Document> list = client.List(T::kResource, "");
-  if (!list.ok()) return list.status().WithContext("list " + std::string(T::kResource.resource));
   std::vector<VersionedKey> listed;
   std::string list_version;
-  const rapidjson::Value& doc = *list;
-  if (auto md = doc.FindMember("metadata"); md != doc.MemberEnd() && md->value.IsObject()) {
-    if (auto rv = md->value.FindMember("resourceVersion");
-        rv != md->value.MemberEnd() && rv->value.IsString()) {
-      list_version = rv->value.GetString();
-    }
-  }
   // An undecodable object is skipped by the informer, which keeps what it cached for that key:
   // such keys are left out on both sides.
   std::set<std::string> undecodable;
-  if (auto items = doc.FindMember("items"); items != doc.MemberEnd() && items->value.IsArray()) {
-    for (const rapidjson::Value& item : items->value.GetArray()) {
-      StatusOr<T> obj = T::FromJson(item);
-      if (!obj.ok()) {
-        undecodable.insert(runtime::internal::RawObjectKey(item));
-        continue;
+  // In pages, each freed before the next: one unpaged LIST of 100,000 Services held its whole
+  // body and document at once and was the operator's peak memory at start-up (BENCHMARKS.md,
+  // "Operator memory"). Pages after the first are served from the first one's snapshot (the
+  // continue token carries its resourceVersion), so this is the same consistent list; an
+  // expired token is an error, and the manager retries the hook with back-off.
+  runtime::ListOptions options;
+  options.limit = kCaughtUpPageSize;
+  bool first = true;
+  do {
+    StatusOr<rapidjson::Document> list = client.List(T::kResource, "", options);
+    if (!list.ok()) return list.status().WithContext("list " + std::string(T::kResource.resource));
+    options.continue_token.clear();
+    const rapidjson::Value& doc = *list;
+    if (auto md = doc.FindMember("metadata"); md != doc.MemberEnd() && md->value.IsObject()) {
+      if (auto rv = md->value.FindMember("resourceVersion");
+          first && rv != md->value.MemberEnd() && rv->value.IsString()) {
+        list_version = rv->value.GetString();
       }
-      listed.push_back({runtime::ObjectKeyOf(obj->metadata), obj->metadata.resource_version});
+      if (auto c = md->value.FindMember("continue");
+          c != md->value.MemberEnd() && c->value.IsString()) {
+        options.continue_token = c->value.GetString();
+      }
     }
-  }
+    first = false;
+    if (auto items = doc.FindMember("items"); items != doc.MemberEnd() && items->value.IsArray()) {
+      for (const rapidjson::Value& item : items->value.GetArray()) {
+        StatusOr<T> obj = T::FromJson(item);
+        if (!obj.ok()) {
+          undecodable.insert(runtime::internal::RawObjectKey(item));
+          continue;
+        }
+        listed.push_back({runtime::ObjectKeyOf(obj->metadata), obj->metadata.resource_version});
+      }
+    }
+  } while (!options.continue_token.empty());
   std::vector<VersionedKey> cached;
   for (const ObjectPtr<T>& obj : informer.store().List()) {
     std::string key = runtime::ObjectKeyOf(obj->metadata);

@@ -16,6 +16,7 @@
 #include "controllers/freshness.h"
 #include "controllers/metrics.h"
 #include "controllers/pool_controller.h"
+#include "controllers/service_cache.h"
 #include "controllers/service_controller.h"
 #include "operator/base/status_macros.h"
 #include "operator/ipam/address.h"
@@ -191,7 +192,11 @@ Status SetupWithManager(runtime::Manager& manager, runtime::EventRecorder& recor
   runtime::Client& client = manager.client();
   runtime::Client& writer = manager.leader_client();
   op->reader = &client;
-  op->services = std::make_shared<Informer<api::Service>>(client, informer_options);
+  runtime::InformerOptions service_informer_options = informer_options;
+  // Only what the controllers read is cached (service_cache.h): the Service cache is the
+  // operator's largest structure.
+  service_informer_options.transform = ServiceCacheTransform;
+  op->services = std::make_shared<Informer<api::Service>>(client, service_informer_options);
   op->namespaces = std::make_shared<Informer<api::Namespace>>(client, informer_options);
   op->pools = std::make_shared<Informer<api::LoadBalancerPool>>(client, informer_options);
 

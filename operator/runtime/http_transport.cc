@@ -450,9 +450,9 @@ StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
           // copy of its result until the task is destroyed, which can be long after this call
           // returned (heaptrack on the operator's start-up with 20,000 Services: when the tasks
           // carried the body, every LIST page's body was still alive five times over at the
-          // peak, 86 of its 109 MB; BENCHMARKS.md, "Operator memory"). The body is taken once
+          // peak, 86 of its 126 MB; BENCHMARKS.md, "Operator memory"). The body is taken once
           // it is all received, in one allocation of its size, as extract_utf8string does.
-          .then([](web::http::http_response resp) { return resp.content_ready(); })
+          .then([](const web::http::http_response& resp) { return resp.content_ready(); })
           .then([](web::http::http_response resp) {
             auto out = std::make_shared<HttpResponse>();
             out->status_code = resp.status_code();

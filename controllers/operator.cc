@@ -16,6 +16,7 @@
 #include "controllers/freshness.h"
 #include "controllers/metrics.h"
 #include "controllers/pool_controller.h"
+#include "controllers/service_cache.h"
 #include "controllers/service_controller.h"
 #include "operator/base/status_macros.h"
 #include "operator/ipam/address.h"
@@ -33,34 +34,53 @@ using runtime::ObjectPtr;
 constexpr char kHandledByNamespace[] = "lballoc.io/handled-by-namespace";
 constexpr char kHandled[] = "lballoc.io/handled";
 
+// Page size of CaughtUp's LIST: the informers' (runtime::InformerOptions::page_size).
+constexpr int64_t kCaughtUpPageSize = 500;
+
 // Whether `informer`'s cache holds at least what a consistent LIST through `client` returns now
 // (freshness.h).
 template <typename T>
 Status CaughtUp(runtime::Client& client, const Informer<T>& informer, std::string_view what) {
-  StatusOr<rapidjson::Document> list = client.List(T::kResource, "");
-  if (!list.ok()) return list.status().WithContext("list " + std::string(T::kResource.resource));
   std::vector<VersionedKey> listed;
   std::string list_version;
-  const rapidjson::Value& doc = *list;
-  if (auto md = doc.FindMember("metadata"); md != doc.MemberEnd() && md->value.IsObject()) {
-    if (auto rv = md->value.FindMember("resourceVersion");
-        rv != md->value.MemberEnd() && rv->value.IsString()) {
-      list_version = rv->value.GetString();
-    }
-  }
   // An undecodable object is skipped by the informer, which keeps what it cached for that key:
   // such keys are left out on both sides.
   std::set<std::string> undecodable;
-  if (auto items = doc.FindMember("items"); items != doc.MemberEnd() && items->value.IsArray()) {
-    for (const rapidjson::Value& item : items->value.GetArray()) {
-      StatusOr<T> obj = T::FromJson(item);
-      if (!obj.ok()) {
-        undecodable.insert(runtime::internal::RawObjectKey(item));
-        continue;
+  // In pages, each freed before the next: one unpaged LIST of 100,000 Services held its whole
+  // body and document at once and was the operator's peak memory at start-up (BENCHMARKS.md,
+  // "Operator memory"). Pages after the first are served from the first one's snapshot (the
+  // continue token carries its resourceVersion), so this is the same consistent list; an
+  // expired token is an error, and the manager retries the hook with back-off.
+  runtime::ListOptions options;
+  options.limit = kCaughtUpPageSize;
+  bool first = true;
+  do {
+    StatusOr<rapidjson::Document> list = client.List(T::kResource, "", options);
+    if (!list.ok()) return list.status().WithContext("list " + std::string(T::kResource.resource));
+    options.continue_token.clear();
+    const rapidjson::Value& doc = *list;
+    if (auto md = doc.FindMember("metadata"); md != doc.MemberEnd() && md->value.IsObject()) {
+      if (auto rv = md->value.FindMember("resourceVersion");
+          first && rv != md->value.MemberEnd() && rv->value.IsString()) {
+        list_version = rv->value.GetString();
       }
-      listed.push_back({runtime::ObjectKeyOf(obj->metadata), obj->metadata.resource_version});
+      if (auto c = md->value.FindMember("continue");
+          c != md->value.MemberEnd() && c->value.IsString()) {
+        options.continue_token = c->value.GetString();
+      }
     }
-  }
+    first = false;
+    if (auto items = doc.FindMember("items"); items != doc.MemberEnd() && items->value.IsArray()) {
+      for (const rapidjson::Value& item : items->value.GetArray()) {
+        StatusOr<T> obj = T::FromJson(item);
+        if (!obj.ok()) {
+          undecodable.insert(runtime::internal::RawObjectKey(item));
+          continue;
+        }
+        listed.push_back({runtime::ObjectKeyOf(obj->metadata), obj->metadata.resource_version});
+      }
+    }
+  } while (!options.continue_token.empty());
   std::vector<VersionedKey> cached;
   for (const ObjectPtr<T>& obj : informer.store().List()) {
     std::string key = runtime::ObjectKeyOf(obj->metadata);
@@ -100,13 +120,14 @@ struct Operator {
     LB_RETURN_IF_ERROR(CaughtUp(*reader, *pools, "LoadBalancerPool"));
     LB_RETURN_IF_ERROR(CaughtUp(*reader, *namespaces, "Namespace"));
     LB_RETURN_IF_ERROR(CaughtUp(*reader, *services, "Service"));
+    // While this replica stood by, its Service watch recorded changes it never answered; the
+    // controllers' replay records every Service afresh. Forgotten before the rebuild, not
+    // after: one entry per Service (about 90 bytes) is no part of its peak.
+    times->Clear();
     StatusOr<AllocationState::Rebuilt> rebuilt =
         state->Rebuild(pools->store().List(), services->store().List());
     if (!rebuilt.ok()) return rebuilt.status().WithContext("rebuild allocations");
     pool_reconciler->ResetWrites();
-    // While this replica stood by, its Service watch recorded changes it never answered; the
-    // controllers' replay records every Service afresh.
-    times->Clear();
     LOG(INFO) << "allocations rebuilt from Service statuses: " << rebuilt->services
               << " Services hold addresses, " << rebuilt->dropped.size() << " addresses dropped, "
               << rebuilt->quarantined << " shown addresses held until their Service is rewritten";
@@ -172,7 +193,11 @@ Status SetupWithManager(runtime::Manager& manager, runtime::EventRecorder& recor
   runtime::Client& client = manager.client();
   runtime::Client& writer = manager.leader_client();
   op->reader = &client;
-  op->services = std::make_shared<Informer<api::Service>>(client, informer_options);
+  runtime::InformerOptions service_informer_options = informer_options;
+  // Only what the controllers read is cached (service_cache.h): the Service cache is the
+  // operator's largest structure.
+  service_informer_options.transform = ServiceCacheTransform;
+  op->services = std::make_shared<Informer<api::Service>>(client, service_informer_options);
   op->namespaces = std::make_shared<Informer<api::Namespace>>(client, informer_options);
   op->pools = std::make_shared<Informer<api::LoadBalancerPool>>(client, informer_options);
 

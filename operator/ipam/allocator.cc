@@ -801,7 +801,11 @@ std::vector<Dropped> Allocator::Restore(std::vector<Holding> holdings, const Poo
   auto drop = [&](const std::string& service, const Address& a, Reason reason, std::string why) {
     dropped.push_back({service, a, reason, std::move(why)});
   };
-  for (const Holding& h : holdings) {
+  for (Holding& slot : holdings) {
+    // Taken out of the vector, so that each request's strings and lists are freed as the
+    // engine's record of it is built, not all at the end (the operator's start-up peak is
+    // during this loop: BENCHMARKS.md, "Operator memory").
+    const Holding h = std::move(slot);
     const std::string& key = h.request.service;
     Families wanted;
     std::string invalid = CheckRequest(h.request, &wanted);

@@ -494,47 +494,62 @@ StatusOr<HttpResponse> HttpTransport::Do(const HttpRequest& request) {
 
   const auto start = std::chrono::steady_clock::now();
   for (int attempt = 0;; ++attempt) {
-    auto pending = std::make_shared<PendingAnswer<HttpResponse>>();
+    auto pending = std::make_shared<PendingAnswer<std::shared_ptr<HttpResponse>>>();
     pplx::cancellation_token_source cts;
     try {
       web::http::http_request msg = impl_->Message(request, impl_->tokens.Token());
-      client->request(msg, cts.get_token())
+      client
+          ->request(msg, cts.get_token())
+          // The tasks carry a pointer to the response, never the body: each pplx task keeps a
+          // copy of its result until the task is destroyed, which can be long after this call
+          // returned (heaptrack on the operator's start-up with 20,000 Services: when the tasks
+          // carried the body, every LIST page's body was still alive five times over at the
+          // peak, 86 of its 126 MB; BENCHMARKS.md, "Operator memory"). The body is taken once
+          // it is all received, in one allocation of its size, as extract_utf8string does.
+          .then([](const web::http::http_response& resp) { return resp.content_ready(); })
           .then([](web::http::http_response resp) {
             auto out = std::make_shared<HttpResponse>();
             out->status_code = resp.status_code();
             out->headers = LowerHeaders(resp.headers());
-            return resp.extract_utf8string(true).then([out](std::string body) {
-              out->body = std::move(body);
-              return *out;
-            });
+            concurrency::streams::streambuf<uint8_t> buffer = resp.body().streambuf();
+            const size_t size = buffer.in_avail();
+            out->body.resize(size);
+            if (size > 0) {
+              // Never blocks: content_ready() means the whole body is in the buffer.
+              size_t got = buffer.getn(reinterpret_cast<uint8_t*>(out->body.data()), size).get();
+              out->body.resize(got);
+            }
+            return out;
           })
           // pplx takes a continuation whose parameter is a task<T> by value as task-based (it
           // runs on failure too).
           // NOLINTNEXTLINE(performance-unnecessary-value-param)
-          .then([pending, client](pplx::task<HttpResponse> task) {
+          .then([pending, client](pplx::task<std::shared_ptr<HttpResponse>> task) {
             pending->Complete(std::move(task));
           });
     } catch (const std::exception& e) {
       return UnavailableError(impl_->Describe(request) + ": " + e.what());
     }
     switch (pending->Await(request.cancel, bounded ? std::optional(deadline) : std::nullopt)) {
-      case PendingAnswer<HttpResponse>::Outcome::kAnswered:
+      case PendingAnswer<std::shared_ptr<HttpResponse>>::Outcome::kAnswered:
         break;
-      case PendingAnswer<HttpResponse>::Outcome::kCancelled:
+      case PendingAnswer<std::shared_ptr<HttpResponse>>::Outcome::kCancelled:
         cts.cancel();  // closes the connection; the continuation still lands in `pending`
         return CancelledError(impl_->Describe(request) + ": cancelled");
-      case PendingAnswer<HttpResponse>::Outcome::kTimedOut:
+      case PendingAnswer<std::shared_ptr<HttpResponse>>::Outcome::kTimedOut:
         cts.cancel();
         return UnavailableError(impl_->Describe(request) + ": no response within " +
                                 std::to_string(request.timeout.count()) + "ms");
     }
-    StatusOr<HttpResponse> response = pending->Take();
-    if (!response.ok()) {
+    StatusOr<std::shared_ptr<HttpResponse>> answer = pending->Take();
+    if (!answer.ok()) {
       return UnavailableError(impl_->Describe(request) + ": " +
-                              impl_->ErrorText(response.status().message()));
+                              impl_->ErrorText(answer.status().message()));
     }
-    impl_->LogExchange(request, response->status_code, start, attempt);
-    if (response->status_code == 401 && attempt == 0 && impl_->tokens.Refresh()) continue;
+    // Moved out: the pplx tasks may still hold the pointer for a while.
+    HttpResponse response = std::move(**answer);
+    impl_->LogExchange(request, response.status_code, start, attempt);
+    if (response.status_code == 401 && attempt == 0 && impl_->tokens.Refresh()) continue;
     return response;
   }
 }

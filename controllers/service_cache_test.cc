@@ -1,0 +1,208 @@
+// ServiceCacheTransform: a Service that goes through it keeps every field the controllers read,
+// and the status writes computed from it are byte for byte those computed from the full object.
+#include "controllers/service_cache.h"
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <string>
+#include <vector>
+
+#include "api/core_v1.h"
+#include "controllers/convert.h"
+#include "controllers/status.h"
+#include "operator/ipam/address.h"
+
+namespace lballoc::controllers {
+namespace {
+
+// A Service as a real cluster returns it, with everything the API shows that lballoc might
+// read: big annotations, managedFields, owner references, finalizers, named ports, a status
+// with an ingress entry of another writer and a condition.
+constexpr char kFullService[] = R"({
+  "apiVersion": "v1", "kind": "Service",
+  "metadata": {
+    "name": "web", "namespace": "shop", "uid": "6b1f0c3e-2d4a-4c1b-9e0f-000000000042",
+    "resourceVersion": "1234", "generation": 3, "generateName": "web-",
+    "creationTimestamp": "2026-01-01T00:00:00Z",
+    "labels": {"app": "web", "tier": "frontend", "lballoc.io/pool-class": "public"},
+    "annotations": {
+      "kubectl.kubernetes.io/last-applied-configuration": "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"web\"}}",
+      "lballoc.io/pool": "public, private",
+      "lballoc.io/ips": "192.0.2.10",
+      "lballoc.io/sharing-key": " web ",
+      "example.com/owner": "team-a"
+    },
+    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web",
+                         "uid": "11111111-2222-3333-4444-555555555555", "controller": true}],
+    "finalizers": ["service.kubernetes.io/load-balancer-cleanup"],
+    "managedFields": [{"manager": "kubectl", "operation": "Update", "apiVersion": "v1",
+                       "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:type": {}}}}]
+  },
+  "spec": {
+    "type": "LoadBalancer", "loadBalancerClass": "kube-router",
+    "loadBalancerIP": "192.0.2.10",
+    "clusterIP": "10.96.0.42", "clusterIPs": ["10.96.0.42"],
+    "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+    "externalTrafficPolicy": "Local",
+    "selector": {"app": "web", "tier": "frontend"},
+    "ports": [
+      {"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080, "nodePort": 30080,
+       "appProtocol": "http"},
+      {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": "dns", "nodePort": 30053}
+    ]
+  },
+  "status": {
+    "loadBalancer": {"ingress": [{"ip": "192.0.2.10", "ipMode": "VIP",
+                                  "ports": [{"port": 80, "protocol": "TCP"}]},
+                                 {"hostname": "lb.example.com"}]},
+    "conditions": [{"type": "lballoc.io/AddressAllocated", "status": "False",
+                    "reason": "PoolExhausted", "message": "pool \"public\" is full",
+                    "observedGeneration": 2, "lastTransitionTime": "2026-01-01T00:00:05Z"}]
+  }
+})";
+
+api::Service Decode(const char* json, bool transform) {
+  rapidjson::Document doc;
+  doc.Parse(json);
+  EXPECT_FALSE(doc.HasParseError());
+  if (transform) ServiceCacheTransform(doc, doc.GetAllocator());
+  StatusOr<api::Service> svc = api::Service::FromJson(doc);
+  EXPECT_TRUE(svc.ok()) << svc.status();
+  return svc.ok() ? *svc : api::Service();
+}
+
+ipam::Address Ip(const char* text) { return *ipam::ParseAddress(text); }
+
+TEST(ServiceCacheTransformTest, KeepsEveryFieldTheControllersRead) {
+  const api::Service full = Decode(kFullService, false);
+  const api::Service cached = Decode(kFullService, true);
+
+  for (const ClassSelection& classes :
+       {ClassSelection{"kube-router", true}, ClassSelection{"other", false}}) {
+    EXPECT_EQ(IsHandled(cached, classes), IsHandled(full, classes));
+  }
+  StatusOr<ipam::Request> want = BuildRequest(full);
+  StatusOr<ipam::Request> got = BuildRequest(cached);
+  ASSERT_TRUE(want.ok()) << want.status();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->service, want->service);
+  EXPECT_EQ(got->creation_order, want->creation_order);
+  EXPECT_EQ(got->families, want->families);
+  EXPECT_EQ(got->policy, want->policy);
+  EXPECT_EQ(got->requested, want->requested);
+  EXPECT_EQ(got->pools, (std::vector<std::string>{"public", "private"}));
+  EXPECT_EQ(got->pools, want->pools);
+  EXPECT_EQ(got->sharing_key, "web");
+  EXPECT_EQ(got->sharing_key, want->sharing_key);
+  EXPECT_EQ(got->ports, want->ports);
+  EXPECT_EQ(got->ports.size(), 2u);
+  EXPECT_EQ(got->traffic_policy, want->traffic_policy);
+  EXPECT_EQ(got->selector, "app=web,tier=frontend");
+  EXPECT_EQ(got->selector, want->selector);
+
+  // What the reconcilers, the selectors, the event recorder and the status writes read.
+  EXPECT_EQ(cached.metadata.name, full.metadata.name);
+  EXPECT_EQ(cached.metadata.namespace_, full.metadata.namespace_);
+  EXPECT_EQ(cached.metadata.uid, full.metadata.uid);
+  EXPECT_EQ(cached.metadata.resource_version, full.metadata.resource_version);
+  EXPECT_EQ(cached.metadata.generation, full.metadata.generation);
+  EXPECT_EQ(cached.metadata.creation_timestamp, full.metadata.creation_timestamp);
+  EXPECT_EQ(cached.metadata.deletion_timestamp, full.metadata.deletion_timestamp);
+  EXPECT_EQ(cached.metadata.labels, full.metadata.labels);
+  EXPECT_EQ(cached.spec.type, full.spec.type);
+  EXPECT_EQ(cached.spec.load_balancer_class, full.spec.load_balancer_class);
+  EXPECT_EQ(cached.spec.load_balancer_ip, full.spec.load_balancer_ip);
+  EXPECT_EQ(cached.spec.ip_families, full.spec.ip_families);
+  EXPECT_EQ(cached.spec.ip_family_policy, full.spec.ip_family_policy);
+  EXPECT_EQ(cached.spec.external_traffic_policy, full.spec.external_traffic_policy);
+  EXPECT_EQ(cached.spec.selector, full.spec.selector);
+  EXPECT_EQ(cached.status, full.status);
+}
+
+TEST(ServiceCacheTransformTest, DropsWhatNobodyReads) {
+  const api::Service full = Decode(kFullService, false);
+  const api::Service cached = Decode(kFullService, true);
+  // The full object has them (so this test fails if the decoder stops modelling them)...
+  ASSERT_EQ(full.metadata.annotations.size(), 5u);
+  ASSERT_FALSE(full.metadata.owner_references.empty());
+  ASSERT_FALSE(full.metadata.finalizers.empty());
+  ASSERT_FALSE(full.spec.cluster_ip.empty());
+  ASSERT_FALSE(full.spec.cluster_ips.empty());
+  ASSERT_EQ(full.spec.ports[0].name, "http");
+  ASSERT_TRUE(full.spec.ports[0].target_port.has_value());
+  // ...the cached one does not.
+  for (const auto& [key, value] : cached.metadata.annotations) {
+    EXPECT_EQ(key.rfind(kKeptAnnotationPrefix, 0), 0u) << key;
+  }
+  EXPECT_EQ(cached.metadata.annotations.size(), 3u);
+  EXPECT_TRUE(cached.metadata.owner_references.empty());
+  EXPECT_TRUE(cached.metadata.finalizers.empty());
+  EXPECT_TRUE(cached.spec.cluster_ip.empty());
+  EXPECT_TRUE(cached.spec.cluster_ips.empty());
+  for (const api::ServicePort& p : cached.spec.ports) {
+    EXPECT_TRUE(p.name.empty());
+    EXPECT_FALSE(p.target_port.has_value());
+    EXPECT_EQ(p.node_port, 0);
+    EXPECT_TRUE(p.app_protocol.empty());
+  }
+}
+
+// The Service controller's writes (service_controller.cc WriteStatus): a merge patch of
+// resourceVersion and the status it computes from the cached status. Equal patches for the full
+// and the transformed object, for an allocation, a failure and a release.
+std::string AllocationPatch(const api::Service& svc, ipam::Reason reason,
+                            const std::vector<ipam::Address>& addresses) {
+  api::Service patch;
+  patch.metadata.resource_version = svc.metadata.resource_version;
+  patch.status = DesiredServiceStatus(
+      svc.status, addresses, AllocationCondition(reason, "message", svc.metadata.generation),
+      api::Time(std::chrono::seconds(1767225700)));
+  return api::ServiceStatusPatch(patch);
+}
+
+TEST(ServiceCacheTransformTest, StatusWritesAreTheSame) {
+  const api::Service full = Decode(kFullService, false);
+  const api::Service cached = Decode(kFullService, true);
+  for (const std::vector<ipam::Address>& addresses :
+       {std::vector<ipam::Address>{Ip("192.0.2.10")}, std::vector<ipam::Address>{Ip("192.0.2.11")},
+        std::vector<ipam::Address>{}}) {
+    for (ipam::Reason reason : {ipam::Reason::kAllocated, ipam::Reason::kPoolExhausted}) {
+      std::string want = AllocationPatch(full, reason, addresses);
+      EXPECT_EQ(AllocationPatch(cached, reason, addresses), want);
+      // The patch names only what lballoc owns, whatever the cache dropped.
+      EXPECT_EQ(want.find("clusterIP"), std::string::npos) << want;
+      EXPECT_EQ(want.find("annotations"), std::string::npos) << want;
+      EXPECT_EQ(want.find("spec"), std::string::npos) << want;
+    }
+  }
+  api::Service released;
+  released.metadata.resource_version = cached.metadata.resource_version;
+  released.status = ReleasedServiceStatus(cached.status, {Ip("192.0.2.10")});
+  api::Service released_full;
+  released_full.metadata.resource_version = full.metadata.resource_version;
+  released_full.status = ReleasedServiceStatus(full.status, {Ip("192.0.2.10")});
+  EXPECT_EQ(api::ServiceStatusPatch(released), api::ServiceStatusPatch(released_full));
+}
+
+TEST(ServiceCacheTransformTest, LeavesMalformedObjectsToTheDecoder) {
+  for (const char* json : {R"([1, 2])", R"({"metadata": 3, "spec": "x"})",
+                           R"({"metadata": {"annotations": [1]}, "spec": {"ports": {"a": 1}}})",
+                           R"({"spec": {"ports": [7, {"name": "x", "port": 1}]}})"}) {
+    rapidjson::Document doc;
+    doc.Parse(json);
+    ASSERT_FALSE(doc.HasParseError()) << json;
+    rapidjson::Document copy;
+    copy.CopyFrom(doc, copy.GetAllocator());
+    ServiceCacheTransform(doc, doc.GetAllocator());
+    if (std::string(json).find("\"name\": \"x\"") == std::string::npos) {
+      EXPECT_TRUE(doc == copy) << json;  // nothing it knows how to drop: untouched
+    } else {
+      EXPECT_FALSE(doc["spec"]["ports"][1].HasMember("name"));  // the good entry is cleaned
+      EXPECT_EQ(doc["spec"]["ports"][0].GetInt(), 7);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace lballoc::controllers

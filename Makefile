@@ -68,9 +68,10 @@ else
 test test-e2e: realcluster-missing
 endif
 # The static checks first (formatting fails in seconds), then the build and every test.
-test: deps fmt-check lint thread-safety build ## Format, lint, clang thread-safety build, every test (unit, integration, e2e, TSan, fuzz)
+test: deps fmt-check lint thread-safety build ## Format, lint, clang thread-safety build, every test (unit, integration, e2e, TSan, ASan+UBSan, fuzz)
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 	$(MAKE) --no-print-directory test-tsan
+	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory fuzz
 
 test-e2e: build ## Run only the end-to-end tests (real binaries, kubectl; e2e_rbac on the real control plane)

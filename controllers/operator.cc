@@ -2,7 +2,9 @@
 
 #include <glog/logging.h>
 
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -33,40 +35,79 @@ using runtime::ObjectPtr;
 constexpr char kHandledByNamespace[] = "lballoc.io/handled-by-namespace";
 constexpr char kHandled[] = "lballoc.io/handled";
 
+// Objects per page of the LIST CaughtUp reads (as the informers' initial LIST and client-go's
+// pager).
+constexpr int64_t kCatchUpPageSize = 500;
+
+std::string StringOf(const rapidjson::Value& object, const char* member) {
+  if (!object.IsObject()) return "";
+  auto it = object.FindMember(member);
+  return it != object.MemberEnd() && it->value.IsString() ? it->value.GetString() : "";
+}
+
+// One pass of CaughtUp with pages of `limit` objects (0: unpaged). Sets `*expired` when a
+// continue token expired (410) after the first page.
+template <typename T>
+Status CaughtUpPass(runtime::Client& client, const runtime::Store<T>& store, std::string_view what,
+                    int64_t limit, bool* expired) {
+  *expired = false;
+  PagedCatchUp check(what, [&store](std::string_view key) -> std::optional<std::string> {
+    ObjectPtr<T> obj = store.Get(key);
+    if (obj == nullptr) return std::nullopt;
+    return obj->metadata.resource_version;
+  });
+  runtime::ListOptions options;
+  options.limit = limit;
+  for (int page = 0;; ++page) {
+    StatusOr<rapidjson::Document> list = client.List(T::kResource, "", options);
+    if (!list.ok() && page > 0 && list.status().IsGone()) {
+      *expired = true;
+      return list.status();
+    }
+    if (!list.ok()) return list.status().WithContext("list " + std::string(T::kResource.resource));
+    const rapidjson::Value& doc = *list;
+    if (!doc.IsObject()) return InvalidArgumentError("list: not an object");
+    const rapidjson::Value* md = nullptr;
+    if (auto it = doc.FindMember("metadata"); it != doc.MemberEnd()) md = &it->value;
+    if (page == 0) check.SetListVersion(md != nullptr ? StringOf(*md, "resourceVersion") : "");
+    if (auto items = doc.FindMember("items"); items != doc.MemberEnd() && items->value.IsArray()) {
+      for (const rapidjson::Value& item : items->value.GetArray()) {
+        std::string version;
+        if (item.IsObject()) {
+          if (auto it = item.FindMember("metadata"); it != item.MemberEnd()) {
+            version = StringOf(it->value, "resourceVersion");
+          }
+        }
+        LB_RETURN_IF_ERROR(check.Listed(runtime::internal::RawObjectKey(item), version,
+                                        [&item] { return T::FromJson(item).ok(); }));
+      }
+    }
+    std::string next = md != nullptr ? StringOf(*md, "continue") : "";
+    if (limit == 0 || next.empty()) break;
+    options.continue_token = std::move(next);
+  }
+  return check.Finish(store.size(), [&store] {
+    std::vector<VersionedKey> cached;
+    for (const ObjectPtr<T>& obj : store.List()) {
+      cached.push_back({runtime::ObjectKeyOf(obj->metadata), obj->metadata.resource_version});
+    }
+    return cached;
+  });
+}
+
 // Whether `informer`'s cache holds at least what a consistent LIST through `client` returns now
-// (freshness.h).
+// (freshness.h). Paged, and an object is decoded only when the cache does not already hold it
+// at the same or a newer version: at 100,000 Services one unpaged LIST decoded whole cost
+// seconds of every start-up (BENCHMARKS.md).
 template <typename T>
 Status CaughtUp(runtime::Client& client, const Informer<T>& informer, std::string_view what) {
-  StatusOr<rapidjson::Document> list = client.List(T::kResource, "");
-  if (!list.ok()) return list.status().WithContext("list " + std::string(T::kResource.resource));
-  std::vector<VersionedKey> listed;
-  std::string list_version;
-  const rapidjson::Value& doc = *list;
-  if (auto md = doc.FindMember("metadata"); md != doc.MemberEnd() && md->value.IsObject()) {
-    if (auto rv = md->value.FindMember("resourceVersion");
-        rv != md->value.MemberEnd() && rv->value.IsString()) {
-      list_version = rv->value.GetString();
-    }
-  }
-  // An undecodable object is skipped by the informer, which keeps what it cached for that key:
-  // such keys are left out on both sides.
-  std::set<std::string> undecodable;
-  if (auto items = doc.FindMember("items"); items != doc.MemberEnd() && items->value.IsArray()) {
-    for (const rapidjson::Value& item : items->value.GetArray()) {
-      StatusOr<T> obj = T::FromJson(item);
-      if (!obj.ok()) {
-        undecodable.insert(runtime::internal::RawObjectKey(item));
-        continue;
-      }
-      listed.push_back({runtime::ObjectKeyOf(obj->metadata), obj->metadata.resource_version});
-    }
-  }
-  std::vector<VersionedKey> cached;
-  for (const ObjectPtr<T>& obj : informer.store().List()) {
-    std::string key = runtime::ObjectKeyOf(obj->metadata);
-    if (undecodable.count(key) == 0) cached.push_back({key, obj->metadata.resource_version});
-  }
-  return CacheCaughtUp(what, listed, list_version, std::move(cached));
+  bool expired = false;
+  Status paged = CaughtUpPass(client, informer.store(), what, kCatchUpPageSize, &expired);
+  if (!expired) return paged;
+  // Paging again from the first page could expire again; one unpaged LIST cannot (as the
+  // informer's reflector does).
+  LOG(WARNING) << what << " cache check: continue token expired; listing again without paging";
+  return CaughtUpPass(client, informer.store(), what, 0, &expired);
 }
 
 // Everything one SetupWithManager call made; kept alive by the manager's hook.
@@ -97,12 +138,19 @@ struct Operator {
     // Rule 2 rebuilds from the *current* statuses; a cache that lagged while this replica stood
     // by would forget addresses the previous leader gave (freshness.h). Retried by the manager
     // with back-off until the caches have caught up.
+    using Ms = std::chrono::duration<double, std::milli>;
+    const auto start = std::chrono::steady_clock::now();
     LB_RETURN_IF_ERROR(CaughtUp(*reader, *pools, "LoadBalancerPool"));
     LB_RETURN_IF_ERROR(CaughtUp(*reader, *namespaces, "Namespace"));
     LB_RETURN_IF_ERROR(CaughtUp(*reader, *services, "Service"));
+    const auto caught_up = std::chrono::steady_clock::now();
     StatusOr<AllocationState::Rebuilt> rebuilt =
         state->Rebuild(pools->store().List(), services->store().List());
     if (!rebuilt.ok()) return rebuilt.status().WithContext("rebuild allocations");
+    // Start-up cost, by step (BENCHMARKS.md "End to end").
+    LOG(INFO) << "caches caught up with the API server in " << Ms(caught_up - start).count()
+              << " ms; rebuild took " << Ms(std::chrono::steady_clock::now() - caught_up).count()
+              << " ms";
     pool_reconciler->ResetWrites();
     // While this replica stood by, its Service watch recorded changes it never answered; the
     // controllers' replay records every Service afresh.

@@ -2,7 +2,9 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <chrono>
+#include <future>
 #include <memory>
 #include <optional>
 #include <set>
@@ -45,17 +47,57 @@ std::string StringOf(const rapidjson::Value& object, const char* member) {
   return it != object.MemberEnd() && it->value.IsString() ? it->value.GetString() : "";
 }
 
+// A cache's objects at one moment, by key: what CaughtUp compares with the server and, for
+// the Services, what the rebuild reads, so that both judge the same state.
+template <typename T>
+class Snapshot {
+ public:
+  explicit Snapshot(std::vector<ObjectPtr<T>> objects) {
+    entries_.reserve(objects.size());
+    for (ObjectPtr<T>& obj : objects) {
+      std::string key = runtime::ObjectKeyOf(obj->metadata);
+      entries_.push_back({std::move(key), std::move(obj)});
+    }
+    std::sort(entries_.begin(), entries_.end(),
+              [](const Entry& a, const Entry& b) { return a.key < b.key; });
+  }
+
+  // The resourceVersion of `key`; nullopt when absent.
+  std::optional<std::string> Version(std::string_view key) const {
+    auto it = std::lower_bound(entries_.begin(), entries_.end(), key,
+                               [](const Entry& e, std::string_view k) { return e.key < k; });
+    if (it == entries_.end() || it->key != key) return std::nullopt;
+    return it->object->metadata.resource_version;
+  }
+  size_t size() const { return entries_.size(); }
+  std::vector<VersionedKey> Keys() const {
+    std::vector<VersionedKey> out;
+    out.reserve(entries_.size());
+    for (const Entry& e : entries_) out.push_back({e.key, e.object->metadata.resource_version});
+    return out;
+  }
+  std::vector<ObjectPtr<T>> Objects() const {
+    std::vector<ObjectPtr<T>> out;
+    out.reserve(entries_.size());
+    for (const Entry& e : entries_) out.push_back(e.object);
+    return out;
+  }
+
+ private:
+  struct Entry {
+    std::string key;
+    ObjectPtr<T> object;
+  };
+  std::vector<Entry> entries_;
+};
+
 // One pass of CaughtUp with pages of `limit` objects (0: unpaged). Sets `*expired` when a
 // continue token expired (410) after the first page.
 template <typename T>
-Status CaughtUpPass(runtime::Client& client, const runtime::Store<T>& store, std::string_view what,
+Status CaughtUpPass(runtime::Client& client, const Snapshot<T>& cache, std::string_view what,
                     int64_t limit, bool* expired) {
   *expired = false;
-  PagedCatchUp check(what, [&store](std::string_view key) -> std::optional<std::string> {
-    ObjectPtr<T> obj = store.Get(key);
-    if (obj == nullptr) return std::nullopt;
-    return obj->metadata.resource_version;
-  });
+  PagedCatchUp check(what, [&cache](std::string_view key) { return cache.Version(key); });
   runtime::ListOptions options;
   options.limit = limit;
   for (int page = 0;; ++page) {
@@ -86,28 +128,22 @@ Status CaughtUpPass(runtime::Client& client, const runtime::Store<T>& store, std
     if (limit == 0 || next.empty()) break;
     options.continue_token = std::move(next);
   }
-  return check.Finish(store.size(), [&store] {
-    std::vector<VersionedKey> cached;
-    for (const ObjectPtr<T>& obj : store.List()) {
-      cached.push_back({runtime::ObjectKeyOf(obj->metadata), obj->metadata.resource_version});
-    }
-    return cached;
-  });
+  return check.Finish(cache.size(), [&cache] { return cache.Keys(); });
 }
 
-// Whether `informer`'s cache holds at least what a consistent LIST through `client` returns now
-// (freshness.h). Paged, and an object is decoded only when the cache does not already hold it
-// at the same or a newer version: at 100,000 Services one unpaged LIST decoded whole cost
-// seconds of every start-up (BENCHMARKS.md).
+// Whether the cache snapshot `cache` holds at least what a consistent LIST through `client`
+// returns now (freshness.h). Paged, and an object is decoded only when the snapshot does not
+// already hold it at the same or a newer version: at 100,000 Services one unpaged LIST decoded
+// whole cost seconds of every start-up (BENCHMARKS.md).
 template <typename T>
-Status CaughtUp(runtime::Client& client, const Informer<T>& informer, std::string_view what) {
+Status CaughtUp(runtime::Client& client, const Snapshot<T>& cache, std::string_view what) {
   bool expired = false;
-  Status paged = CaughtUpPass(client, informer.store(), what, kCatchUpPageSize, &expired);
+  Status paged = CaughtUpPass(client, cache, what, kCatchUpPageSize, &expired);
   if (!expired) return paged;
   // Paging again from the first page could expire again; one unpaged LIST cannot (as the
   // informer's reflector does).
   LOG(WARNING) << what << " cache check: continue token expired; listing again without paging";
-  return CaughtUpPass(client, informer.store(), what, 0, &expired);
+  return CaughtUpPass(client, cache, what, 0, &expired);
 }
 
 // Everything one SetupWithManager call made; kept alive by the manager's hook.
@@ -140,17 +176,37 @@ struct Operator {
     // with back-off until the caches have caught up.
     using Ms = std::chrono::duration<double, std::milli>;
     const auto start = std::chrono::steady_clock::now();
-    LB_RETURN_IF_ERROR(CaughtUp(*reader, *pools, "LoadBalancerPool"));
-    LB_RETURN_IF_ERROR(CaughtUp(*reader, *namespaces, "Namespace"));
-    LB_RETURN_IF_ERROR(CaughtUp(*reader, *services, "Service"));
+    const Snapshot<api::LoadBalancerPool> pool_cache(pools->store().List());
+    LB_RETURN_IF_ERROR(CaughtUp(*reader, pool_cache, "LoadBalancerPool"));
+    LB_RETURN_IF_ERROR(
+        CaughtUp(*reader, Snapshot<api::Namespace>(namespaces->store().List()), "Namespace"));
+    // The Services: the rebuild runs on a snapshot of the cache while the check compares that
+    // same snapshot with the server (the check mostly waits for the server, the rebuild is
+    // CPU). A snapshot that proves behind discards the rebuild: no controller runs before this
+    // hook succeeds, and the manager's retry rebuilds from scratch. A snapshot that passes is
+    // as fresh as a LIST made after this replica acquired the Lease, which is what rule 2
+    // needs; what the rebuild reads besides it (labels, through the live caches) is newer
+    // still.
+    const Snapshot<api::Service> service_cache(services->store().List());
+    std::chrono::steady_clock::duration rebuild_time{};  // written by the rebuild, read after get()
+    std::future<StatusOr<AllocationState::Rebuilt>> rebuilding =
+        std::async(std::launch::async, [this, &pool_cache, &service_cache, &rebuild_time] {
+          const auto began = std::chrono::steady_clock::now();
+          StatusOr<AllocationState::Rebuilt> r =
+              state->Rebuild(pool_cache.Objects(), service_cache.Objects());
+          rebuild_time = std::chrono::steady_clock::now() - began;
+          return r;
+        });
+    Status fresh = CaughtUp(*reader, service_cache, "Service");
     const auto caught_up = std::chrono::steady_clock::now();
-    StatusOr<AllocationState::Rebuilt> rebuilt =
-        state->Rebuild(pools->store().List(), services->store().List());
+    StatusOr<AllocationState::Rebuilt> rebuilt = rebuilding.get();
+    const auto done = std::chrono::steady_clock::now();
+    LB_RETURN_IF_ERROR(fresh);
     if (!rebuilt.ok()) return rebuilt.status().WithContext("rebuild allocations");
     // Start-up cost, by step (BENCHMARKS.md "End to end").
     LOG(INFO) << "caches caught up with the API server in " << Ms(caught_up - start).count()
-              << " ms; rebuild took " << Ms(std::chrono::steady_clock::now() - caught_up).count()
-              << " ms";
+              << " ms; the rebuild beside the Service check took " << Ms(rebuild_time).count()
+              << " ms, done " << Ms(done - start).count() << " ms after the hook began";
     pool_reconciler->ResetWrites();
     // While this replica stood by, its Service watch recorded changes it never answered; the
     // controllers' replay records every Service afresh.

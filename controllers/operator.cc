@@ -47,48 +47,50 @@ std::string StringOf(const rapidjson::Value& object, const char* member) {
   return it != object.MemberEnd() && it->value.IsString() ? it->value.GetString() : "";
 }
 
-// A cache's objects at one moment, by key: what CaughtUp compares with the server and, for
-// the Services, what the rebuild reads, so that both judge the same state.
+// A cache's objects at one moment, sorted by (namespace, name): what CaughtUp compares with
+// the server and, for the Services, what the rebuild reads, so that both judge the same state.
+// It holds no key strings (100,000 Services would add megabytes at the start-up's peak).
 template <typename T>
 class Snapshot {
  public:
-  explicit Snapshot(std::vector<ObjectPtr<T>> objects) {
-    entries_.reserve(objects.size());
-    for (ObjectPtr<T>& obj : objects) {
-      std::string key = runtime::ObjectKeyOf(obj->metadata);
-      entries_.push_back({std::move(key), std::move(obj)});
-    }
-    std::sort(entries_.begin(), entries_.end(),
-              [](const Entry& a, const Entry& b) { return a.key < b.key; });
+  explicit Snapshot(std::vector<ObjectPtr<T>> objects) : objects_(std::move(objects)) {
+    std::sort(objects_.begin(), objects_.end(), [](const ObjectPtr<T>& a, const ObjectPtr<T>& b) {
+      return Less(a->metadata, b->metadata.namespace_, b->metadata.name);
+    });
   }
 
-  // The resourceVersion of `key`; nullopt when absent.
+  // The resourceVersion of `key` ("namespace/name" or "name"); nullopt when absent.
   std::optional<std::string> Version(std::string_view key) const {
-    auto it = std::lower_bound(entries_.begin(), entries_.end(), key,
-                               [](const Entry& e, std::string_view k) { return e.key < k; });
-    if (it == entries_.end() || it->key != key) return std::nullopt;
-    return it->object->metadata.resource_version;
+    size_t slash = key.find('/');
+    std::string_view ns = slash == std::string_view::npos ? "" : key.substr(0, slash);
+    std::string_view name = slash == std::string_view::npos ? key : key.substr(slash + 1);
+    auto it = std::lower_bound(
+        objects_.begin(), objects_.end(), 0,
+        [ns, name](const ObjectPtr<T>& obj, int) { return Less(obj->metadata, ns, name); });
+    if (it == objects_.end() || (*it)->metadata.namespace_ != ns || (*it)->metadata.name != name) {
+      return std::nullopt;
+    }
+    return (*it)->metadata.resource_version;
   }
-  size_t size() const { return entries_.size(); }
+  size_t size() const { return objects_.size(); }
   std::vector<VersionedKey> Keys() const {
     std::vector<VersionedKey> out;
-    out.reserve(entries_.size());
-    for (const Entry& e : entries_) out.push_back({e.key, e.object->metadata.resource_version});
+    out.reserve(objects_.size());
+    for (const ObjectPtr<T>& obj : objects_) {
+      out.push_back({runtime::ObjectKeyOf(obj->metadata), obj->metadata.resource_version});
+    }
     return out;
   }
-  std::vector<ObjectPtr<T>> Objects() const {
-    std::vector<ObjectPtr<T>> out;
-    out.reserve(entries_.size());
-    for (const Entry& e : entries_) out.push_back(e.object);
-    return out;
-  }
+  const std::vector<ObjectPtr<T>>& objects() const { return objects_; }
 
  private:
-  struct Entry {
-    std::string key;
-    ObjectPtr<T> object;
-  };
-  std::vector<Entry> entries_;
+  // Whether `meta` sorts before (ns, name).
+  static bool Less(const api::ObjectMeta& meta, std::string_view ns, std::string_view name) {
+    if (meta.namespace_ != ns) return meta.namespace_ < ns;
+    return meta.name < name;
+  }
+
+  std::vector<ObjectPtr<T>> objects_;
 };
 
 // One pass of CaughtUp with pages of `limit` objects (0: unpaged). Sets `*expired` when a
@@ -193,7 +195,7 @@ struct Operator {
         std::async(std::launch::async, [this, &pool_cache, &service_cache, &rebuild_time] {
           const auto began = std::chrono::steady_clock::now();
           StatusOr<AllocationState::Rebuilt> r =
-              state->Rebuild(pool_cache.Objects(), service_cache.Objects());
+              state->Rebuild(pool_cache.objects(), service_cache.objects());
           rebuild_time = std::chrono::steady_clock::now() - began;
           return r;
         });

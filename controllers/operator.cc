@@ -86,8 +86,9 @@ class Snapshot {
  private:
   // Whether `meta` sorts before (ns, name).
   static bool Less(const api::ObjectMeta& meta, std::string_view ns, std::string_view name) {
-    if (meta.namespace_ != ns) return meta.namespace_ < ns;
-    return meta.name < name;
+    // compare(), not <: clang 14 cannot compile libstdc++ 12's string/string_view <.
+    if (int c = std::string_view(meta.namespace_).compare(ns); c != 0) return c < 0;
+    return std::string_view(meta.name).compare(name) < 0;
   }
 
   std::vector<ObjectPtr<T>> objects_;

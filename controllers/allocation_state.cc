@@ -171,7 +171,11 @@ ipam::PoolSelects AllocationState::EnginePoolSelects() const {
     if (IsQuarantineKey(service)) return true;
     runtime::ObjectPtr<api::Service> svc = services_.Get(service);
     if (svc == nullptr) return false;
-    return PoolSelectsLocked(pool, svc->metadata.labels, NamespaceLabels(svc->metadata.namespace_));
+    // The namespace's labels by reference: a copy per call was measurable at 100,000 Services.
+    runtime::ObjectPtr<api::Namespace> ns = namespaces_.Get(svc->metadata.namespace_);
+    static const Labels kNoLabels;
+    return PoolSelectsLocked(pool, svc->metadata.labels,
+                             ns == nullptr ? kNoLabels : ns->metadata.labels);
   };
 }
 

@@ -2,7 +2,11 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
+#include <chrono>
+#include <future>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -34,59 +38,116 @@ using runtime::ObjectPtr;
 constexpr char kHandledByNamespace[] = "lballoc.io/handled-by-namespace";
 constexpr char kHandled[] = "lballoc.io/handled";
 
-// Page size of CaughtUp's LIST: the informers' (runtime::InformerOptions::page_size).
-constexpr int64_t kCaughtUpPageSize = 500;
+// Objects per page of the LIST CaughtUp reads (as the informers' initial LIST and client-go's
+// pager).
+constexpr int64_t kCatchUpPageSize = 500;
 
-// Whether `informer`'s cache holds at least what a consistent LIST through `client` returns now
-// (freshness.h).
+std::string StringOf(const rapidjson::Value& object, const char* member) {
+  if (!object.IsObject()) return "";
+  auto it = object.FindMember(member);
+  return it != object.MemberEnd() && it->value.IsString() ? it->value.GetString() : "";
+}
+
+// A cache's objects at one moment, sorted by (namespace, name): what CaughtUp compares with
+// the server and, for the Services, what the rebuild reads, so that both judge the same state.
+// It holds no key strings (100,000 Services would add megabytes at the start-up's peak).
 template <typename T>
-Status CaughtUp(runtime::Client& client, const Informer<T>& informer, std::string_view what) {
-  std::vector<VersionedKey> listed;
-  std::string list_version;
-  // An undecodable object is skipped by the informer, which keeps what it cached for that key:
-  // such keys are left out on both sides.
-  std::set<std::string> undecodable;
-  // In pages, each freed before the next: one unpaged LIST of 100,000 Services held its whole
-  // body and document at once and was the operator's peak memory at start-up (BENCHMARKS.md,
-  // "Operator memory"). Pages after the first are served from the first one's snapshot (the
-  // continue token carries its resourceVersion), so this is the same consistent list; an
-  // expired token is an error, and the manager retries the hook with back-off.
-  runtime::ListOptions options;
-  options.limit = kCaughtUpPageSize;
-  bool first = true;
-  do {
-    StatusOr<rapidjson::Document> list = client.List(T::kResource, "", options);
-    if (!list.ok()) return list.status().WithContext("list " + std::string(T::kResource.resource));
-    options.continue_token.clear();
-    const rapidjson::Value& doc = *list;
-    if (auto md = doc.FindMember("metadata"); md != doc.MemberEnd() && md->value.IsObject()) {
-      if (auto rv = md->value.FindMember("resourceVersion");
-          first && rv != md->value.MemberEnd() && rv->value.IsString()) {
-        list_version = rv->value.GetString();
-      }
-      if (auto c = md->value.FindMember("continue");
-          c != md->value.MemberEnd() && c->value.IsString()) {
-        options.continue_token = c->value.GetString();
-      }
+class Snapshot {
+ public:
+  explicit Snapshot(std::vector<ObjectPtr<T>> objects) : objects_(std::move(objects)) {
+    std::sort(objects_.begin(), objects_.end(), [](const ObjectPtr<T>& a, const ObjectPtr<T>& b) {
+      return Less(a->metadata, b->metadata.namespace_, b->metadata.name);
+    });
+  }
+
+  // The resourceVersion of `key` ("namespace/name" or "name"); nullopt when absent.
+  std::optional<std::string> Version(std::string_view key) const {
+    size_t slash = key.find('/');
+    std::string_view ns = slash == std::string_view::npos ? "" : key.substr(0, slash);
+    std::string_view name = slash == std::string_view::npos ? key : key.substr(slash + 1);
+    auto it = std::lower_bound(
+        objects_.begin(), objects_.end(), 0,
+        [ns, name](const ObjectPtr<T>& obj, int) { return Less(obj->metadata, ns, name); });
+    if (it == objects_.end() || (*it)->metadata.namespace_ != ns || (*it)->metadata.name != name) {
+      return std::nullopt;
     }
-    first = false;
+    return (*it)->metadata.resource_version;
+  }
+  size_t size() const { return objects_.size(); }
+  std::vector<VersionedKey> Keys() const {
+    std::vector<VersionedKey> out;
+    out.reserve(objects_.size());
+    for (const ObjectPtr<T>& obj : objects_) {
+      out.push_back({runtime::ObjectKeyOf(obj->metadata), obj->metadata.resource_version});
+    }
+    return out;
+  }
+  const std::vector<ObjectPtr<T>>& objects() const { return objects_; }
+
+ private:
+  // Whether `meta` sorts before (ns, name).
+  static bool Less(const api::ObjectMeta& meta, std::string_view ns, std::string_view name) {
+    // compare(), not <: clang 14 cannot compile libstdc++ 12's string/string_view <.
+    if (int c = std::string_view(meta.namespace_).compare(ns); c != 0) return c < 0;
+    return std::string_view(meta.name).compare(name) < 0;
+  }
+
+  std::vector<ObjectPtr<T>> objects_;
+};
+
+// One pass of CaughtUp with pages of `limit` objects (0: unpaged). Sets `*expired` when a
+// continue token expired (410) after the first page.
+template <typename T>
+Status CaughtUpPass(runtime::Client& client, const Snapshot<T>& cache, std::string_view what,
+                    int64_t limit, bool* expired) {
+  *expired = false;
+  PagedCatchUp check(what, [&cache](std::string_view key) { return cache.Version(key); });
+  runtime::ListOptions options;
+  options.limit = limit;
+  for (int page = 0;; ++page) {
+    StatusOr<rapidjson::Document> list = client.List(T::kResource, "", options);
+    if (!list.ok() && page > 0 && list.status().IsGone()) {
+      *expired = true;
+      return list.status();
+    }
+    if (!list.ok()) return list.status().WithContext("list " + std::string(T::kResource.resource));
+    const rapidjson::Value& doc = *list;
+    if (!doc.IsObject()) return InvalidArgumentError("list: not an object");
+    const rapidjson::Value* md = nullptr;
+    if (auto it = doc.FindMember("metadata"); it != doc.MemberEnd()) md = &it->value;
+    if (page == 0) check.SetListVersion(md != nullptr ? StringOf(*md, "resourceVersion") : "");
     if (auto items = doc.FindMember("items"); items != doc.MemberEnd() && items->value.IsArray()) {
       for (const rapidjson::Value& item : items->value.GetArray()) {
-        StatusOr<T> obj = T::FromJson(item);
-        if (!obj.ok()) {
-          undecodable.insert(runtime::internal::RawObjectKey(item));
-          continue;
+        std::string version;
+        if (item.IsObject()) {
+          if (auto it = item.FindMember("metadata"); it != item.MemberEnd()) {
+            version = StringOf(it->value, "resourceVersion");
+          }
         }
-        listed.push_back({runtime::ObjectKeyOf(obj->metadata), obj->metadata.resource_version});
+        LB_RETURN_IF_ERROR(check.Listed(runtime::internal::RawObjectKey(item), version,
+                                        [&item] { return T::FromJson(item).ok(); }));
       }
     }
-  } while (!options.continue_token.empty());
-  std::vector<VersionedKey> cached;
-  for (const ObjectPtr<T>& obj : informer.store().List()) {
-    std::string key = runtime::ObjectKeyOf(obj->metadata);
-    if (undecodable.count(key) == 0) cached.push_back({key, obj->metadata.resource_version});
+    std::string next = md != nullptr ? StringOf(*md, "continue") : "";
+    if (limit == 0 || next.empty()) break;
+    options.continue_token = std::move(next);
   }
-  return CacheCaughtUp(what, listed, list_version, std::move(cached));
+  return check.Finish(cache.size(), [&cache] { return cache.Keys(); });
+}
+
+// Whether the cache snapshot `cache` holds at least what a consistent LIST through `client`
+// returns now (freshness.h). Paged, and an object is decoded only when the snapshot does not
+// already hold it at the same or a newer version: at 100,000 Services one unpaged LIST decoded
+// whole cost seconds of every start-up (BENCHMARKS.md).
+template <typename T>
+Status CaughtUp(runtime::Client& client, const Snapshot<T>& cache, std::string_view what) {
+  bool expired = false;
+  Status paged = CaughtUpPass(client, cache, what, kCatchUpPageSize, &expired);
+  if (!expired) return paged;
+  // Paging again from the first page could expire again; one unpaged LIST cannot (as the
+  // informer's reflector does).
+  LOG(WARNING) << what << " cache check: continue token expired; listing again without paging";
+  return CaughtUpPass(client, cache, what, 0, &expired);
 }
 
 // Everything one SetupWithManager call made; kept alive by the manager's hook.
@@ -117,16 +178,43 @@ struct Operator {
     // Rule 2 rebuilds from the *current* statuses; a cache that lagged while this replica stood
     // by would forget addresses the previous leader gave (freshness.h). Retried by the manager
     // with back-off until the caches have caught up.
-    LB_RETURN_IF_ERROR(CaughtUp(*reader, *pools, "LoadBalancerPool"));
-    LB_RETURN_IF_ERROR(CaughtUp(*reader, *namespaces, "Namespace"));
-    LB_RETURN_IF_ERROR(CaughtUp(*reader, *services, "Service"));
     // While this replica stood by, its Service watch recorded changes it never answered; the
     // controllers' replay records every Service afresh. Forgotten before the rebuild, not
     // after: one entry per Service (about 90 bytes) is no part of its peak.
     times->Clear();
-    StatusOr<AllocationState::Rebuilt> rebuilt =
-        state->Rebuild(pools->store().List(), services->store().List());
+    using Ms = std::chrono::duration<double, std::milli>;
+    const auto start = std::chrono::steady_clock::now();
+    const Snapshot<api::LoadBalancerPool> pool_cache(pools->store().List());
+    LB_RETURN_IF_ERROR(CaughtUp(*reader, pool_cache, "LoadBalancerPool"));
+    LB_RETURN_IF_ERROR(
+        CaughtUp(*reader, Snapshot<api::Namespace>(namespaces->store().List()), "Namespace"));
+    // The Services: the rebuild runs on a snapshot of the cache while the check compares that
+    // same snapshot with the server (the check mostly waits for the server, the rebuild is
+    // CPU). A snapshot that proves behind discards the rebuild: no controller runs before this
+    // hook succeeds, and the manager's retry rebuilds from scratch. A snapshot that passes is
+    // as fresh as a LIST made after this replica acquired the Lease, which is what rule 2
+    // needs; what the rebuild reads besides it (labels, through the live caches) is newer
+    // still.
+    const Snapshot<api::Service> service_cache(services->store().List());
+    std::chrono::steady_clock::duration rebuild_time{};  // written by the rebuild, read after get()
+    std::future<StatusOr<AllocationState::Rebuilt>> rebuilding =
+        std::async(std::launch::async, [this, &pool_cache, &service_cache, &rebuild_time] {
+          const auto began = std::chrono::steady_clock::now();
+          StatusOr<AllocationState::Rebuilt> r =
+              state->Rebuild(pool_cache.objects(), service_cache.objects());
+          rebuild_time = std::chrono::steady_clock::now() - began;
+          return r;
+        });
+    Status fresh = CaughtUp(*reader, service_cache, "Service");
+    const auto caught_up = std::chrono::steady_clock::now();
+    StatusOr<AllocationState::Rebuilt> rebuilt = rebuilding.get();
+    const auto done = std::chrono::steady_clock::now();
+    LB_RETURN_IF_ERROR(fresh);
     if (!rebuilt.ok()) return rebuilt.status().WithContext("rebuild allocations");
+    // Start-up cost, by step (BENCHMARKS.md "End to end").
+    LOG(INFO) << "caches caught up with the API server in " << Ms(caught_up - start).count()
+              << " ms; the rebuild beside the Service check took " << Ms(rebuild_time).count()
+              << " ms, done " << Ms(done - start).count() << " ms after the hook began";
     pool_reconciler->ResetWrites();
     LOG(INFO) << "allocations rebuilt from Service statuses: " << rebuilt->services
               << " Services hold addresses, " << rebuilt->dropped.size() << " addresses dropped, "

@@ -229,6 +229,43 @@ void BM_Restore100kThenSetPools(benchmark::State& state) {
 }
 BENCHMARK(BM_Restore100kThenSetPools)->Iterations(1)->Repetitions(1)->Unit(benchmark::kMillisecond);
 
+// The operator's start-up state in lballoc-e2e-bench: 100,000 Services spread over 100 pools
+// (a /20 each), with a selects predicate, as AllocationState::Rebuild calls Restore.
+void BM_Restore100kIn100Pools(benchmark::State& state) {
+  constexpr int kServices = 100000;
+  constexpr int kPools = 100;
+  std::vector<PoolSpec> pools;
+  for (int p = 0; p < kPools; ++p) {
+    pools.push_back(Spec("pool-" + std::to_string(p), "10." + std::to_string(p / 16) + "." +
+                                                          std::to_string((p % 16) * 16) + ".0/20"));
+  }
+  std::vector<Holding> holdings;
+  for (int i = 0; i < kServices; ++i) {
+    const int pool = i % kPools;
+    const int offset = i / kPools;  // < 4096
+    Address a = Address::V4(0x0a000000u + static_cast<uint32_t>(pool) * 4096u +
+                            static_cast<uint32_t>(offset));
+    Request r = Svc(i);
+    r.creation_order = i;
+    holdings.push_back({std::move(r), {a}});
+  }
+  PoolSelects selects = [](std::string_view service, std::string_view pool) {
+    return !service.empty() && !pool.empty();
+  };
+  for (auto _ : state) {
+    Allocator alloc;
+    (void)alloc.SetPools(pools, nullptr);
+    auto start = std::chrono::steady_clock::now();
+    std::vector<Dropped> dropped = alloc.Restore(holdings, selects);
+    auto restored = std::chrono::steady_clock::now();
+    state.counters["restore_ms"] =
+        std::chrono::duration<double, std::milli>(restored - start).count();
+    state.counters["dropped"] = static_cast<double>(dropped.size());
+    state.counters["services"] = static_cast<double>(alloc.service_count());
+  }
+}
+BENCHMARK(BM_Restore100kIn100Pools)->Iterations(1)->Repetitions(1)->Unit(benchmark::kMillisecond);
+
 // ------------------------------------------------------------ /16 vs baseline
 
 constexpr int kSlash16Allocated = 60000;

@@ -401,6 +401,7 @@ AllocationState::Released AllocationState::Release(std::string_view key,
   waiting_.erase(std::string(key));  // a Service no longer handled waits for nothing
   out.ours = out.released;
   Append(out.ours, lifted);
+  Append(out.ours, unshown);
   std::vector<ipam::Address> requarantined;
   if (service != nullptr) {
     std::vector<ipam::Address> shown = IngressAddresses(service->status);

@@ -107,7 +107,8 @@ class AllocationState {
   Outcome Allocate(const api::Service& service, const StatusOr<ipam::Request>& request);
 
   struct Released {
-    // The addresses lballoc gave this Service (held, quarantined, or, when the Service carries
+    // The addresses lballoc gave this Service (held, quarantined or shown while others hold
+    // them, or, when the Service carries
     // the lballoc.io/AddressAllocated condition, shown and inside a known pool): the ingress
     // entries to remove.
     std::vector<ipam::Address> ours;

@@ -345,6 +345,26 @@ TEST_F(AllocationStateTest, AnAddressStillShownIsNotSharedWithAConflictingServic
   EXPECT_EQ(state_.waiting_count(), 0u);
 }
 
+// s2 then stops being handled: what it shows of s1's address is still ours to remove, and
+// still kept from s3 until the write.
+TEST_F(AllocationStateTest, AnAddressStillShownByAServiceNoLongerHandled) {
+  SetPools({Pool("web", {"192.0.2.0/30"})});
+  Allocate(Sharing("s1", {80}));
+  Allocate(Sharing("s2", {443}));
+  api::Service s2 = Showing(Sharing("s2", {80, 443}), {"192.0.2.0"});
+  EXPECT_THAT(Allocate(s2).addresses, ElementsAre(A("192.0.2.1")));
+  s2 = Showing(s2, {"192.0.2.0", "192.0.2.1"});  // as if both were shown
+  s2.spec.type = "ClusterIP";
+  services_.Upsert(std::make_shared<const api::Service>(s2));
+  AllocationState::Released r = state_.Release("default/s2", &s2);
+  EXPECT_THAT(r.ours, UnorderedElementsAre(A("192.0.2.0"), A("192.0.2.1")));
+  api::Service s3 = Sharing("s3", {443});
+  s3.metadata.annotations[kIpsAnnotation] = "192.0.2.0";
+  EXPECT_EQ(Allocate(s3).reason, ipam::Reason::kAddressInUse);
+  EXPECT_THAT(state_.StatusWritten("default/s2").retry, ElementsAre("default/s3"));
+  EXPECT_THAT(Allocate(s3).addresses, ElementsAre(A("192.0.2.0")));
+}
+
 // The same after a rebuild (the chaos test's case): the newer sharer loses the address to the
 // older one; a new Service waits as PoolExhausted, is retried when the loser is deleted, and
 // the address gets a placeholder as soon as its last holder lets it go.

@@ -324,8 +324,10 @@ std::vector<ipam::Request::Avoid> AllocationState::AvoidLocked(const ipam::Reque
     std::string why = ipam::SharingConflict(request, sh.as_shown);
     if (why.empty()) continue;
     for (const ipam::Address& a : sh.addresses) {
-      out.push_back({a, a.ToString() + " is still shown by " + other +
-                            " until its status is rewritten: " + why});
+      std::string message = a.ToString();
+      message += " is still shown by " + other + " until its status is rewritten: ";
+      message += why;
+      out.push_back({a, std::move(message)});
     }
   }
   return out;

@@ -129,6 +129,17 @@ StatusOr<AllocationState::PoolsApplied> AllocationState::ApplyPoolsLocked(
       if (q->second.empty()) quarantine_.erase(q);
     }
   }
+  // What a Service lost here it still shows until its reconcile rewrites the status: quarantine
+  // it now, before another Service's reconcile (which may run first) can be given it.
+  for (const std::string& key : out.invalidated) {
+    runtime::ObjectPtr<api::Service> svc = services_.Get(key);
+    if (svc == nullptr) continue;
+    ipam::Request as_shown;
+    if (StatusOr<ipam::Request> req = BuildRequest(*svc); req.ok()) {
+      as_shown = std::move(req).value();
+    }
+    for (const ipam::Address& a : IngressAddresses(svc->status)) QuarantineLocked(key, a, as_shown);
+  }
   return out;
 }
 

@@ -25,13 +25,15 @@
 // succeeded; otherwise two Services would show one address for a while (rule 5 of API.md is
 // judged on what Services show). Such an address is held in the engine under a placeholder
 // "<namespace>/<name>#<ip>" (a name Kubernetes cannot produce) until StatusWritten() for that
-// Service, or its deletion. Placeholders count as allocated in the pools' counts, which is
+// Service, or its deletion (made by Allocate, Release, Rebuild, and ApplyPools for what the
+// Services it invalidated show). Placeholders count as allocated in the pools' counts, which is
 // what the cluster shows. An address no Ready pool contains needs no placeholder: the engine
 // would not give it out anyway. An address another Service holds cannot have one, yet the
 // engine may still give it out: to a Service that may share it with its holders (sharing key
 // lballoc.io/sharing-key), though not with the Service that still shows it (e.g. two Services
 // shared it, one added a port the other uses and lost it at a rebuild). Such an address is
-// remembered with the request of the Service that shows it ("shown" below): Allocate() asks
+// remembered with the request of the Service that shows it (shown_; a Service with an
+// invalid request or no longer handled shares with nobody): Allocate() asks
 // the engine to avoid it for any Service that could not share it with that one (a requested
 // address then fails with AddressInUse and waits, as for a placeholder; otherwise the
 // Service gets another address if there is one, or waits as PoolExhausted), and it gets a

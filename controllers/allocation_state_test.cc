@@ -365,6 +365,31 @@ TEST_F(AllocationStateTest, AnAddressStillShownByAServiceNoLongerHandled) {
   EXPECT_THAT(Allocate(s3).addresses, ElementsAre(A("192.0.2.0")));
 }
 
+// A pool change takes an address from a Service that still shows it: quarantined at once,
+// not only at that Service's next reconcile.
+TEST_F(AllocationStateTest, AnAddressInvalidatedByAPoolChangeIsQuarantinedAtOnce) {
+  api::LoadBalancerPool web = Pool("web", {"192.0.2.0/30"});
+  SetPools({web});
+  api::Service a = LbService("default", "a");
+  a.metadata.labels["team"] = "a";
+  EXPECT_THAT(Allocate(a).addresses, ElementsAre(A("192.0.2.0")));
+  a = Showing(a, {"192.0.2.0"});
+  services_.Upsert(std::make_shared<const api::Service>(a));
+
+  web.spec.service_selector = MatchLabels({{"team", "b"}});
+  ASSERT_OK_AND_ASSIGN(AllocationState::PoolsApplied applied,
+                       state_.ApplyPools({std::make_shared<const api::LoadBalancerPool>(web)}));
+  EXPECT_THAT(applied.invalidated, ElementsAre("default/a"));
+  EXPECT_THAT(state_.HoldersOf(A("192.0.2.0")), ElementsAre("default/a#192.0.2.0"));
+  api::Service b = LbService("default", "b");
+  b.metadata.labels["team"] = "b";
+  EXPECT_THAT(Allocate(b).addresses, ElementsAre(A("192.0.2.1")));
+  EXPECT_EQ(Allocate(a).reason, ipam::Reason::kNoEligiblePool);
+  EXPECT_EQ(state_.quarantine_count(), 1u);
+  state_.StatusWritten("default/a");
+  EXPECT_EQ(state_.quarantine_count(), 0u);
+}
+
 // The same after a rebuild (the chaos test's case): the newer sharer loses the address to the
 // older one; a new Service waits as PoolExhausted, is retried when the loser is deleted, and
 // the address gets a placeholder as soon as its last holder lets it go.

@@ -129,6 +129,17 @@ StatusOr<AllocationState::PoolsApplied> AllocationState::ApplyPoolsLocked(
       if (q->second.empty()) quarantine_.erase(q);
     }
   }
+  // What a Service lost here it still shows until its reconcile rewrites the status: quarantine
+  // it now, before another Service's reconcile (which may run first) can be given it.
+  for (const std::string& key : out.invalidated) {
+    runtime::ObjectPtr<api::Service> svc = services_.Get(key);
+    if (svc == nullptr) continue;
+    ipam::Request as_shown;
+    if (StatusOr<ipam::Request> req = BuildRequest(*svc); req.ok()) {
+      as_shown = std::move(req).value();
+    }
+    for (const ipam::Address& a : IngressAddresses(svc->status)) QuarantineLocked(key, a, as_shown);
+  }
   return out;
 }
 
@@ -262,16 +273,30 @@ bool AllocationState::HoldsLocked(std::string_view key, const ipam::Address& a) 
   return Contains(engine_.AddressesOf(key), a);
 }
 
-bool AllocationState::QuarantineLocked(const std::string& key, const ipam::Address& a) {
-  if (HoldsLocked(key, a)) return false;
+bool AllocationState::PlaceholderLocked(const std::string& key, const ipam::Address& a) {
   ipam::Request r;
   r.service = QuarantineKey(key, a);
   r.families = {a.family()};
   r.requested = {a};
-  ipam::Result res = engine_.Allocate(r);
-  if (!res.ok()) return false;
+  if (!engine_.Allocate(r).ok()) return false;
   quarantine_[key].insert(r.service);
   return true;
+}
+
+bool AllocationState::QuarantineLocked(const std::string& key, const ipam::Address& a,
+                                       const ipam::Request& as_shown) {
+  if (HoldsLocked(key, a)) return false;
+  if (PlaceholderLocked(key, a)) return true;
+  // Held by others, who may share it with a Service that cannot share it with `key`.
+  if (!engine_.HoldersOf(a).empty()) {
+    Shown& sh = shown_[key];
+    sh.as_shown = as_shown;
+    sh.as_shown.service = key;
+    sh.as_shown.selects = nullptr;
+    sh.as_shown.avoid.clear();
+    if (!Contains(sh.addresses, a)) sh.addresses.push_back(a);
+  }
+  return false;
 }
 
 std::vector<ipam::Address> AllocationState::LiftLocked(std::string_view key) {
@@ -280,6 +305,46 @@ std::vector<ipam::Address> AllocationState::LiftLocked(std::string_view key) {
   if (it == quarantine_.end()) return out;
   for (const std::string& placeholder : it->second) Append(out, engine_.Release(placeholder));
   quarantine_.erase(it);
+  return out;
+}
+
+std::vector<ipam::Address> AllocationState::ForgetShownLocked(std::string_view key) {
+  auto it = shown_.find(key);
+  if (it == shown_.end()) return {};
+  std::vector<ipam::Address> out = std::move(it->second.addresses);
+  shown_.erase(it);
+  return out;
+}
+
+std::vector<ipam::Address> AllocationState::RequarantineFreedLocked(
+    const std::vector<ipam::Address>& freed) {
+  std::vector<ipam::Address> out;
+  for (const ipam::Address& a : freed) {
+    for (auto it = shown_.begin(); it != shown_.end();) {
+      std::vector<ipam::Address>& addresses = it->second.addresses;
+      if (Contains(addresses, a) && !Contains(out, a) && PlaceholderLocked(it->first, a)) {
+        std::erase(addresses, a);
+        out.push_back(a);
+      }
+      it = addresses.empty() ? shown_.erase(it) : std::next(it);
+    }
+  }
+  return out;
+}
+
+std::vector<ipam::Request::Avoid> AllocationState::AvoidLocked(const ipam::Request& request) const {
+  std::vector<ipam::Request::Avoid> out;
+  for (const auto& [other, sh] : shown_) {
+    if (other == request.service) continue;
+    std::string why = ipam::SharingConflict(request, sh.as_shown);
+    if (why.empty()) continue;
+    for (const ipam::Address& a : sh.addresses) {
+      std::string message = a.ToString();
+      message += " is still shown by " + other + " until its status is rewritten: ";
+      message += why;
+      out.push_back({a, std::move(message)});
+    }
+  }
   return out;
 }
 
@@ -293,6 +358,7 @@ AllocationState::Outcome AllocationState::Allocate(const api::Service& service,
   Outcome out;
   // The Service may take back an address it showed; the quarantine is re-made below.
   std::vector<ipam::Address> lifted = LiftLocked(key);
+  std::vector<ipam::Address> unshown = ForgetShownLocked(key);
   std::vector<ipam::Address> before = engine_.AddressesOf(key);
   if (!request.ok()) {
     out.released = engine_.Release(key);
@@ -306,6 +372,7 @@ AllocationState::Outcome AllocationState::Allocate(const api::Service& service,
       mu_.AssertHeld();  // the engine calls it inside Allocate below, with mu_ held
       return PoolSelectsLocked(pool, labels, ns_labels);
     };
+    req.avoid = AvoidLocked(req);
     ipam::Result res = engine_.Allocate(req);
     out.reason = res.reason;
     out.addresses = res.addresses;
@@ -319,9 +386,11 @@ AllocationState::Outcome AllocationState::Allocate(const api::Service& service,
     }
     WaitLocked(key, &res, /*invalid=*/false, req.families);
   }
+  ipam::Request as_shown;  // an invalid request shares with nobody
+  if (request.ok()) as_shown = *request;
   std::vector<ipam::Address> requarantined;
   for (const ipam::Address& a : IngressAddresses(service.status)) {
-    if (QuarantineLocked(key, a)) requarantined.push_back(a);
+    if (QuarantineLocked(key, a, as_shown)) requarantined.push_back(a);
   }
 
   // What changed in the engine, for the pools' counts, and what became free, for the waiting.
@@ -330,7 +399,8 @@ AllocationState::Outcome AllocationState::Allocate(const api::Service& service,
   std::vector<ipam::Address> now = out.addresses;
   Append(now, requarantined);
   std::vector<ipam::Address> changed = Minus(gone, now);
-  std::vector<ipam::Address> freed = changed;
+  std::vector<ipam::Address> freed = Minus(changed, RequarantineFreedLocked(changed));
+  Append(freed, Minus(unshown, ShownByLocked(key)));
   Append(changed, Minus(out.addresses, before));
   Append(changed, Minus(requarantined, lifted));
   out.dirty_pools = DirtyPoolsLocked(changed);
@@ -344,9 +414,11 @@ AllocationState::Released AllocationState::Release(std::string_view key,
   Released out;
   out.released = engine_.Release(key);
   std::vector<ipam::Address> lifted = LiftLocked(key);
+  std::vector<ipam::Address> unshown = ForgetShownLocked(key);
   waiting_.erase(std::string(key));  // a Service no longer handled waits for nothing
   out.ours = out.released;
   Append(out.ours, lifted);
+  Append(out.ours, unshown);
   std::vector<ipam::Address> requarantined;
   if (service != nullptr) {
     std::vector<ipam::Address> shown = IngressAddresses(service->status);
@@ -363,8 +435,10 @@ AllocationState::Released AllocationState::Release(std::string_view key,
         }
       }
     }
+    // No longer handled: judged as sharing with nobody.
+    ipam::Request as_shown;
     for (const ipam::Address& a : shown) {
-      if (Contains(out.ours, a) && QuarantineLocked(std::string(key), a)) {
+      if (Contains(out.ours, a) && QuarantineLocked(std::string(key), a, as_shown)) {
         requarantined.push_back(a);
       }
     }
@@ -372,9 +446,11 @@ AllocationState::Released AllocationState::Release(std::string_view key,
   std::vector<ipam::Address> gone = out.released;
   Append(gone, lifted);
   std::vector<ipam::Address> changed = Minus(gone, requarantined);
+  std::vector<ipam::Address> freed = Minus(changed, RequarantineFreedLocked(changed));
+  Append(freed, Minus(unshown, ShownByLocked(key)));
   Append(changed, Minus(requarantined, gone));
   out.dirty_pools = DirtyPoolsLocked(changed);
-  out.retry = RetryLocked(key, Minus(gone, requarantined));
+  out.retry = RetryLocked(key, freed);
   return out;
 }
 
@@ -382,9 +458,12 @@ AllocationState::Freed AllocationState::StatusWritten(std::string_view key) {
   MutexLock lock(&mu_);
   Freed out;
   std::vector<ipam::Address> lifted = LiftLocked(key);
-  if (lifted.empty()) return out;
+  std::vector<ipam::Address> unshown = ForgetShownLocked(key);
+  if (lifted.empty() && unshown.empty()) return out;
   out.dirty_pools = DirtyPoolsLocked(lifted);
-  out.retry = RetryLocked(key, lifted);
+  std::vector<ipam::Address> freed = Minus(lifted, RequarantineFreedLocked(lifted));
+  Append(freed, unshown);
+  out.retry = RetryLocked(key, freed);
   return out;
 }
 
@@ -396,6 +475,7 @@ StatusOr<AllocationState::Rebuilt> AllocationState::Rebuild(
   MutexLock lock(&mu_);
   Rebuilt out;
   quarantine_.clear();
+  shown_.clear();
   waiting_.clear();
   // Nothing held in a previous term survives (Restore with nothing empties the allocations),
   // but the pools do: an invalid pool's last valid layout and selectors, known from an earlier
@@ -431,8 +511,13 @@ StatusOr<AllocationState::Rebuilt> AllocationState::Rebuild(
                 api::FindCondition(svc->status.conditions, kConditionType) != nullptr;
     if (!ours) continue;
     std::string key = ServiceKey(svc->metadata);
+    ipam::Request as_shown;  // not handled or invalid: shares with nobody
+    if (IsHandled(*svc, classes_)) {
+      StatusOr<ipam::Request> req = BuildRequest(*svc);
+      if (req.ok()) as_shown = std::move(req).value();
+    }
     for (const ipam::Address& a : IngressAddresses(svc->status)) {
-      if (QuarantineLocked(key, a)) ++out.quarantined;
+      if (QuarantineLocked(key, a, as_shown)) ++out.quarantined;
     }
   }
   out.services = engine_.service_count() - out.quarantined;
@@ -461,6 +546,18 @@ size_t AllocationState::quarantine_count() const {
   size_t n = 0;
   for (const auto& [key, placeholders] : quarantine_) n += placeholders.size();
   return n;
+}
+
+size_t AllocationState::shown_count() const {
+  MutexLock lock(&mu_);
+  size_t n = 0;
+  for (const auto& [key, sh] : shown_) n += sh.addresses.size();
+  return n;
+}
+
+std::vector<ipam::Address> AllocationState::ShownByLocked(std::string_view key) const {
+  auto it = shown_.find(key);
+  return it == shown_.end() ? std::vector<ipam::Address>() : it->second.addresses;
 }
 
 }  // namespace lballoc::controllers

@@ -25,9 +25,20 @@
 // succeeded; otherwise two Services would show one address for a while (rule 5 of API.md is
 // judged on what Services show). Such an address is held in the engine under a placeholder
 // "<namespace>/<name>#<ip>" (a name Kubernetes cannot produce) until StatusWritten() for that
-// Service, or its deletion. An address the placeholder cannot hold (no Ready pool contains it,
-// or another Service holds it) needs no quarantine: the engine would not give it out anyway.
-// Placeholders count as allocated in the pools' counts, which is what the cluster shows.
+// Service, or its deletion (made by Allocate, Release, Rebuild, and ApplyPools for what the
+// Services it invalidated show). Placeholders count as allocated in the pools' counts, which is
+// what the cluster shows. An address no Ready pool contains needs no placeholder: the engine
+// would not give it out anyway. An address another Service holds cannot have one, yet the
+// engine may still give it out: to a Service that may share it with its holders (sharing key
+// lballoc.io/sharing-key), though not with the Service that still shows it (e.g. two Services
+// shared it, one added a port the other uses and lost it at a rebuild). Such an address is
+// remembered with the request of the Service that shows it (shown_; a Service with an
+// invalid request or no longer handled shares with nobody): Allocate() asks
+// the engine to avoid it for any Service that could not share it with that one (a requested
+// address then fails with AddressInUse and waits, as for a placeholder; otherwise the
+// Service gets another address if there is one, or waits as PoolExhausted), and it gets a
+// placeholder as soon as its holders let it go. Its end (StatusWritten, deletion) retries the
+// Services waiting for its family.
 //
 // Thread-safety: all methods are safe to call from any thread.
 #pragma once
@@ -98,7 +109,8 @@ class AllocationState {
   Outcome Allocate(const api::Service& service, const StatusOr<ipam::Request>& request);
 
   struct Released {
-    // The addresses lballoc gave this Service (held, quarantined, or, when the Service carries
+    // The addresses lballoc gave this Service (held, quarantined or shown while others hold
+    // them, or, when the Service carries
     // the lballoc.io/AddressAllocated condition, shown and inside a known pool): the ingress
     // entries to remove.
     std::vector<ipam::Address> ours;
@@ -136,7 +148,8 @@ class AllocationState {
   std::vector<ipam::Address> AddressesOf(std::string_view key) const;
   std::vector<std::string> HoldersOf(const ipam::Address& address) const;  // placeholders too
   size_t waiting_count() const;
-  size_t quarantine_count() const;
+  size_t quarantine_count() const;  // placeholders
+  size_t shown_count() const;       // addresses shown, held by others, and remembered
 
  private:
   struct AppliedPool {
@@ -161,10 +174,25 @@ class AllocationState {
   std::vector<PoolFacts> FactsLocked(const Labels& service_labels,
                                      const Labels& namespace_labels) const REQUIRES(mu_);
   bool HoldsLocked(std::string_view key, const ipam::Address& a) const REQUIRES(mu_);
-  // Holds `a` under the placeholder of `key`; false when not needed or not possible.
-  bool QuarantineLocked(const std::string& key, const ipam::Address& a) REQUIRES(mu_);
+  // Holds `a` under the placeholder of `key`; false when not needed or not possible. When
+  // another Service holds `a`, remembers it as shown by `key` asking `as_shown`.
+  bool QuarantineLocked(const std::string& key, const ipam::Address& a,
+                        const ipam::Request& as_shown) REQUIRES(mu_);
+  // Holds `a` under the placeholder of `key`; false when the engine cannot.
+  bool PlaceholderLocked(const std::string& key, const ipam::Address& a) REQUIRES(mu_);
   // Ends every placeholder of `key`; returns the addresses they held.
   std::vector<ipam::Address> LiftLocked(std::string_view key) REQUIRES(mu_);
+  // Forgets what `key` shows and others hold; returns those addresses.
+  std::vector<ipam::Address> ForgetShownLocked(std::string_view key) REQUIRES(mu_);
+  // What `key` shows and others hold, as remembered.
+  std::vector<ipam::Address> ShownByLocked(std::string_view key) const REQUIRES(mu_);
+  // Of `freed` (just let go in the engine), gives a placeholder to each address some Service
+  // still shows; returns those addresses.
+  std::vector<ipam::Address> RequarantineFreedLocked(const std::vector<ipam::Address>& freed)
+      REQUIRES(mu_);
+  // What the engine must avoid giving a Service asking `request` (addresses shown by others
+  // that could not share them with it).
+  std::vector<ipam::Request::Avoid> AvoidLocked(const ipam::Request& request) const REQUIRES(mu_);
   std::vector<std::string> DirtyPoolsLocked(const std::vector<ipam::Address>& changed) const
       REQUIRES(mu_);
   // Hands out (and forgets) the waiting Services, but `except`, that wait for a family of
@@ -184,6 +212,12 @@ class AllocationState {
   std::map<std::string, AppliedPool, std::less<>> pools_ GUARDED_BY(mu_);
   // Service key -> its placeholders' keys.
   std::map<std::string, std::set<std::string>, std::less<>> quarantine_ GUARDED_BY(mu_);
+  struct Shown {
+    ipam::Request as_shown;  // the Service's request (no sharing key when unknown)
+    std::vector<ipam::Address> addresses;
+  };
+  // Service key -> the addresses it shows, does not hold, and others hold (see Quarantine).
+  std::map<std::string, Shown, std::less<>> shown_ GUARDED_BY(mu_);
   // Services waiting for a freed address -> the families they wait for (bit 0 IPv4, bit 1
   // IPv6).
   std::map<std::string, uint8_t, std::less<>> waiting_ GUARDED_BY(mu_);

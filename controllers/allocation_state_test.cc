@@ -293,5 +293,139 @@ TEST_F(AllocationStateTest, RebuildKeepsAddressesOlderWinsAndQuarantinesTheRest)
   EXPECT_THAT(state_.AddressesOf("default/newer"), IsEmpty());
 }
 
+// A Service under sharing key "k" with TCP `ports`.
+api::Service Sharing(const std::string& name, const std::vector<int32_t>& ports) {
+  api::Service s = LbService("default", name);
+  s.metadata.annotations[kSharingKeyAnnotation] = "k";
+  s.spec.ports.clear();
+  for (int32_t port : ports) {
+    api::ServicePort p;
+    p.name = "p" + std::to_string(port);
+    p.port = port;
+    s.spec.ports.push_back(p);
+  }
+  return s;
+}
+
+// s1 and s2 share 192.0.2.0; s2 adds s1's port and moves, still showing 192.0.2.0. The
+// placeholder cannot hold it (s1 does), yet a third Service that may share it with s1 but not
+// with what s2 shows must not get it until s2's status is written.
+TEST_F(AllocationStateTest, AnAddressStillShownIsNotSharedWithAConflictingService) {
+  SetPools({Pool("web", {"192.0.2.0/30"})});
+  EXPECT_THAT(Allocate(Sharing("s1", {80})).addresses, ElementsAre(A("192.0.2.0")));
+  api::Service s2 = Sharing("s2", {443});
+  EXPECT_THAT(Allocate(s2).addresses, ElementsAre(A("192.0.2.0")));
+  s2 = Showing(Sharing("s2", {80, 443}), {"192.0.2.0"});  // written, then TCP/80 added
+  AllocationState::Outcome moved = Allocate(s2);
+  EXPECT_THAT(moved.addresses, ElementsAre(A("192.0.2.1")));
+  EXPECT_THAT(moved.released, ElementsAre(A("192.0.2.0")));
+  EXPECT_THAT(state_.HoldersOf(A("192.0.2.0")), ElementsAre("default/s1"));
+
+  // Asking for it: AddressInUse, naming s2, and waits.
+  api::Service s3 = Sharing("s3", {443});
+  s3.metadata.annotations[kIpsAnnotation] = "192.0.2.0";
+  AllocationState::Outcome refused = Allocate(s3);
+  EXPECT_EQ(refused.reason, ipam::Reason::kAddressInUse);
+  EXPECT_THAT(refused.message, HasSubstr("default/s2"));
+  EXPECT_THAT(state_.HoldersOf(A("192.0.2.0")), ElementsAre("default/s1"));
+  // Not asking for it: another address, not the shared one.
+  EXPECT_THAT(Allocate(Sharing("s4", {443})).addresses, ElementsAre(A("192.0.2.2")));
+  // A Service that may share it with both still gets it.
+  EXPECT_THAT(Allocate(Sharing("s5", {22})).addresses, ElementsAre(A("192.0.2.0")));
+  // s2's reconcile before its write succeeded changes nothing.
+  Allocate(s2);
+  EXPECT_EQ(Allocate(s3).reason, ipam::Reason::kAddressInUse);
+
+  // s2's status is written: s3 is retried and gets it.
+  AllocationState::Freed freed = state_.StatusWritten("default/s2");
+  EXPECT_THAT(freed.retry, ElementsAre("default/s3"));
+  EXPECT_THAT(Allocate(s3).addresses, ElementsAre(A("192.0.2.0")));
+  EXPECT_THAT(state_.HoldersOf(A("192.0.2.0")),
+              ElementsAre("default/s1", "default/s3", "default/s5"));
+  EXPECT_EQ(state_.waiting_count(), 0u);
+}
+
+// s2 then stops being handled: what it shows of s1's address is still ours to remove, and
+// still kept from s3 until the write.
+TEST_F(AllocationStateTest, AnAddressStillShownByAServiceNoLongerHandled) {
+  SetPools({Pool("web", {"192.0.2.0/30"})});
+  Allocate(Sharing("s1", {80}));
+  Allocate(Sharing("s2", {443}));
+  api::Service s2 = Showing(Sharing("s2", {80, 443}), {"192.0.2.0"});
+  EXPECT_THAT(Allocate(s2).addresses, ElementsAre(A("192.0.2.1")));
+  s2 = Showing(s2, {"192.0.2.0", "192.0.2.1"});  // as if both were shown
+  s2.spec.type = "ClusterIP";
+  services_.Upsert(std::make_shared<const api::Service>(s2));
+  AllocationState::Released r = state_.Release("default/s2", &s2);
+  EXPECT_THAT(r.ours, UnorderedElementsAre(A("192.0.2.0"), A("192.0.2.1")));
+  api::Service s3 = Sharing("s3", {443});
+  s3.metadata.annotations[kIpsAnnotation] = "192.0.2.0";
+  EXPECT_EQ(Allocate(s3).reason, ipam::Reason::kAddressInUse);
+  EXPECT_THAT(state_.StatusWritten("default/s2").retry, ElementsAre("default/s3"));
+  EXPECT_THAT(Allocate(s3).addresses, ElementsAre(A("192.0.2.0")));
+}
+
+// A pool change takes an address from a Service that still shows it: quarantined at once,
+// not only at that Service's next reconcile.
+TEST_F(AllocationStateTest, AnAddressInvalidatedByAPoolChangeIsQuarantinedAtOnce) {
+  api::LoadBalancerPool web = Pool("web", {"192.0.2.0/30"});
+  SetPools({web});
+  api::Service a = LbService("default", "a");
+  a.metadata.labels["team"] = "a";
+  EXPECT_THAT(Allocate(a).addresses, ElementsAre(A("192.0.2.0")));
+  a = Showing(a, {"192.0.2.0"});
+  services_.Upsert(std::make_shared<const api::Service>(a));
+
+  web.spec.service_selector = MatchLabels({{"team", "b"}});
+  ASSERT_OK_AND_ASSIGN(AllocationState::PoolsApplied applied,
+                       state_.ApplyPools({std::make_shared<const api::LoadBalancerPool>(web)}));
+  EXPECT_THAT(applied.invalidated, ElementsAre("default/a"));
+  EXPECT_THAT(state_.HoldersOf(A("192.0.2.0")), ElementsAre("default/a#192.0.2.0"));
+  api::Service b = LbService("default", "b");
+  b.metadata.labels["team"] = "b";
+  EXPECT_THAT(Allocate(b).addresses, ElementsAre(A("192.0.2.1")));
+  EXPECT_EQ(Allocate(a).reason, ipam::Reason::kNoEligiblePool);
+  EXPECT_EQ(state_.quarantine_count(), 1u);
+  state_.StatusWritten("default/a");
+  EXPECT_EQ(state_.quarantine_count(), 0u);
+}
+
+// The same after a rebuild (the chaos test's case): the newer sharer loses the address to the
+// older one; a new Service waits as PoolExhausted, is retried when the loser is deleted, and
+// the address gets a placeholder as soon as its last holder lets it go.
+TEST_F(AllocationStateTest, AnAddressLostAtRebuildIsNotSharedWithAConflictingService) {
+  std::vector<runtime::ObjectPtr<api::LoadBalancerPool>> pools = {
+      std::make_shared<const api::LoadBalancerPool>(Pool("web", {"192.0.2.0/32"}))};
+  auto put = [&](api::Service s) {
+    auto p = std::make_shared<const api::Service>(std::move(s));
+    services_.Upsert(p);
+    return p;
+  };
+  api::Service older = Showing(Sharing("older", {8080}), {"192.0.2.0"});
+  older.metadata.creation_timestamp = At(100);
+  api::Service newer = Showing(Sharing("newer", {443, 8080}), {"192.0.2.0"});
+  newer.metadata.creation_timestamp = At(200);
+  ASSERT_OK_AND_ASSIGN(AllocationState::Rebuilt rebuilt,
+                       state_.Rebuild(pools, {put(older), put(newer)}));
+  ASSERT_EQ(rebuilt.dropped.size(), 1u);
+  EXPECT_EQ(rebuilt.dropped[0].service, "default/newer");
+
+  api::Service fresh = Sharing("fresh", {80, 443});
+  EXPECT_EQ(Allocate(fresh).reason, ipam::Reason::kPoolExhausted);
+  EXPECT_THAT(state_.HoldersOf(A("192.0.2.0")), ElementsAre("default/older"));
+  EXPECT_EQ(state_.waiting_count(), 1u);
+
+  // The older one goes first: the address is free, and quarantined for `newer`.
+  AllocationState::Released gone = state_.Release("default/older", nullptr);
+  EXPECT_THAT(gone.retry, IsEmpty());
+  EXPECT_THAT(state_.HoldersOf(A("192.0.2.0")), ElementsAre("default/newer#192.0.2.0"));
+  EXPECT_EQ(Allocate(fresh).reason, ipam::Reason::kPoolExhausted);
+
+  // `newer` is deleted: `fresh` is retried and gets it.
+  AllocationState::Released deleted = state_.Release("default/newer", nullptr);
+  EXPECT_THAT(deleted.retry, ElementsAre("default/fresh"));
+  EXPECT_THAT(Allocate(fresh).addresses, ElementsAre(A("192.0.2.0")));
+}
+
 }  // namespace
 }  // namespace lballoc::controllers

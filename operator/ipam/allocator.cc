@@ -384,9 +384,17 @@ struct Allocator::Impl {
     return "";
   }
 
-  // Finds an address of family `f` for `s`, which holds none of that family.
-  Attempt Acquire(const Svc& s, Family f, const Selects& selects) const {
+  // Finds an address of family `f` for `s`, which holds none of that family, passing over
+  // the addresses of `avoid`.
+  Attempt Acquire(const Svc& s, Family f, const Selects& selects,
+                  const std::vector<Request::Avoid>& avoid) const {
     Attempt at;
+    auto avoided = [&](const Address& a) -> const Request::Avoid* {
+      for (const Request::Avoid& v : avoid) {
+        if (v.address == a) return &v;
+      }
+      return nullptr;
+    };
     auto selected = [&](const PoolEntry& p) { return !selects || selects(p.name()); };
     if (std::optional<Address> want = s.RequestedOf(f)) {
       const Address& a = *want;
@@ -409,6 +417,10 @@ struct Allocator::Impl {
         } else if (!selected(*p)) {
           reason = a.ToString() + " is in pool " + Quote(p->name()) +
                    ", whose selectors do not match this Service";
+        } else if (const Request::Avoid* v = avoided(a)) {
+          at.reason = Reason::kAddressInUse;
+          at.message = v->why;
+          return at;
         } else {
           std::string conflict = SharingConflict(s, a);
           if (!conflict.empty()) {
@@ -463,7 +475,7 @@ struct Allocator::Impl {
         const PoolEntry* best_pool = nullptr;
         Address best;
         for (const auto& [a, count] : it->second) {
-          if (a.family() != f) continue;
+          if (a.family() != f || avoided(a) != nullptr) continue;
           for (const PoolEntry* p : eligible) {
             if (best_pool != nullptr && p->order >= best_pool->order) break;
             if (p->layout.Find(a) == nullptr) continue;
@@ -571,6 +583,20 @@ std::string_view PoolConditionName(PoolCondition condition) {
       return "Disabled";
   }
   return "Unknown";
+}
+
+std::string SharingConflict(const Request& s, const Request& m) {
+  auto svc = [](const Request& r) {
+    Svc out;
+    out.key = r.service;
+    out.sharing_key = r.sharing_key;
+    out.ports = r.ports;
+    std::sort(out.ports.begin(), out.ports.end());
+    out.traffic = r.traffic_policy;
+    out.selector = r.selector;
+    return out;
+  };
+  return Incompatible(svc(s), svc(m));
 }
 
 std::string_view ReasonName(Reason reason) {
@@ -793,7 +819,7 @@ Result Allocator::Allocate(const Request& request) {
   std::vector<Shortfall> missing;
   for (Family f : s.wanted) {
     if (s.HeldOf(f)) continue;
-    Attempt at = im.Acquire(s, f, selects);
+    Attempt at = im.Acquire(s, f, selects, request.avoid);
     if (at.address) {
       im.Take(s, *at.address);
     } else {

@@ -140,7 +140,23 @@ struct Request {
   std::string selector;  // canonical spec.selector; compared under Local
   // Whether `pool`'s selectors match this Service; null = all match.
   std::function<bool(std::string_view pool)> selects;
+  // Addresses not to be given to this Service afresh (one it holds already stays), each with
+  // why: what the caller knows and the engine does not (e.g. another Service still shows the
+  // address in its status though it no longer holds it). A requested one fails with
+  // AddressInUse and `why`; one held by Services under this Service's sharing key is passed
+  // over. Free addresses are not checked (the caller holds those instead, e.g. under a
+  // placeholder key). Not kept with the Service.
+  struct Avoid {
+    Address address;
+    std::string why;
+  };
+  std::vector<Avoid> avoid;
 };
+
+// Why a Service asking `s` may not share an address with one that asked `m` (rule "sharing
+// one address" of API.md: same namespace, same non-empty key, no common protocol/port, same
+// externalTrafficPolicy, under Local the same selector); empty when it may.
+std::string SharingConflict(const Request& s, const Request& m);
 
 // A family a PreferDualStack Service wanted but could not get (yet).
 struct Shortfall {

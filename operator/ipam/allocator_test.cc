@@ -385,6 +385,41 @@ TEST_F(AllocatorTest, SharedAddressStaysWithTheLastHolder) {
   EXPECT_EQ(One(Svc("ns/d")), "10.0.0.0");
 }
 
+TEST_F(AllocatorTest, AvoidedAddressesAreNotGivenAfreshButStayWithTheirHolder) {
+  SetPools({Pool("p", {"10.0.0.0/24"})});
+  EXPECT_EQ(One(Shared("ns/a", "k", {{"TCP", 80}})), "10.0.0.0");
+  Request::Avoid avoid{A("10.0.0.0"), "10.0.0.0 is still shown by ns/x"};
+  // A shareable address avoided: passed over for the lowest free one.
+  Request b = Shared("ns/b", "k", {{"TCP", 81}});
+  b.avoid = {avoid};
+  EXPECT_EQ(One(b), "10.0.0.1");
+  // Requested: AddressInUse with the caller's reason.
+  Request c = Shared("ns/c", "k", {{"TCP", 82}});
+  c.requested = {A("10.0.0.0")};
+  c.avoid = {avoid};
+  Result r = alloc_.Allocate(c);
+  EXPECT_EQ(r.reason, Reason::kAddressInUse);
+  EXPECT_THAT(r.status, StatusIs(StatusCode::kAlreadyExists, "10.0.0.0 is still shown by ns/x"));
+  // Not kept: without it, the same request gets the address.
+  c.avoid.clear();
+  EXPECT_EQ(One(c), "10.0.0.0");
+  // A holder keeps what it holds.
+  Request a = Shared("ns/a", "k", {{"TCP", 80}});
+  a.avoid = {avoid};
+  EXPECT_EQ(One(a), "10.0.0.0");
+}
+
+TEST_F(AllocatorTest, SharingConflictFollowsTheSharingRule) {
+  EXPECT_EQ(SharingConflict(Shared("ns/a", "k", {{"TCP", 80}}), Shared("ns/b", "k", {{"UDP", 80}})),
+            "");
+  EXPECT_EQ(SharingConflict(Shared("ns/a", "k", {{"TCP", 443}, {"TCP", 80}}),
+                            Shared("ns/b", "k", {{"TCP", 8080}, {"TCP", 443}})),
+            "port TCP/443 is also used by ns/b");
+  EXPECT_EQ(SharingConflict(Shared("ns/a", "k", {}), Svc("ns/b")), "ns/b has no sharing key");
+  EXPECT_EQ(SharingConflict(Shared("ns/a", "k", {}), Shared("other/b", "k", {})),
+            "other/b is in another namespace");
+}
+
 TEST_F(AllocatorTest, KeyChangeWhileSharedMovesOnlyTheChangedService) {
   SetPools({Pool("p", {"10.0.0.0/24"})});
   EXPECT_EQ(One(Shared("ns/a", "k", {{"TCP", 80}})), "10.0.0.0");

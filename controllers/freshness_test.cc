@@ -122,7 +122,9 @@ TEST(PagedCatchUpTest, AgreesWithCacheCaughtUpOnRandomInputs) {
     Status want = CacheCaughtUp("Service", listed_ok, list_version, cached_ok);
     Status got = Paged(listed, list_version, cached, undecodable);
     ASSERT_EQ(got.ok(), want.ok()) << "round " << round << ": " << want << " / " << got;
-    if (!got.ok()) EXPECT_EQ(got.code(), StatusCode::kUnavailable);
+    if (!got.ok()) {
+      EXPECT_EQ(got.code(), StatusCode::kUnavailable);
+    }
     ok += want.ok() ? 1 : 0;
   }
   // Both answers occur often enough for the comparison to mean something.

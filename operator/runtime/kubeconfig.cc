@@ -180,8 +180,12 @@ class DocumentCounter : public YAML::EventHandler {
 
 // The offset of the first byte of `text` that is not part of well-formed
 // UTF-8 (RFC 3629: no overlong forms, surrogates or code points past
-// U+10FFFF), or npos. yaml-cpp passes such bytes through (and its emitter
-// rewrites them); kubectl's YAML reader rejects them.
+// U+10FFFF) or is an ASCII control character YAML does not allow in a stream
+// (all but tab, line feed and carriage return; YAML 1.2, c-printable), or
+// npos. yaml-cpp passes such bytes through, and reads a NUL as the end of
+// its input buffer or as part of a UTF-16 or UTF-32 code unit, turning "\0N"
+// into U+0085 (found by the kubeconfig fuzzer); kubectl's YAML reader
+// rejects them.
 size_t InvalidUtf8At(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
@@ -189,6 +193,7 @@ size_t InvalidUtf8At(std::string_view text) {
     size_t len;
     unsigned char lo = 0x80, hi = 0xBF;  // bounds of the second byte
     if (c < 0x80) {
+      if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) return i;
       ++i;
       continue;
     } else if (c >= 0xC2 && c <= 0xDF) {
@@ -226,7 +231,7 @@ StatusOr<YAML::Node> ParseYaml(std::string_view text, const Source& source) {
   if (size_t bad = InvalidUtf8At(text); bad != std::string_view::npos) {
     size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + bad, '\n'));
     return InvalidArgumentError(source.label + ": line " + std::to_string(line) +
-                                ": not UTF-8 text (byte " + std::to_string(bad) + ")");
+                                ": not UTF-8 YAML text (byte " + std::to_string(bad) + ")");
   }
   const std::string copy(text);
   try {
@@ -309,7 +314,13 @@ Status ReadCluster(const Entry& entry, const std::string& path, RestConfig* conf
   if (server.rfind("https://", 0) != 0 && server.rfind("http://", 0) != 0) {
     return f.Error(path + ".server", "\"" + server + "\" is not an http(s) URL");
   }
-  while (!server.empty() && server.back() == '/') server.pop_back();
+  // A host after the scheme: "https://" and "https:///x" have none (found by the fuzzer,
+  // which trimmed "https://" to "https:").
+  const size_t host = server.find("//") + 2;
+  if (host >= server.size() || server[host] == '/') {
+    return f.Error(path + ".server", "\"" + server + "\" has no host");
+  }
+  while (server.back() == '/') server.pop_back();
   config->server = server;
   LB_ASSIGN_OR_RETURN(config->insecure_skip_tls_verify,
                       f.Bool(c, "insecure-skip-tls-verify", path + ".insecure-skip-tls-verify"));

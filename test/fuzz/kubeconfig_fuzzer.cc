@@ -166,7 +166,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Style independence is about documents the loader reads as YAML.
   if (!config.ok()) {
     const std::string m = config.status().message();  // status() is a copy
-    for (const char* yaml_error : {": yaml line ", "YAML document", "not UTF-8 text"}) {
+    for (const char* yaml_error : {": yaml line ", "YAML document", "not UTF-8 YAML text"}) {
       if (m.find(yaml_error) != std::string::npos) return 0;
     }
   }

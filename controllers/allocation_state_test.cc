@@ -27,6 +27,12 @@ class AllocationStateTest : public ::testing::Test {
  protected:
   AllocationStateTest() : state_(ClassSelection{}, services_, namespaces_) {}
 
+  // Puts `svc` in the cache (as the informer would); returns the cached object.
+  runtime::ObjectPtr<api::Service> Put(api::Service svc) {
+    auto cached = std::make_shared<const api::Service>(std::move(svc));
+    services_.Upsert(cached);
+    return cached;
+  }
   // Puts `svc` in the cache (as the informer would) and allocates for it.
   AllocationState::Outcome Allocate(const api::Service& svc) {
     services_.Upsert(std::make_shared<const api::Service>(svc));
@@ -250,11 +256,6 @@ TEST_F(AllocationStateTest, ReleaseOfAServiceNoLongerHandled) {
 TEST_F(AllocationStateTest, RebuildKeepsAddressesOlderWinsAndQuarantinesTheRest) {
   std::vector<runtime::ObjectPtr<api::LoadBalancerPool>> pools = {
       std::make_shared<const api::LoadBalancerPool>(Pool("web", {"192.0.2.0/29"}))};
-  auto put = [&](api::Service s) {
-    auto p = std::make_shared<const api::Service>(std::move(s));
-    services_.Upsert(p);
-    return p;
-  };
   api::Service older = Showing(LbService("default", "older"), {"192.0.2.5"});
   older.metadata.creation_timestamp = At(100);
   api::Service newer = Showing(LbService("default", "newer"), {"192.0.2.5"});
@@ -264,8 +265,8 @@ TEST_F(AllocationStateTest, RebuildKeepsAddressesOlderWinsAndQuarantinesTheRest)
   api::Service gone_pool = Showing(LbService("default", "gone"), {"10.9.9.9"});
   api::Service other = Showing(LbService("default", "other"), {"192.0.2.7"});
   other.spec.load_balancer_class = "example.com/other";  // not ours, never counted
-  std::vector<runtime::ObjectPtr<api::Service>> services = {put(newer), put(older), put(moved),
-                                                            put(gone_pool), put(other)};
+  std::vector<runtime::ObjectPtr<api::Service>> services = {Put(newer), Put(older), Put(moved),
+                                                            Put(gone_pool), Put(other)};
 
   ASSERT_OK_AND_ASSIGN(AllocationState::Rebuilt rebuilt, state_.Rebuild(pools, services));
   EXPECT_THAT(state_.AddressesOf("default/older"), ElementsAre(A("192.0.2.5")));
@@ -396,17 +397,12 @@ TEST_F(AllocationStateTest, AnAddressInvalidatedByAPoolChangeIsQuarantinedAtOnce
 TEST_F(AllocationStateTest, AnAddressLostAtRebuildIsNotSharedWithAConflictingService) {
   std::vector<runtime::ObjectPtr<api::LoadBalancerPool>> pools = {
       std::make_shared<const api::LoadBalancerPool>(Pool("web", {"192.0.2.0/32"}))};
-  auto put = [&](api::Service s) {
-    auto p = std::make_shared<const api::Service>(std::move(s));
-    services_.Upsert(p);
-    return p;
-  };
   api::Service older = Showing(Sharing("older", {8080}), {"192.0.2.0"});
   older.metadata.creation_timestamp = At(100);
   api::Service newer = Showing(Sharing("newer", {443, 8080}), {"192.0.2.0"});
   newer.metadata.creation_timestamp = At(200);
   ASSERT_OK_AND_ASSIGN(AllocationState::Rebuilt rebuilt,
-                       state_.Rebuild(pools, {put(older), put(newer)}));
+                       state_.Rebuild(pools, {Put(older), Put(newer)}));
   ASSERT_EQ(rebuilt.dropped.size(), 1u);
   EXPECT_EQ(rebuilt.dropped[0].service, "default/newer");
 

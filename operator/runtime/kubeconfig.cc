@@ -139,13 +139,23 @@ class Fields {
   const Source& source_;
 };
 
-// Counts the documents of a stream and whether those after the first hold
-// anything.
+// A kubeconfig nests six levels at most (clusters, entry, cluster, a list
+// of extensions...); a document nested deeper than this is not one. The
+// limit sits far below yaml-cpp's own (2,000): near that one, yaml-cpp's
+// emitter writes flow sequences its parser then refuses (found by the
+// kubeconfig fuzzer at ~400 levels), so such documents would read one way as
+// written and another way as re-written.
+constexpr int kMaxNesting = 64;
+
+// Counts the documents of a stream, whether those after the first hold
+// anything, and how deep collections nest.
 class DocumentCounter : public YAML::EventHandler {
  public:
   int documents = 0;
   bool later_content = false;  // a node in a document after the first
   YAML::Mark later_mark;
+  bool too_deep = false;  // a collection nested more than kMaxNesting deep
+  YAML::Mark too_deep_mark;
 
   void OnDocumentStart(const YAML::Mark& mark) override {
     ++documents;
@@ -161,15 +171,25 @@ class DocumentCounter : public YAML::EventHandler {
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
                        YAML::EmitterStyle::value) override {
     Content(mark);
+    Enter(mark);
   }
-  void OnSequenceEnd() override {}
+  void OnSequenceEnd() override { --depth_; }
   void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
                   YAML::EmitterStyle::value) override {
     Content(mark);
+    Enter(mark);
   }
-  void OnMapEnd() override {}
+  void OnMapEnd() override { --depth_; }
 
  private:
+  int depth_ = 0;
+
+  void Enter(const YAML::Mark& mark) {
+    if (++depth_ > kMaxNesting && !too_deep) {
+      too_deep = true;
+      too_deep_mark = mark;
+    }
+  }
   void Content(const YAML::Mark& mark) {
     if (documents >= 2 && !later_content) {
       later_content = true;
@@ -239,6 +259,11 @@ StatusOr<YAML::Node> ParseYaml(std::string_view text, const Source& source) {
     YAML::Parser parser(in);
     DocumentCounter counter;
     while (counter.documents < 3 && parser.HandleNextDocument(counter)) {
+    }
+    if (counter.too_deep) {
+      return InvalidArgumentError(
+          source.label + ": yaml line " + std::to_string(counter.too_deep_mark.line + 1) +
+          ": nested more than " + std::to_string(kMaxNesting) + " levels deep");
     }
     if (counter.later_content || counter.documents > 2) {
       return InvalidArgumentError(source.label +

@@ -313,6 +313,26 @@ TEST(KubeconfigYamlTest, DeepNestingIsAnErrorNotACrash) {
               StatusIs(StatusCode::kFailedPrecondition, HasSubstr("current-context")));
 }
 
+// Found by the kubeconfig fuzzer: ~400 levels are within yaml-cpp's limit,
+// but its emitter writes them in a flow form its parser refuses. The reader
+// stops at 64 levels, counting mappings and sequences alike; 63 under the
+// root mapping read.
+TEST(KubeconfigYamlTest, NestingPast64LevelsIsAnError) {
+  auto nested = [](int levels) {
+    std::string dashes;
+    for (int i = 0; i < levels; ++i) dashes += "- ";
+    return "a:\n  " + dashes + "{b: c}\n";
+  };
+  // The root mapping, 62 sequences and {b: c} make 64 levels.
+  EXPECT_THAT(ParseKubeconfig(nested(62), ""),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("current-context")));
+  EXPECT_THAT(ParseKubeconfig(nested(63), ""),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("kubeconfig: yaml line 2: nested more than 64 levels deep")));
+  EXPECT_THAT(ParseKubeconfig(nested(400), ""),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("nested more than 64 levels")));
+}
+
 // A kubeconfig file of `contexts`/`clusters`/`users` written by hand.
 struct KubeFiles {
   TempDir dir;

@@ -158,16 +158,17 @@ uint128 HostMask(Family family, int prefix) {
 std::string_view FamilyName(Family family) { return family == Family::kIPv4 ? "IPv4" : "IPv6"; }
 
 std::string Address::ToString() const {
+  const uint128 value = bits();
   if (is_v4()) {
-    uint32_t v = static_cast<uint32_t>(bits_);
+    uint32_t v = static_cast<uint32_t>(value);
     return std::to_string(v >> 24) + "." + std::to_string((v >> 16) & 0xff) + "." +
            std::to_string((v >> 8) & 0xff) + "." + std::to_string(v & 0xff);
   }
   std::array<uint16_t, 8> g;
-  for (int k = 0; k < 8; ++k) g[k] = static_cast<uint16_t>(bits_ >> (16 * (7 - k)));
+  for (int k = 0; k < 8; ++k) g[k] = static_cast<uint16_t>(value >> (16 * (7 - k)));
   // RFC 5952 section 5: IPv4-mapped addresses end in a dotted quad.
-  if ((bits_ >> 32) == 0xffff) {
-    return "::ffff:" + Address::V4(static_cast<uint32_t>(bits_)).ToString();
+  if ((value >> 32) == 0xffff) {
+    return "::ffff:" + Address::V4(static_cast<uint32_t>(value)).ToString();
   }
   // Section 4.2: the longest run (of at least two) zero groups becomes "::",
   // the first one on a tie.

@@ -7,6 +7,7 @@
 #include <array>
 #include <limits>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -51,31 +52,62 @@ class Families {
   uint8_t n_ = 0;
 };
 
-// One Service holding addresses: its last request and what it holds.
-struct Svc {
-  std::string key;
-  int64_t creation_order = 0;
-  Families wanted;  // families it should hold, in spec.ipFamilies order
-  IpFamilyPolicy policy = IpFamilyPolicy::kSingleStack;
+// The parts of a request most Services leave empty: exact addresses, named pools, and a
+// sharing key with what sharing compares (ports, externalTrafficPolicy, selector; kept only
+// under a sharing key, the one place they are read). Out of line, behind one pointer that is
+// null when all are empty: they took 60 % of a Service's record (ipam_bench
+// BM_Memory_Engine1MAllocations, BENCHMARKS.md).
+struct Particulars {
   std::vector<Address> requested;
-  std::vector<std::string> pools;  // sorted
+  std::vector<std::string> pools;  // sorted, unique
   std::string sharing_key;
   std::vector<ServicePort> ports;  // sorted, unique
   TrafficPolicy traffic = TrafficPolicy::kCluster;
   std::string selector;
-  std::vector<Address> held;
 
+  // Those of `r`, or null when it has none.
+  static std::unique_ptr<const Particulars> Of(const Request& r) {
+    if (r.requested.empty() && r.pools.empty() && r.sharing_key.empty()) return nullptr;
+    auto out = std::make_unique<Particulars>();
+    out->requested = r.requested;
+    out->pools = r.pools;
+    std::sort(out->pools.begin(), out->pools.end());
+    out->pools.erase(std::unique(out->pools.begin(), out->pools.end()), out->pools.end());
+    if (!r.sharing_key.empty()) {
+      out->sharing_key = r.sharing_key;
+      out->ports = r.ports;
+      std::sort(out->ports.begin(), out->ports.end());
+      out->ports.erase(std::unique(out->ports.begin(), out->ports.end()), out->ports.end());
+      out->traffic = r.traffic_policy;
+      out->selector = r.selector;
+    }
+    return out;
+  }
+};
+
+// One Service holding addresses: its last request and what it holds.
+struct Svc {
+  std::string key;  // "namespace/name"; the services map's key views it
+  int64_t creation_order = 0;
+  Families wanted;  // families it should hold, in spec.ipFamilies order
+  IpFamilyPolicy policy = IpFamilyPolicy::kSingleStack;
+  std::vector<Address> held;
+  std::unique_ptr<const Particulars> particulars;  // null: none
+
+  const Particulars& asks() const {
+    static const Particulars kNone;
+    return particulars != nullptr ? *particulars : kNone;
+  }
+  const std::string& sharing_key() const { return asks().sharing_key; }
+  const std::vector<std::string>& pools() const { return asks().pools; }
   std::optional<Address> RequestedOf(Family f) const {
-    for (const Address& a : requested) {
+    for (const Address& a : asks().requested) {
       if (a.family() == f) return a;
     }
     return std::nullopt;
   }
-  bool Requests(const Address& a) const {
-    return std::find(requested.begin(), requested.end(), a) != requested.end();
-  }
   bool Names(std::string_view pool) const {
-    return std::binary_search(pools.begin(), pools.end(), pool, std::less<>());
+    return std::binary_search(pools().begin(), pools().end(), pool, std::less<>());
   }
   std::string_view ns() const { return std::string_view(key).substr(0, key.find('/')); }
   bool Wants(Family f) const { return std::find(wanted.begin(), wanted.end(), f) != wanted.end(); }
@@ -122,18 +154,20 @@ std::string NotServingWhy(const PoolEntry& p) {
 
 // Why `s` may not share an address `m` holds; empty when it may.
 std::string Incompatible(const Svc& s, const Svc& m) {
-  if (s.sharing_key.empty()) return "this Service has no sharing key";
-  if (m.sharing_key.empty()) return m.key + " has no sharing key";
+  const Particulars& sp = s.asks();
+  const Particulars& mp = m.asks();
+  if (sp.sharing_key.empty()) return "this Service has no sharing key";
+  if (mp.sharing_key.empty()) return m.key + " has no sharing key";
   if (s.ns() != m.ns()) return m.key + " is in another namespace";
-  if (s.sharing_key != m.sharing_key) {
-    return m.key + " has sharing key " + Quote(m.sharing_key) + ", not " + Quote(s.sharing_key);
+  if (sp.sharing_key != mp.sharing_key) {
+    return m.key + " has sharing key " + Quote(mp.sharing_key) + ", not " + Quote(sp.sharing_key);
   }
-  if (s.traffic != m.traffic) return "externalTrafficPolicy differs from " + m.key + "'s";
-  if (s.traffic == TrafficPolicy::kLocal && s.selector != m.selector) {
+  if (sp.traffic != mp.traffic) return "externalTrafficPolicy differs from " + m.key + "'s";
+  if (sp.traffic == TrafficPolicy::kLocal && sp.selector != mp.selector) {
     return "externalTrafficPolicy is Local and the selector differs from " + m.key + "'s";
   }
-  auto a = s.ports.begin(), b = m.ports.begin();
-  while (a != s.ports.end() && b != m.ports.end()) {
+  auto a = sp.ports.begin(), b = mp.ports.begin();
+  while (a != sp.ports.end() && b != mp.ports.end()) {
     if (*a < *b) {
       ++a;
     } else if (*b < *a) {
@@ -224,7 +258,9 @@ struct StringHash {
 };
 
 struct AddressHash {
-  size_t operator()(const Address& a) const {
+  // noexcept: libstdc++ then keeps no hash code in each node of `holders` (8 bytes per address
+  // held), recomputing this cheap one instead.
+  size_t operator()(const Address& a) const noexcept {
     // splitmix64 finaliser over both halves and the family.
     uint64_t x = static_cast<uint64_t>(a.bits()) ^ (static_cast<uint64_t>(a.bits() >> 64) * 31) ^
                  static_cast<uint64_t>(a.family());
@@ -248,8 +284,10 @@ struct Attempt {
 struct Allocator::Impl {
   std::vector<std::unique_ptr<PoolEntry>> pools;  // in (priority, name) order
   // Hashed: Allocate/Release at 10^6 Services cost a few cache misses, not
-  // a 20-level tree walk. Nothing iterates them where order shows.
-  std::unordered_map<std::string, Svc, StringHash, std::equal_to<>> services;
+  // a 20-level tree walk. Nothing iterates them where order shows. Each key views its
+  // record's Svc::key (a node never moves), so a Service's name is stored once; Record()
+  // is the one place that adds a Service.
+  std::unordered_map<std::string_view, Svc, StringHash, std::equal_to<>> services;
   // Address -> the Services holding it (several only when shared).
   std::unordered_multimap<Address, Svc*, AddressHash> holders;
   size_t distinct_addresses = 0;
@@ -300,6 +338,17 @@ struct Allocator::Impl {
     }
   }
 
+  // The record of `key`, added empty if there is none.
+  Svc& Record(std::string_view key) {
+    auto [it, added] = services.try_emplace(key);
+    if (!added) return it->second;
+    // The new node's key views the caller's string: make it view the record's own copy.
+    auto node = services.extract(it);
+    node.mapped().key = std::string(key);
+    node.key() = node.mapped().key;
+    return services.insert(std::move(node)).position->second;
+  }
+
   PoolEntry* FindPool(std::string_view name) const {
     for (const auto& p : pools) {
       if (p->name() == name) return p.get();
@@ -308,8 +357,8 @@ struct Allocator::Impl {
   }
 
   void IndexSharing(const Svc& s, const Address& a, int delta) {
-    if (s.sharing_key.empty()) return;
-    auto key = std::make_pair(std::string(s.ns()), s.sharing_key);
+    if (s.sharing_key().empty()) return;
+    auto key = std::make_pair(std::string(s.ns()), s.sharing_key());
     auto& addrs = sharing[key];
     int& n = addrs[a];
     n += delta;
@@ -365,7 +414,7 @@ struct Allocator::Impl {
       if (p->layout.Find(a) == nullptr) continue;
       if (selects && !selects(p->name())) continue;
       // autoAssign, like disabled, only governs new allocations.
-      if (!s.pools.empty() && !s.Names(p->name())) continue;
+      if (!s.pools().empty() && !s.Names(p->name())) continue;
       return p;
     }
     *why = a.ToString() + " is not in a pool the Service may use";
@@ -409,9 +458,9 @@ struct Allocator::Impl {
         } else if (miss == "skipped") {
           reason = a.ToString() + " ends in .0 or .255, which pool " + Quote(p->name()) +
                    " skips (avoidBuggyIPs)";
-        } else if (!s.pools.empty() && !s.Names(p->name())) {
+        } else if (!s.pools().empty() && !s.Names(p->name())) {
           reason = a.ToString() + " is in pool " + Quote(p->name()) +
-                   ", which is not one of the requested pools (" + Join(s.pools, ", ") + ")";
+                   ", which is not one of the requested pools (" + Join(s.pools(), ", ") + ")";
         } else if (!p->serving()) {
           reason = a.ToString() + " is in " + NotServingWhy(*p);
         } else if (!selected(*p)) {
@@ -441,8 +490,8 @@ struct Allocator::Impl {
     // Eligible pools, in order.
     std::vector<const PoolEntry*> eligible;
     std::vector<std::string> notes;
-    if (!s.pools.empty()) {
-      for (const std::string& name : s.pools) {
+    if (!s.pools().empty()) {
+      for (const std::string& name : s.pools()) {
         const PoolEntry* p = FindPool(name);
         if (p == nullptr) {
           notes.push_back("pool " + Quote(name) + " does not exist");
@@ -469,8 +518,8 @@ struct Allocator::Impl {
     }
 
     // An address already shared under the Service's key, if one fits.
-    if (!s.sharing_key.empty()) {
-      auto it = sharing.find(std::make_pair(std::string(s.ns()), s.sharing_key));
+    if (!s.sharing_key().empty()) {
+      auto it = sharing.find(std::make_pair(std::string(s.ns()), s.sharing_key()));
       if (it != sharing.end()) {
         const PoolEntry* best_pool = nullptr;
         Address best;
@@ -517,23 +566,13 @@ struct Allocator::Impl {
     return at;
   }
 
-  // Replaces the request of `s` (re-indexing its shared addresses).
+  // Replaces the request of `s`, the record of r.service (re-indexing its shared addresses).
   void Update(Svc& s, const Request& r, Families wanted) {
     for (const Address& a : s.held) IndexSharing(s, a, -1);
-    s.key = r.service;
     s.creation_order = r.creation_order;
     s.wanted = wanted;
     s.policy = r.policy;
-    s.requested = r.requested;
-    s.pools = r.pools;
-    std::sort(s.pools.begin(), s.pools.end());
-    s.pools.erase(std::unique(s.pools.begin(), s.pools.end()), s.pools.end());
-    s.sharing_key = r.sharing_key;
-    s.ports = r.ports;
-    std::sort(s.ports.begin(), s.ports.end());
-    s.ports.erase(std::unique(s.ports.begin(), s.ports.end()), s.ports.end());
-    s.traffic = r.traffic_policy;
-    s.selector = r.selector;
+    s.particulars = Particulars::Of(r);
     for (const Address& a : s.held) IndexSharing(s, a, +1);
   }
 
@@ -589,11 +628,7 @@ std::string SharingConflict(const Request& s, const Request& m) {
   auto svc = [](const Request& r) {
     Svc out;
     out.key = r.service;
-    out.sharing_key = r.sharing_key;
-    out.ports = r.ports;
-    std::sort(out.ports.begin(), out.ports.end());
-    out.traffic = r.traffic_policy;
-    out.selector = r.selector;
+    out.particulars = Particulars::Of(r);
     return out;
   };
   return Incompatible(svc(s), svc(m));
@@ -766,7 +801,7 @@ StatusOr<PoolsUpdate> Allocator::SetPools(std::vector<PoolSpec> specs, const Poo
   // Re-validate every held address; release what no longer fits.
   PoolsUpdate update;
   for (auto& kv : im.services) {
-    const std::string& key = kv.first;  // not a structured binding: lambdas capture it
+    const std::string& key = kv.second.key;  // not a structured binding: lambdas capture it
     Svc& s = kv.second;
     Selects one;
     if (selects) {
@@ -803,8 +838,7 @@ Result Allocator::Allocate(const Request& request) {
     res.status = ReasonStatus(res.reason, invalid);
     return res;
   }
-  Svc& s = existing != im.services.end() ? existing->second
-                                         : im.services.try_emplace(request.service).first->second;
+  Svc& s = existing != im.services.end() ? existing->second : im.Record(request.service);
   std::vector<Address> before = s.held;
   im.Update(s, request, wanted);
   const Selects& selects = request.selects;
@@ -893,7 +927,7 @@ std::vector<Dropped> Allocator::Restore(std::vector<Holding> holdings, const Poo
       for (const Address& a : h.addresses) drop(key, a, Reason::kInvalidRequest, invalid);
       continue;
     }
-    Svc& s = im.services[key];
+    Svc& s = im.Record(key);
     im.Update(s, h.request, wanted);
     Selects one;
     if (selects) {

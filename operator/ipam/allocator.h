@@ -114,8 +114,8 @@ enum class Reason {
 // "Allocated", "NoEligiblePool", ...
 std::string_view ReasonName(Reason reason);
 
-enum class IpFamilyPolicy { kSingleStack, kPreferDualStack, kRequireDualStack };
-enum class TrafficPolicy { kCluster, kLocal };
+enum class IpFamilyPolicy : uint8_t { kSingleStack, kPreferDualStack, kRequireDualStack };
+enum class TrafficPolicy : uint8_t { kCluster, kLocal };
 
 struct ServicePort {
   std::string protocol;  // "TCP", "UDP", "SCTP"

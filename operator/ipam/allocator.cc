@@ -861,7 +861,21 @@ Result Allocator::Allocate(const Request& request) {
     }
   }
   if (!missing.empty() && (s.policy == IpFamilyPolicy::kRequireDualStack || s.held.empty())) {
-    im.ReleaseAll(s);
+    if (!s.held.empty()) {
+      // All or nothing: what it holds goes back, and the failure reported is the one a
+      // Service holding nothing meets, so that the same request again reports the same.
+      // (allocator_fuzzer: a held IPv4 address the pool no longer hands out afresh made the
+      // first answer FamilyUnavailable, for IPv6, and the second PoolExhausted, for IPv4.)
+      im.ReleaseAll(s);
+      std::vector<Shortfall> afresh;
+      for (Family f : s.wanted) {
+        Attempt at = im.Acquire(s, f, selects, request.avoid);
+        if (!at.address) afresh.push_back({f, at.reason, std::move(at.message)});
+      }
+      // Never empty (a family's answer does not depend on what the other holds); kept
+      // defensive so that the reason below always has a family.
+      if (!afresh.empty()) missing = std::move(afresh);
+    }
     res.reason = missing[0].reason;
     res.status = ReasonStatus(res.reason, missing[0].message);
   } else {

@@ -326,7 +326,16 @@ class Model {
     }
     if (!res.missing.empty() &&
         (s.req.policy == IpFamilyPolicy::kRequireDualStack || s.held.empty())) {
-      s.held.clear();
+      if (!s.held.empty()) {
+        // All or nothing, and the answer is the one the Service gets holding nothing.
+        s.held.clear();
+        std::vector<std::pair<Family, Reason>> afresh;
+        for (Family f : s.wanted) {
+          Reason why = Reason::kAllocated;
+          if (!Acquire(s, f, &why)) afresh.emplace_back(f, why);
+        }
+        if (!afresh.empty()) res.missing = std::move(afresh);
+      }
       res.reason = res.missing[0].second;
       res.missing.clear();
     }

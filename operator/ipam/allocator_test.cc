@@ -542,6 +542,31 @@ TEST_F(AllocatorTest, RequireDualStackIsAllOrNothingWhenOneFamilyIsExhausted) {
   EXPECT_THAT(alloc_.AddressesOf("ns/b"), IsEmpty());
 }
 
+// Found by allocator_fuzzer: a RequireDualStack Service keeps a held IPv4 address that no pool
+// would hand out afresh (here: its pool is disabled, and the other pool is full) and cannot get
+// IPv6. All or nothing releases the IPv4 address; the answer must be the one the same request
+// gets next time, holding nothing (it was FamilyUnavailable, then PoolExhausted: a Service's
+// condition would flip between two reasons on every reconcile).
+TEST_F(AllocatorTest, RequireDualStackFailureAnswersTheSameTwice) {
+  PoolSpec off = Pool("a-off", {"10.0.0.1"});
+  off.disabled = true;
+  SetPools({off, Pool("b", {"10.0.1.1"})});
+  Request held = Svc("ns/held", {kV4, kV6}, kRequire);
+  EXPECT_THAT(
+      alloc_.Restore({{Svc("ns/other"), {A("10.0.1.1")}}, {held, {A("10.0.0.1")}}}, nullptr),
+      IsEmpty());
+  ASSERT_THAT(alloc_.AddressesOf("ns/held"), ElementsAre(A("10.0.0.1")));
+  Result first = alloc_.Allocate(held);
+  EXPECT_THAT(first.released, ElementsAre(A("10.0.0.1")));
+  EXPECT_THAT(first.addresses, IsEmpty());
+  Result second = alloc_.Allocate(held);
+  EXPECT_THAT(second.released, IsEmpty());
+  EXPECT_EQ(first.reason, Reason::kPoolExhausted);
+  EXPECT_EQ(second.reason, first.reason);
+  EXPECT_EQ(second.status, first.status);
+  EXPECT_THAT(first.status.message(), HasSubstr("no free IPv4 address"));
+}
+
 TEST_F(AllocatorTest, DroppingAFamilyReleasesItsAddress) {
   SetPools({Pool("p", {"10.0.0.0/24", "2001:db8::/64"})});
   EXPECT_THAT(Take(Svc("ns/a", {kV4, kV6}, kPrefer)), ElementsAre("10.0.0.0", "2001:db8::"));

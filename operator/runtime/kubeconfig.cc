@@ -139,65 +139,6 @@ class Fields {
   const Source& source_;
 };
 
-// A kubeconfig nests six levels at most (clusters, entry, cluster, a list
-// of extensions...); a document nested deeper than this is not one. The
-// limit sits far below yaml-cpp's own (2,000): near that one, yaml-cpp's
-// emitter writes flow sequences its parser then refuses (found by the
-// kubeconfig fuzzer at ~400 levels), so such documents would read one way as
-// written and another way as re-written.
-constexpr int kMaxNesting = 64;
-
-// Counts the documents of a stream, whether those after the first hold
-// anything, and how deep collections nest.
-class DocumentCounter : public YAML::EventHandler {
- public:
-  int documents = 0;
-  bool later_content = false;  // a node in a document after the first
-  YAML::Mark later_mark;
-  bool too_deep = false;  // a collection nested more than kMaxNesting deep
-  YAML::Mark too_deep_mark;
-
-  void OnDocumentStart(const YAML::Mark& mark) override {
-    ++documents;
-    if (documents == 2) later_mark = mark;
-  }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Content(mark); }
-  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                const std::string&) override {
-    Content(mark);
-  }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {
-    Content(mark);
-    Enter(mark);
-  }
-  void OnSequenceEnd() override { --depth_; }
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {
-    Content(mark);
-    Enter(mark);
-  }
-  void OnMapEnd() override { --depth_; }
-
- private:
-  int depth_ = 0;
-
-  void Enter(const YAML::Mark& mark) {
-    if (++depth_ > kMaxNesting && !too_deep) {
-      too_deep = true;
-      too_deep_mark = mark;
-    }
-  }
-  void Content(const YAML::Mark& mark) {
-    if (documents >= 2 && !later_content) {
-      later_content = true;
-      later_mark = mark;
-    }
-  }
-};
-
 // The offset of the first byte of `text` that is not part of well-formed
 // UTF-8 (RFC 3629: no overlong forms, surrogates or code points past
 // U+10FFFF) or is an ASCII control character YAML does not allow in a stream
@@ -239,6 +180,75 @@ size_t InvalidUtf8At(std::string_view text) {
   return std::string_view::npos;
 }
 
+// A kubeconfig nests six levels at most (clusters, entry, cluster, a list
+// of extensions...); a document nested deeper than this is not one. The
+// limit sits far below yaml-cpp's own (2,000): near that one, yaml-cpp's
+// emitter writes flow sequences its parser then refuses (found by the
+// kubeconfig fuzzer at ~400 levels), so such documents would read one way as
+// written and another way as re-written.
+constexpr int kMaxNesting = 64;
+
+// Counts the documents of a stream, whether those after the first hold
+// anything, and how deep collections nest.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  int documents = 0;
+  bool later_content = false;  // a node in a document after the first
+  YAML::Mark later_mark;
+  bool too_deep = false;  // a collection nested more than kMaxNesting deep
+  YAML::Mark too_deep_mark;
+  // A scalar whose value, escapes decoded, is not text (InvalidUtf8At): yaml-cpp decodes the
+  // double-quoted escapes "\N" and "\_" to the single bytes 0x85 and 0xA0, not to UTF-8 (found
+  // by the kubeconfig fuzzer: such a token read, but not its document as yaml-cpp writes it
+  // back), and "\0" or "\x01" to control characters, which no kubeconfig value holds.
+  bool bad_scalar = false;
+  YAML::Mark bad_scalar_mark;
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    ++documents;
+    if (documents == 2) later_mark = mark;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Content(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string& value) override {
+    Content(mark);
+    if (!bad_scalar && InvalidUtf8At(value) != std::string_view::npos) {
+      bad_scalar = true;
+      bad_scalar_mark = mark;
+    }
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Content(mark);
+    Enter(mark);
+  }
+  void OnSequenceEnd() override { --depth_; }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Content(mark);
+    Enter(mark);
+  }
+  void OnMapEnd() override { --depth_; }
+
+ private:
+  int depth_ = 0;
+
+  void Enter(const YAML::Mark& mark) {
+    if (++depth_ > kMaxNesting && !too_deep) {
+      too_deep = true;
+      too_deep_mark = mark;
+    }
+  }
+  void Content(const YAML::Mark& mark) {
+    if (documents >= 2 && !later_content) {
+      later_content = true;
+      later_mark = mark;
+    }
+  }
+};
+
 // Parses one file's text into the node of its one document. Several
 // documents in one file are an error: kubectl reads only the first,
 // silently. (A trailing "---", an empty second document, is fine.)
@@ -259,6 +269,12 @@ StatusOr<YAML::Node> ParseYaml(std::string_view text, const Source& source) {
     YAML::Parser parser(in);
     DocumentCounter counter;
     while (counter.documents < 3 && parser.HandleNextDocument(counter)) {
+    }
+    if (counter.bad_scalar) {
+      return InvalidArgumentError(
+          source.label + ": yaml line " + std::to_string(counter.bad_scalar_mark.line + 1) +
+          ": a value is not UTF-8 text once its escapes are read (\\N, \\_ and control "
+          "characters such as \\0 are refused)");
     }
     if (counter.too_deep) {
       return InvalidArgumentError(

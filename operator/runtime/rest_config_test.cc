@@ -195,6 +195,16 @@ TEST(KubeconfigTest, BrokenFilesGiveErrorsNamingThePiece) {
        StatusCode::kInvalidArgument, "not UTF-8 YAML text"},
       {"UTF-16 surrogate in UTF-8", Replace(kGood, "token: t", "token: t\xed\xa0\x80"),
        StatusCode::kInvalidArgument, "not UTF-8 YAML text"},
+      // yaml-cpp decodes "\N" to the byte 0x85, not to UTF-8 (found by the fuzzer).
+      {"escape \\N", Replace(kGood, "token: t", "token: \"s1cr3t\\NULken\""),
+       StatusCode::kInvalidArgument,
+       "kubeconfig test: yaml line 15: a value is not UTF-8 text once its escapes are read"},
+      {"escape \\_", Replace(kGood, "token: t", "token: \"t\\_\""), StatusCode::kInvalidArgument,
+       "a value is not UTF-8 text once its escapes are read"},
+      {"escape \\0", Replace(kGood, "token: t", "token: \"t\\0\""), StatusCode::kInvalidArgument,
+       "a value is not UTF-8 text once its escapes are read"},
+      {"escaped key", Replace(kGood, "token: t", "\"tok\\x01en\": t"), StatusCode::kInvalidArgument,
+       "a value is not UTF-8 text once its escapes are read"},
       {"not a mapping", "- a\n- b\n", StatusCode::kInvalidArgument,
        "kubeconfig test: the document is not a mapping"},
       {"empty", "", StatusCode::kFailedPrecondition, "current-context is not set"},
@@ -286,6 +296,15 @@ TEST(KubeconfigYamlTest, AnyYamlStyleReadsTheSame) {
     EXPECT_EQ(config->namespace_, "ns");
     EXPECT_EQ(config->source, "kubeconfig (context ctx)");
   }
+}
+
+TEST(KubeconfigYamlTest, EscapesThatGiveTextRead) {
+  ASSERT_OK_AND_ASSIGN(
+      RestConfig c,
+      ParseKubeconfig(Replace(kGood, "token: t", "token: \"t\\u00e9\\x41\""), "/nonexistent"));
+  EXPECT_EQ(c.bearer_token,
+            "t\xc3\xa9"
+            "A");
 }
 
 TEST(KubeconfigYamlTest, Utf8TextReads) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "operator/app.h"
+#include "operator/runtime/http_transport.h"
 #include "operator/runtime/manager.h"
 #include "operator/runtime/rest_config.h"
 
@@ -167,6 +168,12 @@ int main(int argc, char** argv) {
     return lballoc::app::kExitOk;
   }
   google::InitGoogleLogging(argv[0]);
+  if (lballoc::Status s =
+          lballoc::runtime::SetHttpThreadPoolSize(lballoc::runtime::kHttpThreadPoolSize);
+      !s.ok()) {
+    LOG(ERROR) << "cannot start: " << s;
+    return lballoc::app::ExitCodeFor(s);
+  }
 
   lballoc::app::FlagValues flags;
   flags.kubeconfig = FLAGS_kubeconfig;

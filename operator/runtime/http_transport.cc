@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <pplx/threadpool.h>
 
 #include <atomic>
 #include <boost/asio/ssl.hpp>
@@ -255,6 +256,16 @@ bool TokenSource::Refresh() {
 
 // ---------------------------------------------------------------------------
 // TLS material
+
+Status SetHttpThreadPoolSize(size_t threads) {
+  if (threads == 0) return InvalidArgumentError("the HTTP thread pool needs a thread");
+  try {
+    crossplat::threadpool::initialize_with_threads(threads);
+  } catch (const std::exception& e) {
+    return FailedPreconditionError(std::string("the HTTP thread pool: ") + e.what());
+  }
+  return Status();
+}
 
 Status ValidateTlsMaterial(const RestConfig& config) {
   if (config.insecure_skip_tls_verify && !config.ca_pem.empty()) {

@@ -66,6 +66,18 @@ class TokenSource {
   Clock::TimePoint read_time_ GUARDED_BY(mu_);
 };
 
+// Sizes cpprestsdk's shared thread pool, on which every HTTP client and listener of the process
+// runs its I/O and continuations (no thread of it ever blocks: callers wait on their own
+// threads). The library's default on Linux is 40 threads waiting on one asio scheduler, and
+// every completion woke many of them: in the end-to-end benchmark (BENCHMARKS.md, "End to end")
+// 61 % of the operator's CPU samples were the kernel switching tasks, about 78 context switches
+// per Service. Call it from main, before anything uses HTTP; FailedPrecondition once the pool
+// exists.
+Status SetHttpThreadPoolSize(size_t threads);
+// What lballoc's processes use: enough for the operator's few connections (Service workers,
+// watches, the lease), as measured there.
+inline constexpr size_t kHttpThreadPoolSize = 2;
+
 // Checks PEM data: CA bundle (at least one certificate), client certificate
 // and key (and that they belong together). InvalidArgument naming the piece.
 Status ValidateTlsMaterial(const RestConfig& config);

@@ -547,5 +547,16 @@ TEST_F(ApiServerClientTest, WatchStreamsEventsAndCancels) {
   }
 }
 
+// The pool can be sized once, before its first use; later calls say so instead of throwing.
+// (The call below is the first or comes after other tests used HTTP: either answer is right.)
+TEST(HttpThreadPoolTest, SizedOnceThenRefused) {
+  EXPECT_THAT(SetHttpThreadPoolSize(0),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("thread")));
+  Status first = SetHttpThreadPoolSize(kHttpThreadPoolSize);
+  EXPECT_TRUE(first.ok() || first.code() == StatusCode::kFailedPrecondition) << first;
+  EXPECT_THAT(SetHttpThreadPoolSize(kHttpThreadPoolSize),
+              StatusIs(StatusCode::kFailedPrecondition, HasSubstr("HTTP thread pool")));
+}
+
 }  // namespace
 }  // namespace lballoc::runtime

@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "operator/runtime/http_transport.h"
 #include "test/bench/phases.h"
 
 DEFINE_string(apiserver, LBALLOC_APISERVER_BIN, "lballoc-apiserver binary");
@@ -244,6 +245,13 @@ int main(int argc, char** argv) {
   gflags::SetUsageMessage("end-to-end benchmark of lballoc-operator against lballoc-apiserver");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   signal(SIGPIPE, SIG_IGN);
+  // The ceiling's client is configured as the operator's is: same library, same pool.
+  if (lballoc::Status s =
+          lballoc::runtime::SetHttpThreadPoolSize(lballoc::runtime::kHttpThreadPoolSize);
+      !s.ok()) {
+    std::fprintf(stderr, "lballoc-e2e-bench: %s\n", s.ToString().c_str());
+    return 2;
+  }
   if (FLAGS_smoke) {
     // Small unless given: a smoke test of the harness, seconds long.
     auto small = [](const char* flag, const char* value) {

@@ -437,15 +437,43 @@ class HttpResponseStream final : public ResponseStream {
   int status_code() const override { return response_.status_code(); }
   const std::map<std::string, std::string>& headers() const override { return headers_; }
 
+  // Reads what the stream holds in blocks and splits lines here: cpprestsdk's read_line takes
+  // one byte at a time through its task machinery, which made the watch reader the operator's
+  // busiest thread in the end-to-end benchmark (BENCHMARKS.md, "End to end").
   StatusOr<std::optional<std::string>> ReadLine() override {
+    using Buffer = concurrency::streams::streambuf<uint8_t>;
+    constexpr size_t kBlock = 64 * 1024;
     if (cancelled_.load()) return CancelledError(what_ + ": cancelled");
     try {
-      concurrency::streams::container_buffer<std::string> buf;
-      size_t n = body_.read_line(buf).get();
-      if (n == 0 && body_.is_eof()) return std::optional<std::string>();
-      std::string line = std::move(buf.collection());
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      return std::optional<std::string>(std::move(line));
+      Buffer buf = body_.streambuf();
+      size_t scanned = 0;  // pending_[0, scanned) holds no line end
+      for (;;) {
+        if (size_t end = pending_.find('\n', scanned); end != std::string::npos) {
+          std::string line = pending_.substr(0, end);
+          pending_.erase(0, end + 1);
+          return std::optional<std::string>(WithoutCr(std::move(line)));
+        }
+        scanned = pending_.size();
+        if (size_t avail = buf.in_avail(); avail > 0) {
+          // Already received: getn returns at once.
+          const size_t old = pending_.size();
+          pending_.resize(old + std::min(avail, kBlock));
+          size_t got =
+              buf.getn(reinterpret_cast<uint8_t*>(pending_.data() + old), pending_.size() - old)
+                  .get();
+          pending_.resize(old + got);
+          continue;
+        }
+        // Nothing buffered: wait for the next byte, or the end.
+        Buffer::int_type c = buf.bumpc().get();
+        if (c == Buffer::traits::eof()) {
+          if (pending_.empty()) return std::optional<std::string>();
+          std::string last = std::move(pending_);
+          pending_.clear();
+          return std::optional<std::string>(WithoutCr(std::move(last)));
+        }
+        pending_.push_back(static_cast<char>(c));
+      }
     } catch (const std::exception& e) {
       if (cancelled_.load()) return CancelledError(what_ + ": cancelled");
       return UnavailableError(what_ + ": reading the response: " + e.what());
@@ -467,7 +495,13 @@ class HttpResponseStream final : public ResponseStream {
   pplx::cancellation_token_source cts_;
   std::shared_ptr<http_client> client_;  // keeps the connection pool alive
   std::string what_;
+  std::string pending_;  // received, not yet returned by ReadLine (its caller's thread only)
   std::atomic<bool> cancelled_{false};
+
+  static std::string WithoutCr(std::string line) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+  }
 };
 
 HttpTransport::HttpTransport(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -19,6 +19,7 @@
 #include <set>
 #include <sstream>
 #include <utility>
+#include <vector>
 
 #include "operator/base/status_macros.h"
 #include "operator/runtime/config_files.h"
@@ -186,60 +187,95 @@ size_t InvalidUtf8At(std::string_view text) {
 // emitter writes flow sequences its parser then refuses (found by the
 // kubeconfig fuzzer at ~400 levels), so such documents would read one way as
 // written and another way as re-written.
-constexpr int kMaxNesting = 64;
+constexpr size_t kMaxNesting = 64;
 
-// Counts the documents of a stream, whether those after the first hold
-// anything, and how deep collections nest.
-class DocumentCounter : public YAML::EventHandler {
+// Reads a stream's events: counts its documents and whether those after the
+// first hold anything, and finds the first thing in it that no kubeconfig
+// holds and that yaml-cpp would not read back the same once written out (the
+// kubeconfig fuzzer's findings):
+//   - nesting deeper than kMaxNesting;
+//   - a scalar whose value, escapes decoded, is not text (InvalidUtf8At):
+//     yaml-cpp decodes the double-quoted escapes "\N" and "\_" to the single
+//     bytes 0x85 and 0xA0, not to UTF-8, and "\0" or "\x01" to control
+//     characters;
+//   - a mapping key that is a sequence or a mapping (itself, or through an
+//     alias): yaml-cpp writes such keys, when long, in a form its parser
+//     refuses; kubectl refuses them too (keys become JSON object keys).
+class DocumentChecker : public YAML::EventHandler {
  public:
   int documents = 0;
   bool later_content = false;  // a node in a document after the first
   YAML::Mark later_mark;
-  bool too_deep = false;  // a collection nested more than kMaxNesting deep
-  YAML::Mark too_deep_mark;
-  // A scalar whose value, escapes decoded, is not text (InvalidUtf8At): yaml-cpp decodes the
-  // double-quoted escapes "\N" and "\_" to the single bytes 0x85 and 0xA0, not to UTF-8 (found
-  // by the kubeconfig fuzzer: such a token read, but not its document as yaml-cpp writes it
-  // back), and "\0" or "\x01" to control characters, which no kubeconfig value holds.
-  bool bad_scalar = false;
-  YAML::Mark bad_scalar_mark;
+  std::string problem;  // the first one found, "" when none
+  YAML::Mark problem_mark;
 
   void OnDocumentStart(const YAML::Mark& mark) override {
     ++documents;
     if (documents == 2) later_mark = mark;
   }
   void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Content(mark); }
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override { Placed(); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    Content(mark);
+    if (AtKey() && collection_anchors_.count(anchor) > 0) {
+      Problem(mark, "a mapping key is an alias of a sequence or a mapping, not a string");
+    }
+    Placed();
+  }
   void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
                 const std::string& value) override {
     Content(mark);
-    if (!bad_scalar && InvalidUtf8At(value) != std::string_view::npos) {
-      bad_scalar = true;
-      bad_scalar_mark = mark;
+    if (InvalidUtf8At(value) != std::string_view::npos) {
+      Problem(mark,
+              "a value is not UTF-8 text once its escapes are read (\\N, \\_ and control "
+              "characters such as \\0 are refused)");
     }
+    Placed();
   }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                        YAML::EmitterStyle::value) override {
-    Content(mark);
-    Enter(mark);
+    Open(mark, anchor, /*map=*/false);
   }
-  void OnSequenceEnd() override { --depth_; }
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+  void OnSequenceEnd() override { Close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                   YAML::EmitterStyle::value) override {
-    Content(mark);
-    Enter(mark);
+    Open(mark, anchor, /*map=*/true);
   }
-  void OnMapEnd() override { --depth_; }
+  void OnMapEnd() override { Close(); }
 
  private:
-  int depth_ = 0;
+  struct Collection {
+    bool map;
+    bool key_next;  // in a mapping: the next node is a key
+  };
+  std::vector<Collection> open_;
+  std::set<YAML::anchor_t> collection_anchors_;
 
-  void Enter(const YAML::Mark& mark) {
-    if (++depth_ > kMaxNesting && !too_deep) {
-      too_deep = true;
-      too_deep_mark = mark;
+  bool AtKey() const { return !open_.empty() && open_.back().map && open_.back().key_next; }
+  void Open(const YAML::Mark& mark, YAML::anchor_t anchor, bool map) {
+    Content(mark);
+    if (AtKey()) {
+      Problem(mark, std::string("a mapping key is a ") + (map ? "mapping" : "sequence") +
+                        ", not a string");
     }
+    if (open_.size() >= kMaxNesting) {
+      Problem(mark, "nested more than " + std::to_string(kMaxNesting) + " levels deep");
+    }
+    if (anchor != YAML::NullAnchor) collection_anchors_.insert(anchor);
+    open_.push_back({map, true});
+  }
+  void Close() {
+    if (!open_.empty()) open_.pop_back();
+    Placed();
+  }
+  // A node ended: in a mapping, keys and values alternate.
+  void Placed() {
+    if (!open_.empty() && open_.back().map) open_.back().key_next = !open_.back().key_next;
+  }
+  void Problem(const YAML::Mark& mark, std::string what) {
+    if (!problem.empty() || documents > 1) return;
+    problem = std::move(what);
+    problem_mark = mark;
   }
   void Content(const YAML::Mark& mark) {
     if (documents >= 2 && !later_content) {
@@ -267,26 +303,20 @@ StatusOr<YAML::Node> ParseYaml(std::string_view text, const Source& source) {
   try {
     std::istringstream in(copy);
     YAML::Parser parser(in);
-    DocumentCounter counter;
-    while (counter.documents < 3 && parser.HandleNextDocument(counter)) {
+    DocumentChecker checker;
+    while (checker.documents < 3 && parser.HandleNextDocument(checker)) {
     }
-    if (counter.bad_scalar) {
-      return InvalidArgumentError(
-          source.label + ": yaml line " + std::to_string(counter.bad_scalar_mark.line + 1) +
-          ": a value is not UTF-8 text once its escapes are read (\\N, \\_ and control "
-          "characters such as \\0 are refused)");
-    }
-    if (counter.too_deep) {
-      return InvalidArgumentError(
-          source.label + ": yaml line " + std::to_string(counter.too_deep_mark.line + 1) +
-          ": nested more than " + std::to_string(kMaxNesting) + " levels deep");
-    }
-    if (counter.later_content || counter.documents > 2) {
+    if (checker.later_content || checker.documents > 2) {
       return InvalidArgumentError(source.label +
                                   ": holds more than one YAML document (or content yaml-cpp "
                                   "cannot place in one) from line " +
-                                  std::to_string(counter.later_mark.line + 1) +
+                                  std::to_string(checker.later_mark.line + 1) +
                                   "; a kubeconfig is one document");
+    }
+    if (!checker.problem.empty()) {
+      return InvalidArgumentError(source.label + ": yaml line " +
+                                  std::to_string(checker.problem_mark.line + 1) + ": " +
+                                  checker.problem);
     }
     return YAML::Load(copy);
   } catch (const YAML::DeepRecursion& e) {

@@ -205,6 +205,16 @@ TEST(KubeconfigTest, BrokenFilesGiveErrorsNamingThePiece) {
        "a value is not UTF-8 text once its escapes are read"},
       {"escaped key", Replace(kGood, "token: t", "\"tok\\x01en\": t"), StatusCode::kInvalidArgument,
        "a value is not UTF-8 text once its escapes are read"},
+      // yaml-cpp writes long ones in a form its parser refuses (found by the fuzzer); kubectl
+      // refuses them too.
+      {"sequence as a key", Replace(kGood, "token: t", "token: t\n    [a, b]: c"),
+       StatusCode::kInvalidArgument,
+       "kubeconfig test: yaml line 16: a mapping key is a sequence, not a string"},
+      {"mapping as a key", Replace(kGood, "token: t", "token: t\n    ? {a: b}\n    : c"),
+       StatusCode::kInvalidArgument, "a mapping key is a mapping, not a string"},
+      {"alias of a sequence as a key",
+       Replace(kGood, "token: t", "token: t\n    x: &s [a]\n    *s : c"),
+       StatusCode::kInvalidArgument, "a mapping key is an alias of a sequence or a mapping"},
       {"not a mapping", "- a\n- b\n", StatusCode::kInvalidArgument,
        "kubeconfig test: the document is not a mapping"},
       {"empty", "", StatusCode::kFailedPrecondition, "current-context is not set"},
@@ -296,6 +306,14 @@ TEST(KubeconfigYamlTest, AnyYamlStyleReadsTheSame) {
     EXPECT_EQ(config->namespace_, "ns");
     EXPECT_EQ(config->source, "kubeconfig (context ctx)");
   }
+}
+
+// A key that is an alias of a string is a string key: it reads.
+TEST(KubeconfigYamlTest, AliasOfAStringAsAKeyReads) {
+  std::string text = Replace(kGood, "    user: u", "    user: &key token");
+  text = Replace(text, "- name: u\n  user:\n    token: t", "- name: token\n  user:\n    *key : t2");
+  ASSERT_OK_AND_ASSIGN(RestConfig c, ParseKubeconfig(text, "/nonexistent"));
+  EXPECT_EQ(c.bearer_token, "t2");
 }
 
 TEST(KubeconfigYamlTest, EscapesThatGiveTextRead) {

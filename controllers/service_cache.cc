@@ -1,6 +1,9 @@
 #include "controllers/service_cache.h"
 
 #include <string_view>
+#include <utility>
+
+#include "controllers/convert.h"
 
 namespace lballoc::controllers {
 namespace {
@@ -12,7 +15,47 @@ rapidjson::Value* ObjectMember(rapidjson::Value& object, const char* name) {
   return &it->value;
 }
 
+std::string AnnotationOf(const api::ObjectMeta& meta, const char* key) {
+  auto it = meta.annotations.find(key);
+  return it == meta.annotations.end() ? std::string() : it->second;
+}
+
 }  // namespace
+
+StatusOr<CachedService> CachedService::FromJson(const rapidjson::Value& value) {
+  StatusOr<api::Service> service = api::Service::FromJson(value);
+  if (!service.ok()) return service.status();
+  return From(*service);
+}
+
+CachedService CachedService::From(const api::Service& service) {
+  CachedService c;
+  const api::ObjectMeta& meta = service.metadata;
+  c.metadata.namespace_ = meta.namespace_;
+  c.metadata.name = meta.name;
+  c.metadata.uid = meta.uid;
+  c.metadata.resource_version = meta.resource_version;
+  c.metadata.generation = meta.generation;
+  c.metadata.creation_order = CreationOrder(meta);
+  c.metadata.labels = meta.labels;
+  c.metadata.pool_annotation = AnnotationOf(meta, kPoolAnnotation);
+  c.metadata.ips_annotation = AnnotationOf(meta, kIpsAnnotation);
+  c.metadata.sharing_key_annotation = AnnotationOf(meta, kSharingKeyAnnotation);
+  const api::ServiceSpec& spec = service.spec;
+  c.spec.load_balancer = spec.type == "LoadBalancer";
+  c.spec.local_traffic = spec.external_traffic_policy == "Local";
+  c.spec.load_balancer_class = spec.load_balancer_class;
+  c.spec.load_balancer_ip = spec.load_balancer_ip;
+  c.spec.ip_family_policy = spec.ip_family_policy;
+  c.spec.ip_families = spec.ip_families;
+  c.spec.ports.reserve(spec.ports.size());
+  for (const api::ServicePort& p : spec.ports) {
+    c.spec.ports.push_back(ipam::ServicePort{p.protocol.empty() ? "TCP" : p.protocol, p.port});
+  }
+  c.spec.selector = CanonicalSelector(spec.selector);
+  c.status = service.status;
+  return c;
+}
 
 void ServiceCacheTransform(rapidjson::Value& object,
                            rapidjson::Document::AllocatorType& /*alloc*/) {

@@ -18,8 +18,8 @@ std::string_view Trim(std::string_view s) {
 }  // namespace
 
 bool IsHandled(const CachedService& service, const ClassSelection& classes) {
-  if (!service.spec.load_balancer) return false;
-  const std::string& cls = service.spec.load_balancer_class;
+  if (!service.load_balancer()) return false;
+  std::string_view cls = service.load_balancer_class();
   if (cls == classes.load_balancer_class) return true;
   return classes.default_class && (cls.empty() || cls == "default");
 }
@@ -104,16 +104,16 @@ StatusOr<ipam::Request> BuildRequest(const CachedService& service) {
   ipam::Request r;
   r.service = ServiceKey(service.metadata);
   r.creation_order = service.metadata.creation_order;
-  LB_ASSIGN_OR_RETURN(r.requested, ipam::ParseRequestedAddresses(service.metadata.ips_annotation,
-                                                                 service.spec.load_balancer_ip));
-  LB_ASSIGN_OR_RETURN(r.policy, ServiceFamilyPolicy(service.spec.ip_family_policy));
-  LB_ASSIGN_OR_RETURN(r.families, ServiceFamilies(service.spec.ip_families, r.policy, r.requested));
-  r.pools = ParsePoolNames(service.metadata.pool_annotation);
-  r.sharing_key = std::string(Trim(service.metadata.sharing_key_annotation));
-  r.ports = service.spec.ports;
+  LB_ASSIGN_OR_RETURN(r.requested, ipam::ParseRequestedAddresses(service.ips_annotation(),
+                                                                 service.load_balancer_ip()));
+  LB_ASSIGN_OR_RETURN(r.policy, ServiceFamilyPolicy(service.ip_family_policy()));
+  LB_ASSIGN_OR_RETURN(r.families, ServiceFamilies(service.ip_families(), r.policy, r.requested));
+  r.pools = ParsePoolNames(service.pool_annotation());
+  r.sharing_key = std::string(Trim(service.sharing_key_annotation()));
+  r.ports = service.ports();
   r.traffic_policy =
-      service.spec.local_traffic ? ipam::TrafficPolicy::kLocal : ipam::TrafficPolicy::kCluster;
-  r.selector = service.spec.selector;
+      service.local_traffic() ? ipam::TrafficPolicy::kLocal : ipam::TrafficPolicy::kCluster;
+  r.selector = service.selector();
   return r;
 }
 

@@ -55,7 +55,7 @@ size_t EventTimes::size() const {
 }
 
 runtime::MapFunc<CachedService> ServiceRequests(ClassSelection classes,
-                                               std::shared_ptr<EventTimes> times) {
+                                                std::shared_ptr<EventTimes> times) {
   return [classes = std::move(classes), times = std::move(times)](const CachedService& svc) {
     if (!IsHandled(svc, classes) &&
         api::FindCondition(svc.status.conditions, kConditionType) == nullptr) {

@@ -48,7 +48,7 @@ std::string QuarantineKey(std::string_view service_key, const ipam::Address& add
 bool IsQuarantineKey(std::string_view key) { return key.find('#') != std::string_view::npos; }
 
 AllocationState::AllocationState(ClassSelection classes,
-                                 const runtime::Store<api::Service>& services,
+                                 const runtime::Store<CachedService>& services,
                                  const runtime::Store<api::Namespace>& namespaces)
     : classes_(std::move(classes)), services_(services), namespaces_(namespaces) {}
 
@@ -132,7 +132,7 @@ StatusOr<AllocationState::PoolsApplied> AllocationState::ApplyPoolsLocked(
   // What a Service lost here it still shows until its reconcile rewrites the status: quarantine
   // it now, before another Service's reconcile (which may run first) can be given it.
   for (const std::string& key : out.invalidated) {
-    runtime::ObjectPtr<api::Service> svc = services_.Get(key);
+    runtime::ObjectPtr<CachedService> svc = services_.Get(key);
     if (svc == nullptr) continue;
     ipam::Request as_shown;
     if (StatusOr<ipam::Request> req = BuildRequest(*svc); req.ok()) {
@@ -180,7 +180,7 @@ ipam::PoolSelects AllocationState::EnginePoolSelects() const {
   return [this](std::string_view service, std::string_view pool) {
     mu_.AssertHeld();
     if (IsQuarantineKey(service)) return true;
-    runtime::ObjectPtr<api::Service> svc = services_.Get(service);
+    runtime::ObjectPtr<CachedService> svc = services_.Get(service);
     if (svc == nullptr) return false;
     // The namespace's labels by reference: a copy per call was measurable at 100,000 Services.
     runtime::ObjectPtr<api::Namespace> ns = namespaces_.Get(svc->metadata.namespace_);
@@ -350,7 +350,7 @@ std::vector<ipam::Request::Avoid> AllocationState::AvoidLocked(const ipam::Reque
 
 // ---------------------------------------------------------------- Services
 
-AllocationState::Outcome AllocationState::Allocate(const api::Service& service,
+AllocationState::Outcome AllocationState::Allocate(const CachedService& service,
                                                    const StatusOr<ipam::Request>& request) {
   const std::string key = ServiceKey(service.metadata);
   const Labels ns_labels = NamespaceLabels(service.metadata.namespace_);
@@ -409,7 +409,7 @@ AllocationState::Outcome AllocationState::Allocate(const api::Service& service,
 }
 
 AllocationState::Released AllocationState::Release(std::string_view key,
-                                                   const api::Service* service) {
+                                                   const CachedService* service) {
   MutexLock lock(&mu_);
   Released out;
   out.released = engine_.Release(key);
@@ -471,7 +471,7 @@ AllocationState::Freed AllocationState::StatusWritten(std::string_view key) {
 
 StatusOr<AllocationState::Rebuilt> AllocationState::Rebuild(
     const std::vector<runtime::ObjectPtr<api::LoadBalancerPool>>& pools,
-    const std::vector<runtime::ObjectPtr<api::Service>>& services) {
+    const std::vector<runtime::ObjectPtr<CachedService>>& services) {
   MutexLock lock(&mu_);
   Rebuilt out;
   quarantine_.clear();

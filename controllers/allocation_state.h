@@ -55,6 +55,7 @@
 #include "api/v1alpha1/loadbalancerpool.h"
 #include "controllers/convert.h"
 #include "controllers/explain.h"
+#include "controllers/service_cache.h"
 #include "operator/base/mutex.h"
 #include "operator/base/statusor.h"
 #include "operator/ipam/allocator.h"
@@ -66,7 +67,7 @@ class AllocationState {
  public:
   // The stores are the informer caches of Services and Namespaces (read for labels); they must
   // outlive this object.
-  AllocationState(ClassSelection classes, const runtime::Store<api::Service>& services,
+  AllocationState(ClassSelection classes, const runtime::Store<CachedService>& services,
                   const runtime::Store<api::Namespace>& namespaces);
 
   AllocationState(const AllocationState&) = delete;
@@ -106,7 +107,7 @@ class AllocationState {
   };
   // Allocates for a handled Service (`request` from BuildRequest; an error is InvalidRequest and
   // releases what the Service held). Quarantines what the Service shows but no longer holds.
-  Outcome Allocate(const api::Service& service, const StatusOr<ipam::Request>& request);
+  Outcome Allocate(const CachedService& service, const StatusOr<ipam::Request>& request);
 
   struct Released {
     // The addresses lballoc gave this Service (held, quarantined or shown while others hold
@@ -120,7 +121,7 @@ class AllocationState {
   };
   // For a Service lballoc does not handle (or no longer handles): releases what it holds and
   // quarantines what it still shows. `service` null: the Service is gone (nothing quarantined).
-  Released Release(std::string_view key, const api::Service* service);
+  Released Release(std::string_view key, const CachedService* service);
 
   struct Freed {
     std::vector<std::string> dirty_pools;
@@ -141,7 +142,7 @@ class AllocationState {
   // `services` (creation_order = creationTimestamp), then quarantine what Services show but do
   // not hold. Forgets the waiting Services (every Service is reconciled after a rebuild).
   StatusOr<Rebuilt> Rebuild(const std::vector<runtime::ObjectPtr<api::LoadBalancerPool>>& pools,
-                            const std::vector<runtime::ObjectPtr<api::Service>>& services);
+                            const std::vector<runtime::ObjectPtr<CachedService>>& services);
 
   // ---------------------------------------------------------------- for tests and metrics
 
@@ -204,7 +205,7 @@ class AllocationState {
                   const std::vector<ipam::Family>& families) REQUIRES(mu_);
 
   const ClassSelection classes_;
-  const runtime::Store<api::Service>& services_;
+  const runtime::Store<CachedService>& services_;
   const runtime::Store<api::Namespace>& namespaces_;
 
   mutable Mutex mu_;

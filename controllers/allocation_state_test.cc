@@ -28,15 +28,15 @@ class AllocationStateTest : public ::testing::Test {
   AllocationStateTest() : state_(ClassSelection{}, services_, namespaces_) {}
 
   // Puts `svc` in the cache (as the informer would); returns the cached object.
-  runtime::ObjectPtr<api::Service> Put(api::Service svc) {
-    auto cached = std::make_shared<const api::Service>(std::move(svc));
+  runtime::ObjectPtr<CachedService> Put(const api::Service& svc) {
+    auto cached = std::make_shared<const CachedService>(CachedService::From(svc));
     services_.Upsert(cached);
     return cached;
   }
   // Puts `svc` in the cache (as the informer would) and allocates for it.
   AllocationState::Outcome Allocate(const api::Service& svc) {
-    services_.Upsert(std::make_shared<const api::Service>(svc));
-    return state_.Allocate(svc, BuildRequest(svc));
+    runtime::ObjectPtr<CachedService> cached = Put(svc);
+    return state_.Allocate(*cached, BuildRequest(*cached));
   }
   void SetPools(std::vector<api::LoadBalancerPool> pools) {
     pools_.clear();
@@ -56,7 +56,7 @@ class AllocationStateTest : public ::testing::Test {
     return svc;
   }
 
-  runtime::Store<api::Service> services_;
+  runtime::Store<CachedService> services_;
   runtime::Store<api::Namespace> namespaces_;
   std::vector<runtime::ObjectPtr<api::LoadBalancerPool>> pools_;
   AllocationState state_;
@@ -192,7 +192,8 @@ TEST_F(AllocationStateTest, BadSelectorIsInvalidSpecAndKeepsGivenAddresses) {
   EXPECT_THAT(out.message, HasSubstr("\"web\": not Ready (InvalidSpec: spec.serviceSelector"));
 
   // A new leadership term of the same process keeps judging by the last valid selector.
-  auto shown = std::make_shared<const api::Service>(Showing(a, {"192.0.2.0"}));
+  auto shown =
+      std::make_shared<const CachedService>(CachedService::From(Showing(a, {"192.0.2.0"})));
   services_.Upsert(shown);
   ASSERT_OK_AND_ASSIGN(AllocationState::Rebuilt rebuilt, state_.Rebuild(pools_, {shown}));
   EXPECT_THAT(rebuilt.dropped, IsEmpty());
@@ -234,8 +235,7 @@ TEST_F(AllocationStateTest, ReleaseOfAServiceNoLongerHandled) {
   Allocate(a);
   a = Showing(a, {"192.0.2.0", "203.0.113.9"});
   a.spec.type = "ClusterIP";
-  services_.Upsert(std::make_shared<const api::Service>(a));
-  AllocationState::Released r = state_.Release("default/a", &a);
+  AllocationState::Released r = state_.Release("default/a", Put(a).get());
   EXPECT_THAT(r.ours, ElementsAre(A("192.0.2.0")));  // not the foreign 203.0.113.9
   EXPECT_EQ(state_.quarantine_count(), 1u);
   state_.StatusWritten("default/a");
@@ -246,11 +246,13 @@ TEST_F(AllocationStateTest, ReleaseOfAServiceNoLongerHandled) {
   api::Service old = Showing(LbService("default", "old"), {"192.0.2.3", "203.0.113.9"});
   old.spec.load_balancer_class = "example.com/other";
   old.status.conditions.push_back(AllocationCondition(ipam::Reason::kAllocated, "x", 1));
-  EXPECT_THAT(state_.Release("default/old", &old).ours, ElementsAre(A("192.0.2.3")));
+  const CachedService cached_old = CachedService::From(old);
+  EXPECT_THAT(state_.Release("default/old", &cached_old).ours, ElementsAre(A("192.0.2.3")));
   state_.StatusWritten("default/old");
   // Without the condition, nothing is ours.
   old.status.conditions.clear();
-  EXPECT_THAT(state_.Release("default/old", &old).ours, IsEmpty());
+  const CachedService cached_old_now = CachedService::From(old);
+  EXPECT_THAT(state_.Release("default/old", &cached_old_now).ours, IsEmpty());
 }
 
 TEST_F(AllocationStateTest, RebuildKeepsAddressesOlderWinsAndQuarantinesTheRest) {
@@ -265,8 +267,8 @@ TEST_F(AllocationStateTest, RebuildKeepsAddressesOlderWinsAndQuarantinesTheRest)
   api::Service gone_pool = Showing(LbService("default", "gone"), {"10.9.9.9"});
   api::Service other = Showing(LbService("default", "other"), {"192.0.2.7"});
   other.spec.load_balancer_class = "example.com/other";  // not ours, never counted
-  std::vector<runtime::ObjectPtr<api::Service>> services = {Put(newer), Put(older), Put(moved),
-                                                            Put(gone_pool), Put(other)};
+  std::vector<runtime::ObjectPtr<CachedService>> services = {Put(newer), Put(older), Put(moved),
+                                                             Put(gone_pool), Put(other)};
 
   ASSERT_OK_AND_ASSIGN(AllocationState::Rebuilt rebuilt, state_.Rebuild(pools, services));
   EXPECT_THAT(state_.AddressesOf("default/older"), ElementsAre(A("192.0.2.5")));
@@ -286,7 +288,8 @@ TEST_F(AllocationStateTest, RebuildKeepsAddressesOlderWinsAndQuarantinesTheRest)
   EXPECT_THAT(state_.HoldersOf(A("192.0.2.7")), IsEmpty());
 
   // The newer one gets a fresh address: the lowest free, not 192.0.2.5/6.
-  AllocationState::Outcome n = state_.Allocate(newer, BuildRequest(newer));
+  const CachedService cached_newer = CachedService::From(newer);
+  AllocationState::Outcome n = state_.Allocate(cached_newer, BuildRequest(cached_newer));
   EXPECT_THAT(n.addresses, ElementsAre(A("192.0.2.0")));
   // A second rebuild (a new term) gives the same answer.
   ASSERT_OK_AND_ASSIGN(AllocationState::Rebuilt again, state_.Rebuild(pools, services));
@@ -356,8 +359,7 @@ TEST_F(AllocationStateTest, AnAddressStillShownByAServiceNoLongerHandled) {
   EXPECT_THAT(Allocate(s2).addresses, ElementsAre(A("192.0.2.1")));
   s2 = Showing(s2, {"192.0.2.0", "192.0.2.1"});  // as if both were shown
   s2.spec.type = "ClusterIP";
-  services_.Upsert(std::make_shared<const api::Service>(s2));
-  AllocationState::Released r = state_.Release("default/s2", &s2);
+  AllocationState::Released r = state_.Release("default/s2", Put(s2).get());
   EXPECT_THAT(r.ours, UnorderedElementsAre(A("192.0.2.0"), A("192.0.2.1")));
   api::Service s3 = Sharing("s3", {443});
   s3.metadata.annotations[kIpsAnnotation] = "192.0.2.0";
@@ -375,7 +377,7 @@ TEST_F(AllocationStateTest, AnAddressInvalidatedByAPoolChangeIsQuarantinedAtOnce
   a.metadata.labels["team"] = "a";
   EXPECT_THAT(Allocate(a).addresses, ElementsAre(A("192.0.2.0")));
   a = Showing(a, {"192.0.2.0"});
-  services_.Upsert(std::make_shared<const api::Service>(a));
+  Put(a);
 
   web.spec.service_selector = MatchLabels({{"team", "b"}});
   ASSERT_OK_AND_ASSIGN(AllocationState::PoolsApplied applied,

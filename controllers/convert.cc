@@ -15,21 +15,14 @@ std::string_view Trim(std::string_view s) {
   return s.substr(b, e - b + 1);
 }
 
-std::string AnnotationOf(const api::ObjectMeta& meta, const char* key) {
-  auto it = meta.annotations.find(key);
-  return it == meta.annotations.end() ? std::string() : it->second;
-}
-
 }  // namespace
 
-bool IsHandled(const api::Service& service, const ClassSelection& classes) {
-  if (service.spec.type != "LoadBalancer") return false;
-  const std::string& cls = service.spec.load_balancer_class;
+bool IsHandled(const CachedService& service, const ClassSelection& classes) {
+  if (!service.load_balancer()) return false;
+  std::string_view cls = service.load_balancer_class();
   if (cls == classes.load_balancer_class) return true;
   return classes.default_class && (cls.empty() || cls == "default");
 }
-
-std::string ServiceKey(const api::ObjectMeta& meta) { return meta.namespace_ + "/" + meta.name; }
 
 int64_t CreationOrder(const api::ObjectMeta& meta) {
   if (!meta.creation_timestamp) return 0;
@@ -53,21 +46,21 @@ std::vector<std::string> ParsePoolNames(std::string_view annotation) {
   return out;
 }
 
-StatusOr<ipam::IpFamilyPolicy> ServiceFamilyPolicy(const api::ServiceSpec& spec) {
-  const std::string& p = spec.ip_family_policy;
+StatusOr<ipam::IpFamilyPolicy> ServiceFamilyPolicy(const std::string& policy) {
+  const std::string& p = policy;
   if (p.empty() || p == "SingleStack") return ipam::IpFamilyPolicy::kSingleStack;
   if (p == "PreferDualStack") return ipam::IpFamilyPolicy::kPreferDualStack;
   if (p == "RequireDualStack") return ipam::IpFamilyPolicy::kRequireDualStack;
   return InvalidArgumentError("spec.ipFamilyPolicy: unknown policy \"" + p + "\"");
 }
 
-StatusOr<std::vector<ipam::Family>> ServiceFamilies(const api::ServiceSpec& spec,
+StatusOr<std::vector<ipam::Family>> ServiceFamilies(const std::vector<std::string>& ip_families,
                                                     ipam::IpFamilyPolicy policy,
                                                     const std::vector<ipam::Address>& requested) {
   std::vector<ipam::Family> families;
-  if (!spec.ip_families.empty()) {
-    for (size_t i = 0; i < spec.ip_families.size(); ++i) {
-      const std::string& f = spec.ip_families[i];
+  if (!ip_families.empty()) {
+    for (size_t i = 0; i < ip_families.size(); ++i) {
+      const std::string& f = ip_families[i];
       if (f == "IPv4") {
         families.push_back(ipam::Family::kIPv4);
       } else if (f == "IPv6") {
@@ -107,24 +100,20 @@ std::string CanonicalSelector(const std::map<std::string, std::string>& selector
   return out;
 }
 
-StatusOr<ipam::Request> BuildRequest(const api::Service& service) {
+StatusOr<ipam::Request> BuildRequest(const CachedService& service) {
   ipam::Request r;
   r.service = ServiceKey(service.metadata);
-  r.creation_order = CreationOrder(service.metadata);
-  LB_ASSIGN_OR_RETURN(r.requested,
-                      ipam::ParseRequestedAddresses(AnnotationOf(service.metadata, kIpsAnnotation),
-                                                    service.spec.load_balancer_ip));
-  LB_ASSIGN_OR_RETURN(r.policy, ServiceFamilyPolicy(service.spec));
-  LB_ASSIGN_OR_RETURN(r.families, ServiceFamilies(service.spec, r.policy, r.requested));
-  r.pools = ParsePoolNames(AnnotationOf(service.metadata, kPoolAnnotation));
-  r.sharing_key = std::string(Trim(AnnotationOf(service.metadata, kSharingKeyAnnotation)));
-  for (const api::ServicePort& p : service.spec.ports) {
-    r.ports.push_back(ipam::ServicePort{p.protocol.empty() ? "TCP" : p.protocol, p.port});
-  }
-  r.traffic_policy = service.spec.external_traffic_policy == "Local"
-                         ? ipam::TrafficPolicy::kLocal
-                         : ipam::TrafficPolicy::kCluster;
-  r.selector = CanonicalSelector(service.spec.selector);
+  r.creation_order = service.metadata.creation_order;
+  LB_ASSIGN_OR_RETURN(r.requested, ipam::ParseRequestedAddresses(service.ips_annotation(),
+                                                                 service.load_balancer_ip()));
+  LB_ASSIGN_OR_RETURN(r.policy, ServiceFamilyPolicy(service.ip_family_policy()));
+  LB_ASSIGN_OR_RETURN(r.families, ServiceFamilies(service.ip_families(), r.policy, r.requested));
+  r.pools = ParsePoolNames(service.pool_annotation());
+  r.sharing_key = std::string(Trim(service.sharing_key_annotation()));
+  r.ports = service.ports();
+  r.traffic_policy =
+      service.local_traffic() ? ipam::TrafficPolicy::kLocal : ipam::TrafficPolicy::kCluster;
+  r.selector = service.selector();
   return r;
 }
 

@@ -17,6 +17,7 @@
 #include "api/core_v1.h"
 #include "api/meta.h"
 #include "api/v1alpha1/loadbalancerpool.h"
+#include "controllers/service_cache.h"
 #include "operator/base/status.h"
 #include "operator/base/statusor.h"
 #include "operator/ipam/address.h"
@@ -38,10 +39,13 @@ struct ClassSelection {
 
 // A Service is handled when spec.type is LoadBalancer and its spec.loadBalancerClass is the
 // operator's class, or (with default_class) unset or the literal "default".
-bool IsHandled(const api::Service& service, const ClassSelection& classes);
+bool IsHandled(const CachedService& service, const ClassSelection& classes);
 
-// "namespace/name".
-std::string ServiceKey(const api::ObjectMeta& meta);
+// "namespace/name" of a CachedService's or an api::ObjectMeta's metadata.
+template <typename Meta>
+std::string ServiceKey(const Meta& meta) {
+  return meta.namespace_ + "/" + meta.name;
+}
 
 // Age for the engine's ordering rules (Restore's "older keeps it", the pools' overlap rule):
 // creationTimestamp in whole seconds since the epoch; 0 when unset (treated as oldest; ties are
@@ -53,21 +57,21 @@ int64_t CreationOrder(const api::ObjectMeta& meta);
 // at all means "no pool named".
 std::vector<std::string> ParsePoolNames(std::string_view annotation);
 
-// The families a Service asks for. spec.ipFamilies when set (in order). When it is empty (the API
-// server defaults it for every Service with a cluster IP, so this is for servers or objects that
-// do not), lballoc's choice is:
+// The families a Service asks for: `ip_families` is its spec.ipFamilies. spec.ipFamilies when set
+// (in order). When it is empty (the API server defaults it for every Service with a cluster IP, so
+// this is for servers or objects that do not), lballoc's choice is:
 //   - the families of the requested addresses, in the order given, when there are any
 //     (SingleStack keeps the first), so a Service requesting only an IPv6 address is IPv6;
 //   - otherwise IPv4 for SingleStack, and IPv4 then IPv6 for PreferDualStack and
 //     RequireDualStack.
 // InvalidArgument naming the field for an unknown family.
-StatusOr<std::vector<ipam::Family>> ServiceFamilies(const api::ServiceSpec& spec,
+StatusOr<std::vector<ipam::Family>> ServiceFamilies(const std::vector<std::string>& ip_families,
                                                     ipam::IpFamilyPolicy policy,
                                                     const std::vector<ipam::Address>& requested);
 
-// spec.ipFamilyPolicy: unset is SingleStack (the API server's default for single-stack
+// spec.ipFamilyPolicy (`policy`): unset is SingleStack (the API server's default for single-stack
 // clusters); an unknown value is InvalidArgument.
-StatusOr<ipam::IpFamilyPolicy> ServiceFamilyPolicy(const api::ServiceSpec& spec);
+StatusOr<ipam::IpFamilyPolicy> ServiceFamilyPolicy(const std::string& policy);
 
 // spec.selector as "k1=v1,k2=v2" (keys sorted), the engine's canonical form for comparing
 // selectors of Services that share an address under externalTrafficPolicy: Local.
@@ -77,7 +81,7 @@ std::string CanonicalSelector(const std::map<std::string, std::string>& selector
 // pools and namespaces it knows. InvalidArgument (the condition's InvalidRequest) naming the
 // field: an unparsable or conflicting lballoc.io/ips / spec.loadBalancerIP, an unknown family
 // or family policy.
-StatusOr<ipam::Request> BuildRequest(const api::Service& service);
+StatusOr<ipam::Request> BuildRequest(const CachedService& service);
 
 // A pool as the engine sees it. `selector_error` (from ValidateSelectors) turns the pool into
 // disabled in the engine: it then hands out nothing new while the addresses it gave stay

@@ -25,33 +25,33 @@ TEST(IsHandledTest, ClassRules) {
   ClassSelection named_only{"kube-router", false};
   api::Service s = LbService("default", "web");
 
-  EXPECT_TRUE(IsHandled(s, defaults));  // unset class
-  EXPECT_FALSE(IsHandled(s, named_only));
+  EXPECT_TRUE(IsHandled(CachedService::From(s), defaults));  // unset class
+  EXPECT_FALSE(IsHandled(CachedService::From(s), named_only));
   s.spec.load_balancer_class = "default";
-  EXPECT_TRUE(IsHandled(s, defaults));
-  EXPECT_FALSE(IsHandled(s, named_only));
+  EXPECT_TRUE(IsHandled(CachedService::From(s), defaults));
+  EXPECT_FALSE(IsHandled(CachedService::From(s), named_only));
   s.spec.load_balancer_class = "kube-router";
-  EXPECT_TRUE(IsHandled(s, defaults));
-  EXPECT_TRUE(IsHandled(s, named_only));
+  EXPECT_TRUE(IsHandled(CachedService::From(s), defaults));
+  EXPECT_TRUE(IsHandled(CachedService::From(s), named_only));
   s.spec.load_balancer_class = "example.com/other";
-  EXPECT_FALSE(IsHandled(s, defaults));
-  EXPECT_FALSE(IsHandled(s, named_only));
+  EXPECT_FALSE(IsHandled(CachedService::From(s), defaults));
+  EXPECT_FALSE(IsHandled(CachedService::From(s), named_only));
   // Annotations do not make a Service of another class ours.
   s.metadata.annotations[kPoolAnnotation] = "web";
   s.metadata.annotations[kIpsAnnotation] = "192.0.2.7";
-  EXPECT_FALSE(IsHandled(s, defaults));
+  EXPECT_FALSE(IsHandled(CachedService::From(s), defaults));
 
   s = LbService("default", "web");
   for (const char* type : {"ClusterIP", "NodePort", "ExternalName", ""}) {
     s.spec.type = type;
-    EXPECT_FALSE(IsHandled(s, defaults)) << type;
+    EXPECT_FALSE(IsHandled(CachedService::From(s), defaults)) << type;
   }
   ClassSelection custom{"example.com/lb", true};
   s = LbService("default", "web");
   s.spec.load_balancer_class = "example.com/lb";
-  EXPECT_TRUE(IsHandled(s, custom));
+  EXPECT_TRUE(IsHandled(CachedService::From(s), custom));
   s.spec.load_balancer_class = "kube-router";
-  EXPECT_FALSE(IsHandled(s, custom));
+  EXPECT_FALSE(IsHandled(CachedService::From(s), custom));
 }
 
 TEST(ParsePoolNamesTest, CommaListTrimmedDeduplicated) {
@@ -76,7 +76,7 @@ TEST(BuildRequestTest, EverythingAServiceCanAsk) {
   s.spec.external_traffic_policy = "Local";
   s.spec.selector = {{"tier", "front"}, {"app", "web"}};
 
-  ASSERT_OK_AND_ASSIGN(ipam::Request r, BuildRequest(s));
+  ASSERT_OK_AND_ASSIGN(ipam::Request r, BuildRequest(CachedService::From(s)));
   EXPECT_EQ(r.service, "shop/web");
   EXPECT_EQ(r.creation_order, 1700000000);
   EXPECT_THAT(r.families, ElementsAre(ipam::Family::kIPv6, ipam::Family::kIPv4));
@@ -93,25 +93,28 @@ TEST(BuildRequestTest, EverythingAServiceCanAsk) {
 TEST(BuildRequestTest, LoadBalancerIpAndErrorsNameTheField) {
   api::Service s = LbService("default", "web");
   s.spec.load_balancer_ip = "192.0.2.9";
-  ASSERT_OK_AND_ASSIGN(ipam::Request r, BuildRequest(s));
+  ASSERT_OK_AND_ASSIGN(ipam::Request r, BuildRequest(CachedService::From(s)));
   EXPECT_THAT(r.requested, ElementsAre(A("192.0.2.9")));
 
   s.metadata.annotations[kIpsAnnotation] = "192.0.2.8";
-  EXPECT_THAT(BuildRequest(s), StatusIs(StatusCode::kInvalidArgument, HasSubstr("disagree")));
+  EXPECT_THAT(BuildRequest(CachedService::From(s)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("disagree")));
   s.spec.load_balancer_ip = "";
   s.metadata.annotations[kIpsAnnotation] = "192.0.2.8,192.0.2.9";
-  EXPECT_THAT(BuildRequest(s),
+  EXPECT_THAT(BuildRequest(CachedService::From(s)),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("annotation lballoc.io/ips")));
   s.metadata.annotations[kIpsAnnotation] = "not-an-ip";
-  EXPECT_THAT(BuildRequest(s), StatusIs(StatusCode::kInvalidArgument, HasSubstr("not-an-ip")));
+  EXPECT_THAT(BuildRequest(CachedService::From(s)),
+              StatusIs(StatusCode::kInvalidArgument, HasSubstr("not-an-ip")));
 
   s = LbService("default", "web");
   s.spec.ip_families = {"IPv5"};
-  EXPECT_THAT(BuildRequest(s), StatusIs(StatusCode::kInvalidArgument,
-                                        HasSubstr("spec.ipFamilies[0]: unknown family \"IPv5\"")));
+  EXPECT_THAT(BuildRequest(CachedService::From(s)),
+              StatusIs(StatusCode::kInvalidArgument,
+                       HasSubstr("spec.ipFamilies[0]: unknown family \"IPv5\"")));
   s = LbService("default", "web");
   s.spec.ip_family_policy = "Sometimes";
-  EXPECT_THAT(BuildRequest(s),
+  EXPECT_THAT(BuildRequest(CachedService::From(s)),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("spec.ipFamilyPolicy")));
 }
 
@@ -119,20 +122,25 @@ TEST(ServiceFamiliesTest, DefaultsWhenIpFamiliesIsEmpty) {
   api::ServiceSpec spec;
   using P = ipam::IpFamilyPolicy;
   using F = ipam::Family;
-  EXPECT_THAT(*ServiceFamilies(spec, P::kSingleStack, {}), ElementsAre(F::kIPv4));
-  EXPECT_THAT(*ServiceFamilies(spec, P::kPreferDualStack, {}), ElementsAre(F::kIPv4, F::kIPv6));
-  EXPECT_THAT(*ServiceFamilies(spec, P::kRequireDualStack, {}), ElementsAre(F::kIPv4, F::kIPv6));
+  EXPECT_THAT(*ServiceFamilies(spec.ip_families, P::kSingleStack, {}), ElementsAre(F::kIPv4));
+  EXPECT_THAT(*ServiceFamilies(spec.ip_families, P::kPreferDualStack, {}),
+              ElementsAre(F::kIPv4, F::kIPv6));
+  EXPECT_THAT(*ServiceFamilies(spec.ip_families, P::kRequireDualStack, {}),
+              ElementsAre(F::kIPv4, F::kIPv6));
   // From the requested addresses.
-  EXPECT_THAT(*ServiceFamilies(spec, P::kSingleStack, {A("2001:db8::1")}), ElementsAre(F::kIPv6));
-  EXPECT_THAT(*ServiceFamilies(spec, P::kSingleStack, {A("2001:db8::1"), A("192.0.2.1")}),
+  EXPECT_THAT(*ServiceFamilies(spec.ip_families, P::kSingleStack, {A("2001:db8::1")}),
               ElementsAre(F::kIPv6));
-  EXPECT_THAT(*ServiceFamilies(spec, P::kPreferDualStack, {A("2001:db8::1")}),
+  EXPECT_THAT(
+      *ServiceFamilies(spec.ip_families, P::kSingleStack, {A("2001:db8::1"), A("192.0.2.1")}),
+      ElementsAre(F::kIPv6));
+  EXPECT_THAT(*ServiceFamilies(spec.ip_families, P::kPreferDualStack, {A("2001:db8::1")}),
               ElementsAre(F::kIPv6, F::kIPv4));
   // Set ipFamilies win.
   spec.ip_families = {"IPv6"};
-  EXPECT_THAT(*ServiceFamilies(spec, P::kSingleStack, {A("192.0.2.1")}), ElementsAre(F::kIPv6));
+  EXPECT_THAT(*ServiceFamilies(spec.ip_families, P::kSingleStack, {A("192.0.2.1")}),
+              ElementsAre(F::kIPv6));
   // An unset policy is SingleStack.
-  EXPECT_EQ(*ServiceFamilyPolicy(api::ServiceSpec{}), P::kSingleStack);
+  EXPECT_EQ(*ServiceFamilyPolicy(""), P::kSingleStack);
 }
 
 TEST(ToPoolSpecTest, FieldsOrderAndSelectorErrors) {

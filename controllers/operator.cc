@@ -86,7 +86,7 @@ class Snapshot {
 
  private:
   // Whether `meta` sorts before (ns, name).
-  static bool Less(const api::ObjectMeta& meta, std::string_view ns, std::string_view name) {
+  static bool Less(const decltype(T::metadata)& meta, std::string_view ns, std::string_view name) {
     // compare(), not <: clang 14 cannot compile libstdc++ 12's string/string_view <.
     if (int c = std::string_view(meta.namespace_).compare(ns); c != 0) return c < 0;
     return std::string_view(meta.name).compare(name) < 0;
@@ -157,7 +157,7 @@ struct Operator {
   Clock* clock = nullptr;
   runtime::EventRecorder* recorder = nullptr;
   runtime::Client* reader = nullptr;  // the manager's plain client, for consistent LISTs
-  std::shared_ptr<Informer<api::Service>> services;
+  std::shared_ptr<Informer<CachedService>> services;
   std::shared_ptr<Informer<api::Namespace>> namespaces;
   std::shared_ptr<Informer<api::LoadBalancerPool>> pools;
   std::shared_ptr<AllocationState> state;
@@ -195,7 +195,7 @@ struct Operator {
     // as fresh as a LIST made after this replica acquired the Lease, which is what rule 2
     // needs; what the rebuild reads besides it (labels, through the live caches) is newer
     // still.
-    const Snapshot<api::Service> service_cache(services->store().List());
+    const Snapshot<CachedService> service_cache(services->store().List());
     std::chrono::steady_clock::duration rebuild_time{};  // written by the rebuild, read after get()
     std::future<StatusOr<AllocationState::Rebuilt>> rebuilding =
         std::async(std::launch::async, [this, &pool_cache, &service_cache, &rebuild_time] {
@@ -221,7 +221,7 @@ struct Operator {
               << rebuilt->quarantined << " shown addresses held until their Service is rewritten";
     for (const ipam::Dropped& d : rebuilt->dropped) {
       size_t slash = d.service.find('/');
-      ObjectPtr<api::Service> svc =
+      ObjectPtr<CachedService> svc =
           services->store().Get(d.service.substr(0, slash), d.service.substr(slash + 1));
       std::string message = d.address.ToString() + " could not be kept: " + d.message +
                             "; the Service gets a new address";
@@ -285,17 +285,17 @@ Status SetupWithManager(runtime::Manager& manager, runtime::EventRecorder& recor
   // Only what the controllers read is cached (service_cache.h): the Service cache is the
   // operator's largest structure.
   service_informer_options.transform = ServiceCacheTransform;
-  op->services = std::make_shared<Informer<api::Service>>(client, service_informer_options);
+  op->services = std::make_shared<Informer<CachedService>>(client, service_informer_options);
   op->namespaces = std::make_shared<Informer<api::Namespace>>(client, informer_options);
   op->pools = std::make_shared<Informer<api::LoadBalancerPool>>(client, informer_options);
 
   const ClassSelection classes = op->classes;
-  Status indexed = op->services->AddIndex(kHandledByNamespace, [classes](const api::Service& s) {
+  Status indexed = op->services->AddIndex(kHandledByNamespace, [classes](const CachedService& s) {
     return IsHandled(s, classes) ? std::vector<std::string>{s.metadata.namespace_}
                                  : std::vector<std::string>{};
   });
   if (!indexed.ok()) return indexed;
-  indexed = op->services->AddIndex(kHandled, [classes](const api::Service& s) {
+  indexed = op->services->AddIndex(kHandled, [classes](const CachedService& s) {
     return IsHandled(s, classes) ? std::vector<std::string>{"true"} : std::vector<std::string>{};
   });
   if (!indexed.ok()) return indexed;
@@ -348,14 +348,14 @@ Status SetupWithManager(runtime::Manager& manager, runtime::EventRecorder& recor
     if (pools == nullptr) return;
     for (const std::string& name : p) pools->Enqueue({"", name});
   };
-  std::weak_ptr<Informer<api::Service>> weak_services = op->services;
+  std::weak_ptr<Informer<CachedService>> weak_services = op->services;
   pool_hooks.requeue_services = [service_controller, weak_services,
                                  classes](const std::vector<std::string>& invalidated) {
     // Those that lost an address first; then every handled Service (pool_controller.h says why).
     std::shared_ptr<runtime::Controller> controller = service_controller.lock();
     if (controller == nullptr) return;
     for (const std::string& key : invalidated) controller->Enqueue(RequestOf(key));
-    std::shared_ptr<Informer<api::Service>> services = weak_services.lock();
+    std::shared_ptr<Informer<CachedService>> services = weak_services.lock();
     if (services == nullptr) return;
     for (const auto& svc : services->store().ByIndex(kHandled, "true")) {
       controller->Enqueue({svc->metadata.namespace_, svc->metadata.name});
@@ -364,7 +364,7 @@ Status SetupWithManager(runtime::Manager& manager, runtime::EventRecorder& recor
   op->pool_reconciler->SetHooks(std::move(pool_hooks));
 
   // Watches.
-  op->service_controller->Watch<api::Service>(*op->services, ServiceRequests(classes, op->times));
+  op->service_controller->Watch<CachedService>(*op->services, ServiceRequests(classes, op->times));
   op->pool_controller->Watch<api::LoadBalancerPool>(*op->pools,
                                                     runtime::MapToSelf<api::LoadBalancerPool>());
   // A Namespace added, deleted or relabelled re-evaluates the namespaceSelectors for the
@@ -373,7 +373,7 @@ Status SetupWithManager(runtime::Manager& manager, runtime::EventRecorder& recor
   runtime::EventHandler<api::Namespace> ns_handler;
   auto requeue_namespace = [service_controller, weak_services](const api::Namespace& ns) {
     std::shared_ptr<runtime::Controller> controller = service_controller.lock();
-    std::shared_ptr<Informer<api::Service>> services = weak_services.lock();
+    std::shared_ptr<Informer<CachedService>> services = weak_services.lock();
     if (controller == nullptr || services == nullptr) return;
     for (const auto& svc : services->store().ByIndex(kHandledByNamespace, ns.metadata.name)) {
       controller->Enqueue({svc->metadata.namespace_, svc->metadata.name});

@@ -731,6 +731,8 @@ TEST_F(OperatorTest, RestoreConflictOlderKeepsNewerMovesWithAWarning) {
   WaitService("default", "a-old",
               [](const api::Service& s) { return AllocatedTo(s, {"192.0.2.3"}); });
   EXPECT_EQ(DoubleAllocationNow(), "");
+  // The events follow the status writes the waits above saw: let the operator finish.
+  Settle(op);
   std::vector<std::string> events = op->events();
   EXPECT_THAT(events, Contains(HasSubstr("Warning AllocationFailed default/b-new: 192.0.2.3 "
                                          "could not be kept: 192.0.2.3 is in use by "

@@ -1,5 +1,6 @@
-// ServiceCacheTransform: a Service that goes through it keeps every field the controllers read,
-// and the status writes computed from it are byte for byte those computed from the full object.
+// ServiceCacheTransform and CachedService: a Service that goes through the informer's path
+// (transform, then CachedService::FromJson) keeps every field the controllers read, and the
+// status writes computed from it are byte for byte those computed from the full object.
 #include "controllers/service_cache.h"
 
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include "controllers/convert.h"
 #include "controllers/status.h"
 #include "operator/ipam/address.h"
+#include "test/testing/status_matchers.h"
 
 namespace lballoc::controllers {
 namespace {
@@ -72,52 +74,162 @@ api::Service Decode(const char* json, bool transform) {
   return svc.ok() ? *svc : api::Service();
 }
 
+// What the Service informer caches of `json`: the transform, then CachedService::FromJson.
+CachedService Cache(const char* json) {
+  rapidjson::Document doc;
+  doc.Parse(json);
+  EXPECT_FALSE(doc.HasParseError());
+  ServiceCacheTransform(doc, doc.GetAllocator());
+  StatusOr<CachedService> svc = CachedService::FromJson(doc);
+  EXPECT_TRUE(svc.ok()) << svc.status();
+  return svc.ok() ? *svc : CachedService();
+}
+
 ipam::Address Ip(const char* text) { return *ipam::ParseAddress(text); }
 
 TEST(ServiceCacheTransformTest, KeepsEveryFieldTheControllersRead) {
   const api::Service full = Decode(kFullService, false);
-  const api::Service cached = Decode(kFullService, true);
+  const CachedService cached = Cache(kFullService);
 
   for (const ClassSelection& classes :
        {ClassSelection{"kube-router", true}, ClassSelection{"other", false}}) {
-    EXPECT_EQ(IsHandled(cached, classes), IsHandled(full, classes));
+    EXPECT_EQ(IsHandled(cached, classes), IsHandled(CachedService::From(full), classes));
   }
-  StatusOr<ipam::Request> want = BuildRequest(full);
+  EXPECT_TRUE(IsHandled(cached, ClassSelection{"kube-router", true}));
+  EXPECT_FALSE(IsHandled(cached, ClassSelection{"other", false}));
+  StatusOr<ipam::Request> want = BuildRequest(CachedService::From(full));
   StatusOr<ipam::Request> got = BuildRequest(cached);
   ASSERT_TRUE(want.ok()) << want.status();
   ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->service, "shop/web");
   EXPECT_EQ(got->service, want->service);
+  EXPECT_EQ(got->creation_order, 1767225600);  // 2026-01-01T00:00:00Z
   EXPECT_EQ(got->creation_order, want->creation_order);
+  EXPECT_EQ(got->families, std::vector<ipam::Family>{ipam::Family::kIPv4});
   EXPECT_EQ(got->families, want->families);
+  EXPECT_EQ(got->policy, ipam::IpFamilyPolicy::kSingleStack);
   EXPECT_EQ(got->policy, want->policy);
+  EXPECT_EQ(got->requested, std::vector<ipam::Address>{Ip("192.0.2.10")});
   EXPECT_EQ(got->requested, want->requested);
   EXPECT_EQ(got->pools, (std::vector<std::string>{"public", "private"}));
   EXPECT_EQ(got->pools, want->pools);
   EXPECT_EQ(got->sharing_key, "web");
   EXPECT_EQ(got->sharing_key, want->sharing_key);
+  EXPECT_EQ(got->ports, (std::vector<ipam::ServicePort>{{"TCP", 80}, {"UDP", 53}}));
   EXPECT_EQ(got->ports, want->ports);
-  EXPECT_EQ(got->ports.size(), 2u);
+  EXPECT_EQ(got->traffic_policy, ipam::TrafficPolicy::kLocal);
   EXPECT_EQ(got->traffic_policy, want->traffic_policy);
   EXPECT_EQ(got->selector, "app=web,tier=frontend");
   EXPECT_EQ(got->selector, want->selector);
 
-  // What the reconcilers, the selectors, the event recorder and the status writes read.
+  // What the reconcilers, the selectors, the event recorder and the status writes read, against
+  // the full object.
   EXPECT_EQ(cached.metadata.name, full.metadata.name);
   EXPECT_EQ(cached.metadata.namespace_, full.metadata.namespace_);
   EXPECT_EQ(cached.metadata.uid, full.metadata.uid);
   EXPECT_EQ(cached.metadata.resource_version, full.metadata.resource_version);
   EXPECT_EQ(cached.metadata.generation, full.metadata.generation);
-  EXPECT_EQ(cached.metadata.creation_timestamp, full.metadata.creation_timestamp);
-  EXPECT_EQ(cached.metadata.deletion_timestamp, full.metadata.deletion_timestamp);
+  EXPECT_EQ(cached.metadata.creation_order, CreationOrder(full.metadata));
   EXPECT_EQ(cached.metadata.labels, full.metadata.labels);
-  EXPECT_EQ(cached.spec.type, full.spec.type);
-  EXPECT_EQ(cached.spec.load_balancer_class, full.spec.load_balancer_class);
-  EXPECT_EQ(cached.spec.load_balancer_ip, full.spec.load_balancer_ip);
-  EXPECT_EQ(cached.spec.ip_families, full.spec.ip_families);
-  EXPECT_EQ(cached.spec.ip_family_policy, full.spec.ip_family_policy);
-  EXPECT_EQ(cached.spec.external_traffic_policy, full.spec.external_traffic_policy);
-  EXPECT_EQ(cached.spec.selector, full.spec.selector);
+  EXPECT_EQ(cached.pool_annotation(), full.metadata.annotations.at(kPoolAnnotation));
+  EXPECT_EQ(cached.ips_annotation(), full.metadata.annotations.at(kIpsAnnotation));
+  EXPECT_EQ(cached.sharing_key_annotation(), full.metadata.annotations.at(kSharingKeyAnnotation));
+  EXPECT_TRUE(cached.load_balancer());
+  EXPECT_EQ(cached.load_balancer_class(), full.spec.load_balancer_class);
+  EXPECT_EQ(cached.load_balancer_ip(), full.spec.load_balancer_ip);
+  EXPECT_EQ(cached.ip_families(), full.spec.ip_families);
+  EXPECT_EQ(cached.ip_family_policy(), full.spec.ip_family_policy);
+  EXPECT_TRUE(cached.local_traffic());
+  EXPECT_EQ(cached.selector(), CanonicalSelector(full.spec.selector));
   EXPECT_EQ(cached.status, full.status);
+  // The point of the cached type (BENCHMARKS.md "Where the peak goes now").
+  EXPECT_LT(sizeof(CachedService), sizeof(api::Service));
+}
+
+// The values the cached type turns into flags or defaults behave as the strings did.
+TEST(CachedServiceTest, OddValuesBehaveAsBefore) {
+  api::Service s;
+  s.metadata.namespace_ = "default";
+  s.metadata.name = "odd";
+  s.spec.type = "loadbalancer";  // case matters: not handled
+  s.spec.external_traffic_policy = "local";
+  s.spec.ip_family_policy = "Sometimes";
+  s.spec.ports.push_back(api::ServicePort{});
+  s.spec.ports[0].port = 7;
+  s.spec.ports[0].protocol = "QUIC";  // passed to the engine as written
+  CachedService c = CachedService::From(s);
+  EXPECT_FALSE(c.load_balancer());
+  EXPECT_FALSE(IsHandled(c, ClassSelection{}));
+  EXPECT_FALSE(c.local_traffic());
+  EXPECT_EQ(c.ports(), (std::vector<ipam::ServicePort>{{"QUIC", 7}}));
+  EXPECT_EQ(c.ip_family_policy(), "Sometimes");
+  EXPECT_EQ(BuildRequest(c).status().message(),
+            "spec.ipFamilyPolicy: unknown policy \"Sometimes\"");
+  s.spec.ip_family_policy = "";
+  s.spec.ip_families = {"IPv4", "IPv7"};
+  EXPECT_EQ(BuildRequest(CachedService::From(s)).status().message(),
+            "spec.ipFamilies[1]: unknown family \"IPv7\"");
+  EXPECT_EQ(CachedService::From(s).ip_families(), (std::vector<std::string>{"IPv4", "IPv7"}));
+  s.spec.ip_families.clear();
+  s.spec.ports[0].protocol = "";
+  s.spec.external_traffic_policy = "Local";
+  s.spec.type = "LoadBalancer";
+  c = CachedService::From(s);
+  EXPECT_TRUE(IsHandled(c, ClassSelection{}));
+  ASSERT_OK_AND_ASSIGN(ipam::Request r, BuildRequest(c));
+  EXPECT_EQ(r.ports, (std::vector<ipam::ServicePort>{{"TCP", 7}}));
+  EXPECT_EQ(r.traffic_policy, ipam::TrafficPolicy::kLocal);
+  EXPECT_EQ(r.creation_order, 0);  // no creationTimestamp
+}
+
+// Whatever is stored packed or out of line reads back as the full object had it.
+TEST(CachedServiceTest, AccessorsGiveBackWhatWasWritten) {
+  const std::vector<std::vector<std::string>> families = {
+      {}, {"IPv4"}, {"IPv6"}, {"IPv6", "IPv4"}, {"IPv4", "IPv4"}, {"IPv4", "IPv6", "IPv4"}, {"x"}};
+  for (const std::vector<std::string>& f : families) {
+    api::Service s;
+    s.spec.ip_families = f;
+    EXPECT_EQ(CachedService::From(s).ip_families(), f);
+  }
+  for (const char* policy : {"", "SingleStack", "PreferDualStack", "RequireDualStack", "odd"}) {
+    api::Service s;
+    s.spec.ip_family_policy = policy;
+    EXPECT_EQ(CachedService::From(s).ip_family_policy(), policy);
+  }
+  api::Service s;
+  for (const char* protocol : {"TCP", "", "UDP", "SCTP"}) {
+    s.spec.ports.push_back(api::ServicePort{});
+    s.spec.ports.back().protocol = protocol;
+    s.spec.ports.back().port = static_cast<int32_t>(s.spec.ports.size());
+  }
+  EXPECT_EQ(CachedService::From(s).ports(),
+            (std::vector<ipam::ServicePort>{{"TCP", 1}, {"TCP", 2}, {"UDP", 3}, {"SCTP", 4}}));
+  s.metadata.annotations[kSharingKeyAnnotation] = "k";
+  s.spec.load_balancer_class = "c";
+  s.spec.load_balancer_ip = "192.0.2.1";
+  const CachedService c = CachedService::From(s);
+  const CachedService copy = c;  // copies share what is out of line
+  EXPECT_EQ(copy.sharing_key_annotation(), "k");
+  EXPECT_EQ(copy.pool_annotation(), "");
+  EXPECT_EQ(copy.ips_annotation(), "");
+  EXPECT_EQ(copy.load_balancer_class(), "c");
+  EXPECT_EQ(copy.load_balancer_ip(), "192.0.2.1");
+  EXPECT_EQ(CachedService().load_balancer_class(), "");
+  EXPECT_TRUE(CachedService().ports().empty());
+}
+
+// The informer's decoder refuses what api::Service refuses, with the same error.
+TEST(CachedServiceTest, FromJsonFailsAsTheServiceDecoder) {
+  for (const char* json :
+       {R"({"metadata": 3})", R"({"spec": {"ports": [{"port": "x"}]}})", R"([1])"}) {
+    rapidjson::Document doc;
+    doc.Parse(json);
+    ASSERT_FALSE(doc.HasParseError()) << json;
+    StatusOr<api::Service> full = api::Service::FromJson(doc);
+    StatusOr<CachedService> cached = CachedService::FromJson(doc);
+    ASSERT_FALSE(full.ok()) << json;
+    EXPECT_EQ(cached.status(), full.status()) << json;
+  }
 }
 
 TEST(ServiceCacheTransformTest, DropsWhatNobodyReads) {
@@ -151,7 +263,8 @@ TEST(ServiceCacheTransformTest, DropsWhatNobodyReads) {
 // The Service controller's writes (service_controller.cc WriteStatus): a merge patch of
 // resourceVersion and the status it computes from the cached status. Equal patches for the full
 // and the transformed object, for an allocation, a failure and a release.
-std::string AllocationPatch(const api::Service& svc, ipam::Reason reason,
+template <typename ServiceT>  // api::Service or CachedService
+std::string AllocationPatch(const ServiceT& svc, ipam::Reason reason,
                             const std::vector<ipam::Address>& addresses) {
   api::Service patch;
   patch.metadata.resource_version = svc.metadata.resource_version;
@@ -163,7 +276,7 @@ std::string AllocationPatch(const api::Service& svc, ipam::Reason reason,
 
 TEST(ServiceCacheTransformTest, StatusWritesAreTheSame) {
   const api::Service full = Decode(kFullService, false);
-  const api::Service cached = Decode(kFullService, true);
+  const CachedService cached = Cache(kFullService);
   for (const std::vector<ipam::Address>& addresses :
        {std::vector<ipam::Address>{Ip("192.0.2.10")}, std::vector<ipam::Address>{Ip("192.0.2.11")},
         std::vector<ipam::Address>{}}) {

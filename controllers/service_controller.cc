@@ -54,9 +54,9 @@ size_t EventTimes::size() const {
   return seen_.size();
 }
 
-runtime::MapFunc<api::Service> ServiceRequests(ClassSelection classes,
-                                               std::shared_ptr<EventTimes> times) {
-  return [classes = std::move(classes), times = std::move(times)](const api::Service& svc) {
+runtime::MapFunc<CachedService> ServiceRequests(ClassSelection classes,
+                                                std::shared_ptr<EventTimes> times) {
+  return [classes = std::move(classes), times = std::move(times)](const CachedService& svc) {
     if (!IsHandled(svc, classes) &&
         api::FindCondition(svc.status.conditions, kConditionType) == nullptr) {
       return std::vector<runtime::Request>{};
@@ -69,7 +69,7 @@ runtime::MapFunc<api::Service> ServiceRequests(ClassSelection classes,
 // ---------------------------------------------------------------- ServiceReconciler
 
 ServiceReconciler::ServiceReconciler(std::shared_ptr<AllocationState> state,
-                                     const runtime::Store<api::Service>& services,
+                                     const runtime::Store<CachedService>& services,
                                      runtime::Client& client, runtime::EventRecorder& recorder,
                                      std::shared_ptr<OperatorMetrics> metrics,
                                      std::shared_ptr<EventTimes> times, Clock& clock)
@@ -89,7 +89,7 @@ void ServiceReconciler::Notify(const std::vector<std::string>& pools,
 
 runtime::ReconcileResult ServiceReconciler::Reconcile(const runtime::Request& request) {
   const std::string key = request.namespace_ + "/" + request.name;
-  runtime::ObjectPtr<api::Service> svc = services_.Get(request.namespace_, request.name);
+  runtime::ObjectPtr<CachedService> svc = services_.Get(request.namespace_, request.name);
   if (svc == nullptr) return Gone(key);
   if (!IsHandled(*svc, state_->classes())) return ReconcileNotHandled(*svc, key);
   return ReconcileHandled(*svc, key);
@@ -105,7 +105,7 @@ runtime::ReconcileResult ServiceReconciler::Gone(const std::string& key) {
   return runtime::ReconcileResult::Done();
 }
 
-Status ServiceReconciler::WriteStatus(const api::Service& service,
+Status ServiceReconciler::WriteStatus(const CachedService& service,
                                       const api::ServiceStatus& status) {
   api::Service patch;
   patch.metadata.resource_version = service.metadata.resource_version;
@@ -117,7 +117,7 @@ Status ServiceReconciler::WriteStatus(const api::Service& service,
 }
 
 runtime::ReconcileResult ServiceReconciler::WriteFailed(const Status& status,
-                                                        const api::Service& service,
+                                                        const CachedService& service,
                                                         const std::string& key) {
   if (status.IsNotFound()) return Gone(key);
   if (status.code() == StatusCode::kInvalidArgument) {
@@ -135,7 +135,7 @@ runtime::ReconcileResult ServiceReconciler::WriteFailed(const Status& status,
   return runtime::ReconcileResult::Error(status.WithContext("service " + key + ": status write"));
 }
 
-runtime::ReconcileResult ServiceReconciler::ReconcileHandled(const api::Service& service,
+runtime::ReconcileResult ServiceReconciler::ReconcileHandled(const CachedService& service,
                                                              const std::string& key) {
   StatusOr<ipam::Request> request = BuildRequest(service);
   AllocationState::Outcome outcome = state_->Allocate(service, request);
@@ -190,7 +190,7 @@ runtime::ReconcileResult ServiceReconciler::ReconcileHandled(const api::Service&
   return runtime::ReconcileResult::Done();
 }
 
-runtime::ReconcileResult ServiceReconciler::ReconcileNotHandled(const api::Service& service,
+runtime::ReconcileResult ServiceReconciler::ReconcileNotHandled(const CachedService& service,
                                                                 const std::string& key) {
   AllocationState::Released r = state_->Release(key, &service);
   Notify(r.dirty_pools, r.retry);

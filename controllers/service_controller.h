@@ -36,6 +36,7 @@
 #include "controllers/allocation_state.h"
 #include "controllers/convert.h"
 #include "controllers/metrics.h"
+#include "controllers/service_cache.h"
 #include "operator/base/clock.h"
 #include "operator/base/mutex.h"
 #include "operator/runtime/client.h"
@@ -73,8 +74,8 @@ class EventTimes {
 
 // The Service watch's map function: the Service itself when it is handled or carries lballoc's
 // condition (it may need cleaning up), nothing otherwise. Records the time it was seen.
-runtime::MapFunc<api::Service> ServiceRequests(ClassSelection classes,
-                                               std::shared_ptr<EventTimes> times);
+runtime::MapFunc<CachedService> ServiceRequests(ClassSelection classes,
+                                                std::shared_ptr<EventTimes> times);
 
 // What the Service reconcile asks of the rest of the operator.
 struct ServiceHooks {
@@ -89,7 +90,7 @@ class ServiceReconciler final : public runtime::Reconciler {
   // `services` is the Service informer's cache; it, `client` and `recorder` must outlive the
   // reconciler.
   ServiceReconciler(std::shared_ptr<AllocationState> state,
-                    const runtime::Store<api::Service>& services, runtime::Client& client,
+                    const runtime::Store<CachedService>& services, runtime::Client& client,
                     runtime::EventRecorder& recorder, std::shared_ptr<OperatorMetrics> metrics,
                     std::shared_ptr<EventTimes> times, Clock& clock);
 
@@ -98,17 +99,18 @@ class ServiceReconciler final : public runtime::Reconciler {
   runtime::ReconcileResult Reconcile(const runtime::Request& request) override;
 
  private:
-  runtime::ReconcileResult ReconcileHandled(const api::Service& service, const std::string& key);
-  runtime::ReconcileResult ReconcileNotHandled(const api::Service& service, const std::string& key);
+  runtime::ReconcileResult ReconcileHandled(const CachedService& service, const std::string& key);
+  runtime::ReconcileResult ReconcileNotHandled(const CachedService& service,
+                                               const std::string& key);
   runtime::ReconcileResult Gone(const std::string& key);
   // A write failed: what to do with the reservation and the request.
-  runtime::ReconcileResult WriteFailed(const Status& status, const api::Service& service,
+  runtime::ReconcileResult WriteFailed(const Status& status, const CachedService& service,
                                        const std::string& key);
-  Status WriteStatus(const api::Service& service, const api::ServiceStatus& status);
+  Status WriteStatus(const CachedService& service, const api::ServiceStatus& status);
   void Notify(const std::vector<std::string>& pools, const std::vector<std::string>& retry);
 
   std::shared_ptr<AllocationState> state_;
-  const runtime::Store<api::Service>& services_;
+  const runtime::Store<CachedService>& services_;
   runtime::TypedClient<api::Service> client_;
   runtime::EventRecorder& recorder_;
   std::shared_ptr<OperatorMetrics> metrics_;

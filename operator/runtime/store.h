@@ -43,7 +43,10 @@ inline std::string ObjectKey(std::string_view ns, std::string_view name) {
   key.append(ns).append("/").append(name);
   return key;
 }
-inline std::string ObjectKeyOf(const api::ObjectMeta& meta) {
+// `meta` is an api::ObjectMeta or any metadata with namespace_ and name (a compact cached type's,
+// e.g. controllers::CachedService).
+template <typename Meta>
+std::string ObjectKeyOf(const Meta& meta) {
   return ObjectKey(meta.namespace_, meta.name);
 }
 

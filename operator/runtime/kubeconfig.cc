@@ -189,6 +189,13 @@ size_t InvalidUtf8At(std::string_view text) {
 // written and another way as re-written.
 constexpr size_t kMaxNesting = 64;
 
+// The longest mapping key, in bytes. A kubeconfig's keys are field names; YAML
+// limits an implicit key to 1,024 characters, and yaml-cpp writes every key
+// implicitly in flow style (found by the kubeconfig fuzzer: a 1,025-character
+// explicit key read, but not as written back). Quoting can double a key's
+// length; this leaves room for it.
+constexpr size_t kMaxKeyBytes = 256;
+
 // Reads a stream's events: counts its documents and whether those after the
 // first hold anything, and finds the first thing in it that no kubeconfig
 // holds and that yaml-cpp would not read back the same once written out (the
@@ -200,7 +207,8 @@ constexpr size_t kMaxNesting = 64;
 //     characters;
 //   - a mapping key that is a sequence or a mapping (itself, or through an
 //     alias): yaml-cpp writes such keys, when long, in a form its parser
-//     refuses; kubectl refuses them too (keys become JSON object keys).
+//     refuses; kubectl refuses them too (keys become JSON object keys);
+//   - a mapping key longer than kMaxKeyBytes.
 class DocumentChecker : public YAML::EventHandler {
  public:
   int documents = 0;
@@ -225,6 +233,9 @@ class DocumentChecker : public YAML::EventHandler {
   void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
                 const std::string& value) override {
     Content(mark);
+    if (AtKey() && value.size() > kMaxKeyBytes) {
+      Problem(mark, "a mapping key is longer than " + std::to_string(kMaxKeyBytes) + " bytes");
+    }
     if (InvalidUtf8At(value) != std::string_view::npos) {
       Problem(mark,
               "a value is not UTF-8 text once its escapes are read (\\N, \\_ and control "

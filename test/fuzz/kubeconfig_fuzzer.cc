@@ -10,7 +10,8 @@
 //     slash, a namespace, a client certificate and key together or neither,
 //     and a non-empty token when it names a token file;
 //   - the style of the YAML does not matter: the document written back by
-//     yaml-cpp in flow style loads to the same configuration, or fails with
+//     yaml-cpp in flow style, every string double-quoted, loads to the same
+//     configuration, or fails with
 //     the same status code (when the loader reads the input as YAML at all:
 //     the flow form is of the first document only).
 // File references resolve against fuzz/testdata/kubeconfig (a CA, a
@@ -170,9 +171,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (m.find(yaml_error) != std::string::npos) return 0;
     }
   }
+  // Every string double-quoted: yaml-cpp's emitter writes some plain scalars its own parser then
+  // reads otherwise (a key starting with "?" in a flow mapping), a fault of the emitter, not of
+  // the reader under test; a quoted scalar means one thing in any context.
   YAML::Emitter out;
   out.SetMapFormat(YAML::Flow);
   out.SetSeqFormat(YAML::Flow);
+  out.SetStringFormat(YAML::DoubleQuoted);
   out << doc;
   if (!out.good()) return 0;
   std::string flow(out.c_str(), out.size());

@@ -11,9 +11,9 @@
 //     and a non-empty token when it names a token file;
 //   - the style of the YAML does not matter: the document written back by
 //     yaml-cpp in flow style, every string double-quoted, loads to the same
-//     configuration, or fails with
-//     the same status code (when the loader reads the input as YAML at all:
-//     the flow form is of the first document only).
+//     configuration, or fails with the same status code (when the loader
+//     reads the input as YAML at all: the flow form is of the first document
+//     only).
 // File references resolve against fuzz/testdata/kubeconfig (a CA, a
 // certificate, a key and a token). Documents with a scalar holding '/'
 // (other than http(s) URLs) are not interpreted: they could name any file of

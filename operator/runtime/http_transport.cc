@@ -442,7 +442,7 @@ class HttpResponseStream final : public ResponseStream {
   // busiest thread in the end-to-end benchmark (BENCHMARKS.md, "End to end").
   StatusOr<std::optional<std::string>> ReadLine() override {
     using Buffer = concurrency::streams::streambuf<uint8_t>;
-    constexpr size_t kBlock = 64 * 1024;
+    constexpr size_t kBlock = size_t{64} * 1024;
     if (cancelled_.load()) return CancelledError(what_ + ": cancelled");
     try {
       Buffer buf = body_.streambuf();

@@ -72,7 +72,7 @@ class TokenSource {
 // every completion woke many of them: in the end-to-end benchmark (BENCHMARKS.md, "End to end")
 // 61 % of the operator's CPU samples were the kernel switching tasks, about 78 context switches
 // per Service. Call it from main, before anything uses HTTP; FailedPrecondition once the pool
-// exists.
+// exists. Under AddressSanitizer it does nothing (see http_transport.cc).
 Status SetHttpThreadPoolSize(size_t threads);
 // What lballoc's processes use: enough for the operator's few connections (Service workers,
 // watches, the lease), as measured there.

@@ -552,6 +552,9 @@ TEST_F(ApiServerClientTest, WatchStreamsEventsAndCancels) {
 TEST(HttpThreadPoolTest, SizedOnceThenRefused) {
   EXPECT_THAT(SetHttpThreadPoolSize(0),
               StatusIs(StatusCode::kInvalidArgument, HasSubstr("thread")));
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "under ASan the pool keeps cpprestsdk's default size (http_transport.cc)";
+#endif
   Status first = SetHttpThreadPoolSize(kHttpThreadPoolSize);
   EXPECT_TRUE(first.ok() || first.code() == StatusCode::kFailedPrecondition) << first;
   EXPECT_THAT(SetHttpThreadPoolSize(kHttpThreadPoolSize),
